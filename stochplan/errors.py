@@ -1,0 +1,42 @@
+"""Exceptions raised by stochplan.
+
+Every user mistake raises a subclass of :class:`StochplanError` whose message names the field,
+the offending value and the file it came from; the CLI prints that one line and exits with
+status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class StochplanError(Exception):
+    """Base class of every error stochplan raises on purpose."""
+
+
+class InputError(StochplanError, ValueError):
+    """Bad input data or options: names the field, the value and the source file."""
+
+    def __init__(self, field: str, value: object, problem: str, source: str | Path | None = None):
+        self.field = field
+        self.value = value
+        self.problem = problem
+        self.source = str(source) if source is not None else None
+        where = f" in {self.source}" if self.source else ""
+        super().__init__(f"{field} = {value!r}{where}: {problem}")
+
+
+class SolveError(StochplanError, RuntimeError):
+    """A solve that did not end optimal (and partial results were not asked for)."""
+
+    def __init__(self, message: str, status: str = "error"):
+        self.status = status
+        super().__init__(message)
+
+
+class InfeasibleError(SolveError):
+    """The model has no feasible solution; names the constraint families involved."""
+
+    def __init__(self, message: str, families: tuple[str, ...] = ()):
+        self.families = families
+        super().__init__(message, status="infeasible")
