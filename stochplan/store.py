@@ -1,0 +1,1071 @@
+"""Results store: every solve run, its plan, KPIs and tables, in one SQLite file.
+
+The database is plain SQLite (stdlib :mod:`sqlite3`), meant to be queried with SQL as well as
+through :class:`ResultsStore`. Schema version 1 (``PRAGMA user_version``):
+
+``runs``
+    One row per run: ``id``, ``created`` (ISO-8601 UTC), ``instance``, ``family``, ``method``,
+    ``scenarios``, ``seed``, ``n_scenarios``, ``status``, ``objective``, ``bound``, ``gap``,
+    ``config`` / ``versions`` / ``timings`` (JSON text), ``parent_run`` (a run this one derives
+    from) and ``label``.
+``plans``
+    The first-stage plan in long format: ``run_id``, ``variable``, ``product``, ``week``,
+    ``value``.
+``kpis``
+    Headline KPIs: ``run_id``, ``name``, ``value``.
+``tables``
+    Further tables: ``run_id``, ``name``, ``payload`` (the DataFrame as JSON in pandas'
+    ``orient="split"`` layout, readable with ``pd.read_json(StringIO(payload), orient="split")``)
+    and ``meta`` (JSON: the dtypes and index layout the store needs to rebuild the frame
+    exactly).
+
+A run is written in ONE transaction: a save that fails or is interrupted (any exception,
+including :class:`KeyboardInterrupt`) part-way leaves the database as it was. Deleting a run
+deletes its plan, KPIs and tables (``ON DELETE CASCADE``).
+
+Float conventions: ``objective``, ``bound``, ``gap``, plan values and KPIs are SQLite ``REAL``,
+which holds +-inf; SQLite stores NaN as NULL, read back as ``None`` for objective/bound/gap and
+as NaN for plan values and KPIs. Table payloads keep floats exactly (shortest repr), NaN as
+``null`` and +-inf as the strings ``"inf"`` / ``"-inf"``. Non-finite floats in ``config``,
+``versions`` and ``timings`` are stored as the strings ``"nan"``, ``"inf"``, ``"-inf"``, so these
+columns stay valid JSON for SQLite's ``json_extract``.
+
+Examples
+--------
+>>> import pandas as pd, tempfile, pathlib
+>>> plan = pd.DataFrame({"variable": ["X"], "product": ["A"], "week": [1], "value": [10.0]})
+>>> record = RunRecord(
+...     instance="seed", family="aggregate", method="ef", scenarios="three-point", seed=1,
+...     n_scenarios=3, status="optimal", objective=-1.0, bound=-1.0, gap=0.0, config={},
+...     versions={}, timings={}, plan=plan, kpis={"profit": 1.0},
+... )
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     with ResultsStore(pathlib.Path(tmp) / "results.db") as store:
+...         run_id = store.save_run(record)
+...         store.get_run(run_id).record.kpis
+{'profit': 1.0}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import json
+import logging
+import math
+import numbers
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import pandas as pd
+
+from stochplan.errors import InputError
+
+__all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "ResultsStore", "RunRecord", "StoredRun", "resolve_db"]
+
+log = logging.getLogger(__name__)
+
+#: Database file used when none is given, relative to the current working directory.
+DEFAULT_DB = "stochplan.db"
+
+#: Schema version written to ``PRAGMA user_version``; newer files are refused.
+SCHEMA_VERSION = 1
+
+PLAN_COLUMNS = ("variable", "product", "week", "value")
+RUN_LIST_COLUMNS = (
+    "id",
+    "created",
+    "instance",
+    "method",
+    "scenarios",
+    "seed",
+    "status",
+    "objective",
+    "gap",
+    "label",
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created TEXT NOT NULL,
+    instance TEXT NOT NULL,
+    family TEXT NOT NULL,
+    method TEXT NOT NULL,
+    scenarios TEXT NOT NULL,
+    seed INTEGER,
+    n_scenarios INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    objective REAL,
+    bound REAL,
+    gap REAL,
+    config TEXT NOT NULL,
+    versions TEXT NOT NULL,
+    timings TEXT NOT NULL,
+    parent_run INTEGER REFERENCES runs(id),
+    label TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS runs_parent_run ON runs(parent_run);
+CREATE TABLE IF NOT EXISTS plans (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    variable TEXT NOT NULL,
+    product TEXT,
+    week INTEGER,
+    value REAL
+);
+CREATE INDEX IF NOT EXISTS plans_run_id ON plans(run_id);
+CREATE TABLE IF NOT EXISTS kpis (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (run_id, name)
+);
+CREATE TABLE IF NOT EXISTS "tables" (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    PRIMARY KEY (run_id, name)
+);
+"""
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+# --------------------------------------------------------------------------------------------
+# Locating the database
+# --------------------------------------------------------------------------------------------
+
+
+def resolve_db(path_or_url: str | Path | None) -> Path:
+    """Turn a database path or SQLite URL into a file path.
+
+    Parameters
+    ----------
+    path_or_url : str, Path or None
+        ``None`` for :data:`DEFAULT_DB` in the current working directory; a plain path; or an
+        SQLAlchemy-style URL ``sqlite:///relative/path.db`` (three slashes: relative) or
+        ``sqlite:////abs/path.db`` (four slashes: absolute). ``sqlite:///:memory:`` gives an
+        in-memory database. ``~`` in plain paths is expanded.
+
+    Returns
+    -------
+    Path
+        The database file (not resolved against the working directory).
+
+    Raises
+    ------
+    InputError
+        Any URL scheme other than ``sqlite``, a URL with a host or query, or an empty path.
+
+    Examples
+    --------
+    >>> resolve_db(None)
+    PosixPath('stochplan.db')
+    >>> resolve_db("sqlite:///results/runs.db")
+    PosixPath('results/runs.db')
+    >>> resolve_db("sqlite:////data/runs.db")
+    PosixPath('/data/runs.db')
+    """
+    if path_or_url is None:
+        return Path(DEFAULT_DB)
+    if isinstance(path_or_url, PurePath):
+        return Path(path_or_url).expanduser()
+    if not isinstance(path_or_url, str):
+        raise InputError("db", path_or_url, "expected a path, a sqlite:/// URL or None")
+    text = path_or_url.strip()
+    if not text:
+        raise InputError("db", path_or_url, "empty database path")
+    if "://" not in text:
+        return Path(text).expanduser()
+    parts = urlsplit(text)
+    if parts.scheme.lower() != "sqlite":
+        raise InputError(
+            "db",
+            path_or_url,
+            "only SQLite databases are supported: give a file path, sqlite:///relative.db or "
+            f"sqlite:////absolute.db (got scheme {parts.scheme!r})",
+        )
+    if parts.netloc:
+        raise InputError(
+            "db",
+            path_or_url,
+            "a sqlite URL has no host: use sqlite:///relative.db or sqlite:////absolute.db",
+        )
+    if parts.query or parts.fragment:
+        raise InputError("db", path_or_url, "sqlite URL query parameters are not supported")
+    # urlsplit keeps the slash that separates the (empty) host from the path: drop exactly one.
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if not path:
+        raise InputError("db", path_or_url, "the sqlite URL names no database file")
+    return Path(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Records
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class RunRecord:
+    """Everything stored about one solve run.
+
+    Attributes
+    ----------
+    instance : str
+        Instance name.
+    family : str
+        Model family, e.g. ``"aggregate"``.
+    method : str
+        Solution method, ``"ef"``, ``"ph"``, ...
+    scenarios : str
+        Scenario specification text, e.g. ``"three-point"``, ``"poisson:100"``.
+    seed : int or None
+        Base seed of the scenario draw (must fit in a signed 64-bit integer).
+    n_scenarios : int
+        Number of scenarios, >= 0.
+    status : str
+        Solver status, ``"optimal"``, ``"time_limit"``, ...
+    objective, bound : float or None
+        Objective value and best bound, in the model's money unit ($).
+    gap : float or None
+        Relative optimality gap (dimensionless).
+    config : dict
+        The full run configuration (JSON-serialisable; numpy scalars, paths and dataclasses are
+        converted).
+    versions : dict
+        Package versions, ``{"stochplan": "0.1.0", "pyomo": ...}``.
+    timings : dict
+        Wall-clock seconds per phase, ``{"build": ..., "solve": ...}``.
+    plan : pandas.DataFrame
+        First-stage plan in long format with exactly the columns ``variable``, ``product``,
+        ``week`` (integer, may be missing for variables without a week) and ``value``. The
+        index is not stored; the plan is read back in row order with a fresh RangeIndex.
+    kpis : dict of str to float
+        Headline KPIs (e.g. ``"profit"``, ``"operating_margin"``); +-inf kept, NaN read back as
+        NaN.
+    tables : dict of str to pandas.DataFrame
+        Further named tables (per-product KPIs, cost composition, per-scenario second-stage
+        quantities, ...). Dtypes, column labels and index round-trip.
+    parent_run : int or None
+        Id of a stored run this one derives from (e.g. an evaluation of its plan).
+    label : str
+        Free text.
+
+    Notes
+    -----
+    Fields are checked at construction and a bad one raises
+    :class:`~stochplan.errors.InputError` naming it. Records compare by identity (they hold
+    DataFrames, which have no single truth value for ``==``).
+    """
+
+    instance: str
+    family: str
+    method: str
+    scenarios: str
+    seed: int | None
+    n_scenarios: int
+    status: str
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    config: dict[str, Any]
+    versions: dict[str, Any]
+    timings: dict[str, Any]
+    plan: pd.DataFrame
+    kpis: dict[str, float]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    parent_run: int | None = None
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("instance", "family", "method", "scenarios", "status", "label"):
+            if not isinstance(getattr(self, name), str):
+                raise InputError(name, getattr(self, name), "must be a string")
+        if self.seed is not None:
+            if not _is_int(self.seed) or not _INT64_MIN <= int(self.seed) <= _INT64_MAX:
+                raise InputError("seed", self.seed, "must be None or a signed 64-bit integer")
+        if not _is_int(self.n_scenarios) or int(self.n_scenarios) < 0:
+            raise InputError("n_scenarios", self.n_scenarios, "must be an integer >= 0")
+        for name in ("objective", "bound", "gap"):
+            value = getattr(self, name)
+            if value is not None and not _is_real(value):
+                raise InputError(name, value, "must be None or a real number")
+        for name in ("config", "versions", "timings"):
+            if not isinstance(getattr(self, name), Mapping):
+                raise InputError(name, type(getattr(self, name)).__name__, "must be a dict")
+        _check_plan(self.plan)
+        _check_kpis(self.kpis)
+        if not isinstance(self.tables, Mapping):
+            raise InputError("tables", type(self.tables).__name__, "must be a dict of DataFrames")
+        for name, table in self.tables.items():
+            _check_table(name, table)
+        if self.parent_run is not None and (not _is_int(self.parent_run) or self.parent_run < 1):
+            raise InputError("parent_run", self.parent_run, "must be None or a run id >= 1")
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A run as read back from the store.
+
+    Attributes
+    ----------
+    id : int
+        Run id in the ``runs`` table.
+    created : str
+        When the run was saved, ISO-8601 UTC (e.g. ``2025-01-31T12:00:00.123456+00:00``).
+    record : RunRecord
+        The stored record.
+    """
+
+    id: int
+    created: str
+    record: RunRecord
+
+
+# --------------------------------------------------------------------------------------------
+# The store
+# --------------------------------------------------------------------------------------------
+
+
+class ResultsStore:
+    """A results database in one SQLite file.
+
+    Parameters
+    ----------
+    path_or_url : str, Path or None
+        See :func:`resolve_db`. Missing parent directories and the file are created, and the
+        schema is written on first use.
+
+    Raises
+    ------
+    InputError
+        The file is not a SQLite database, or was written by a newer stochplan (schema version
+        above :data:`SCHEMA_VERSION`); the message names the file.
+
+    Notes
+    -----
+    Usable as a context manager, which closes the connection on exit. Every write is one
+    transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``), rolled back on any exception.
+    """
+
+    def __init__(self, path_or_url: str | Path | None = None) -> None:
+        self.path = resolve_db(path_or_url)
+        in_memory = str(self.path) == ":memory:"
+        if not in_memory:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0)
+        try:
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._init_schema()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise InputError("db", str(self.path), f"not a usable SQLite database ({exc})") from exc
+        except BaseException:
+            self._conn.close()
+            raise
+        log.debug("opened results store %s", self.path)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        self._conn.close()
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ResultsStore({str(self.path)!r})"
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def save_run(self, record: RunRecord) -> int:
+        """Store a run with its plan, KPIs and tables in one transaction.
+
+        Parameters
+        ----------
+        record : RunRecord
+            The run to store.
+
+        Returns
+        -------
+        int
+            The new run id.
+
+        Raises
+        ------
+        InputError
+            ``parent_run`` names no stored run, or a value cannot be serialised. Nothing is
+            written then, nor when any other exception (or KeyboardInterrupt) interrupts the
+            save.
+        """
+        if not isinstance(record, RunRecord):
+            raise InputError("record", type(record).__name__, "must be a RunRecord")
+        row = (
+            _utc_now(),
+            record.instance,
+            record.family,
+            record.method,
+            record.scenarios,
+            None if record.seed is None else int(record.seed),
+            int(record.n_scenarios),
+            record.status,
+            _real_or_none(record.objective),
+            _real_or_none(record.bound),
+            _real_or_none(record.gap),
+            _dumps_json("config", record.config),
+            _dumps_json("versions", record.versions),
+            _dumps_json("timings", record.timings),
+            None if record.parent_run is None else int(record.parent_run),
+            record.label,
+        )
+        with self._transaction() as conn:
+            if record.parent_run is not None:
+                self._require_run(int(record.parent_run), field_name="parent_run")
+            cursor = conn.execute(
+                "INSERT INTO runs (created, instance, family, method, scenarios, seed, "
+                "n_scenarios, status, objective, bound, gap, config, versions, timings, "
+                "parent_run, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            run_id = cursor.lastrowid
+            assert run_id is not None
+            _insert_plan(conn, run_id, record.plan)
+            _insert_kpis(conn, run_id, record.kpis)
+            for name, table in record.tables.items():
+                _insert_table(conn, run_id, name, table, replace=False)
+        log.info(
+            "saved run %d (%s/%s, %s, %d plan rows, %d KPIs, %d tables) to %s",
+            run_id,
+            record.instance,
+            record.method,
+            record.status,
+            len(record.plan),
+            len(record.kpis),
+            len(record.tables),
+            self.path,
+        )
+        return run_id
+
+    def add_table(
+        self, run_id: int, name: str, table: pd.DataFrame, *, replace: bool = False
+    ) -> None:
+        """Attach one more named table to a stored run, in one transaction.
+
+        Parameters
+        ----------
+        run_id : int
+            A stored run.
+        name : str
+            Table name, unique per run.
+        table : pandas.DataFrame
+            The table; dtypes, column labels and index round-trip.
+        replace : bool
+            Overwrite a table of the same name (default: refuse).
+
+        Raises
+        ------
+        InputError
+            Unknown run, a name already used (and ``replace`` False) or unserialisable values.
+        """
+        _check_table(name, table)
+        with self._transaction() as conn:
+            self._require_run(run_id)
+            _insert_table(conn, int(run_id), name, table, replace=replace)
+        log.info("added table %r (%d rows) to run %d in %s", name, len(table), run_id, self.path)
+
+    def add_kpis(self, run_id: int, kpis: Mapping[str, float]) -> None:
+        """Attach KPIs to a stored run, overwriting those of the same name, in one transaction.
+
+        Raises
+        ------
+        InputError
+            Unknown run, or a KPI that is not a named real number.
+        """
+        _check_kpis(kpis)
+        with self._transaction() as conn:
+            self._require_run(run_id)
+            _insert_kpis(conn, int(run_id), kpis)
+        log.info("added %d KPIs to run %d in %s", len(kpis), run_id, self.path)
+
+    def delete_run(self, run_id: int) -> None:
+        """Delete a run with its plan, KPIs and tables.
+
+        Raises
+        ------
+        InputError
+            Unknown run, or other runs derive from it (``parent_run``): delete those first.
+        """
+        with self._transaction() as conn:
+            self._require_run(run_id)
+            children = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM runs WHERE parent_run = ? ORDER BY id", (int(run_id),)
+                )
+            ]
+            if children:
+                raise InputError(
+                    "run",
+                    run_id,
+                    f"runs {children} in {self.path} derive from it (parent_run); "
+                    "delete them first",
+                )
+            conn.execute("DELETE FROM runs WHERE id = ?", (int(run_id),))
+        log.info("deleted run %d from %s", run_id, self.path)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def list_runs(self, limit: int | None = None) -> pd.DataFrame:
+        """One row per stored run, newest first.
+
+        Parameters
+        ----------
+        limit : int or None
+            At most this many runs (the newest); None for all.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``id``, ``created``, ``instance``, ``method``, ``scenarios``, ``seed``
+            (nullable Int64), ``status``, ``objective``, ``gap`` (float, NaN when absent) and
+            ``label``.
+        """
+        sql = f"SELECT {', '.join(RUN_LIST_COLUMNS)} FROM runs ORDER BY id DESC"
+        params: tuple[int, ...] = ()
+        if limit is not None:
+            if not _is_int(limit) or int(limit) < 0:
+                raise InputError("limit", limit, "must be None or an integer >= 0")
+            sql += " LIMIT ?"
+            params = (int(limit),)
+        rows = self._conn.execute(sql, params).fetchall()
+        columns = list(zip(*rows)) if rows else [() for _ in RUN_LIST_COLUMNS]
+        data = dict(zip(RUN_LIST_COLUMNS, columns, strict=True))
+        return pd.DataFrame(
+            {
+                "id": np.array(data["id"], dtype=np.int64),
+                "created": _str_column(data["created"]),
+                "instance": _str_column(data["instance"]),
+                "method": _str_column(data["method"]),
+                "scenarios": _str_column(data["scenarios"]),
+                "seed": pd.array(list(data["seed"]), dtype="Int64"),
+                "status": _str_column(data["status"]),
+                "objective": np.array(data["objective"], dtype=np.float64),
+                "gap": np.array(data["gap"], dtype=np.float64),
+                "label": _str_column(data["label"]),
+            }
+        )
+
+    def get_run(self, run_id: int) -> StoredRun:
+        """Read one stored run back.
+
+        Parameters
+        ----------
+        run_id : int
+            Id from :meth:`save_run` or :meth:`list_runs`.
+
+        Returns
+        -------
+        StoredRun
+
+        Raises
+        ------
+        InputError
+            No such run; the message names the id and the database file.
+        """
+        # One read transaction, so a concurrent writer cannot show us half a run.
+        with self._transaction(immediate=False) as conn:
+            self._require_run(run_id)
+            key = (int(run_id),)
+            cursor = conn.execute("SELECT * FROM runs WHERE id = ?", key)
+            values = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
+            plan_rows = conn.execute(
+                "SELECT variable, product, week, value FROM plans WHERE run_id = ? "
+                "ORDER BY rowid",
+                key,
+            ).fetchall()
+            kpi_rows = conn.execute(
+                "SELECT name, value FROM kpis WHERE run_id = ? ORDER BY rowid", key
+            ).fetchall()
+            table_rows = conn.execute(
+                'SELECT name, payload, meta FROM "tables" WHERE run_id = ? ORDER BY rowid', key
+            ).fetchall()
+        record = RunRecord(
+            instance=values["instance"],
+            family=values["family"],
+            method=values["method"],
+            scenarios=values["scenarios"],
+            seed=values["seed"],
+            n_scenarios=values["n_scenarios"],
+            status=values["status"],
+            objective=values["objective"],
+            bound=values["bound"],
+            gap=values["gap"],
+            config=json.loads(values["config"]),
+            versions=json.loads(values["versions"]),
+            timings=json.loads(values["timings"]),
+            plan=_plan_frame(plan_rows),
+            kpis={name: math.nan if value is None else float(value) for name, value in kpi_rows},
+            tables={name: _decode_table(payload, meta) for name, payload, meta in table_rows},
+            parent_run=values["parent_run"],
+            label=values["label"],
+        )
+        return StoredRun(id=int(values["id"]), created=values["created"], record=record)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+        """BEGIN ... COMMIT; ROLLBACK on any BaseException (KeyboardInterrupt too), re-raised."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+                log.debug("rolled back a transaction on %s", self.path)
+            raise
+
+    def _require_run(self, run_id: object, field_name: str = "run") -> None:
+        """InputError naming the id and the file unless ``run_id`` is a stored run."""
+        if not _is_int(run_id):
+            raise InputError(field_name, run_id, "a run id must be an integer")
+        key = (int(run_id),)  # type: ignore[call-overload]
+        if self._conn.execute("SELECT 1 FROM runs WHERE id = ?", key).fetchone() is None:
+            raise InputError(field_name, run_id, f"no such run in {self.path}")
+
+    def _init_schema(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise InputError(
+                "db",
+                str(self.path),
+                f"schema version {version} was written by a newer stochplan (this one reads "
+                f"version {SCHEMA_VERSION}); upgrade stochplan",
+            )
+        if version == SCHEMA_VERSION:
+            return
+        with self._transaction() as conn:
+            # Re-read inside the write lock: another process may have created it meanwhile.
+            if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                return
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        log.info("created results store schema v%d in %s", SCHEMA_VERSION, self.path)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing rows
+# --------------------------------------------------------------------------------------------
+
+
+def _insert_plan(conn: sqlite3.Connection, run_id: int, plan: pd.DataFrame) -> None:
+    variable = [str(v) for v in plan["variable"].tolist()]
+    product = [None if _is_missing(v) else str(v) for v in plan["product"].tolist()]
+    week = [None if _is_missing(v) else int(v) for v in plan["week"].tolist()]
+    value = [None if _is_missing(v) else float(v) for v in plan["value"].tolist()]
+    conn.executemany(
+        "INSERT INTO plans (run_id, variable, product, week, value) VALUES (?, ?, ?, ?, ?)",
+        zip([run_id] * len(variable), variable, product, week, value, strict=True),
+    )
+
+
+def _insert_kpis(conn: sqlite3.Connection, run_id: int, kpis: Mapping[str, float]) -> None:
+    conn.executemany(
+        "INSERT INTO kpis (run_id, name, value) VALUES (?, ?, ?) "
+        "ON CONFLICT (run_id, name) DO UPDATE SET value = excluded.value",
+        [(run_id, name, _real_or_none(value)) for name, value in kpis.items()],
+    )
+
+
+def _insert_table(
+    conn: sqlite3.Connection, run_id: int, name: str, table: pd.DataFrame, replace: bool
+) -> None:
+    payload, meta = _encode_table(name, table)
+    if replace:
+        sql = (
+            'INSERT INTO "tables" (run_id, name, payload, meta) VALUES (?, ?, ?, ?) '
+            "ON CONFLICT (run_id, name) DO UPDATE SET payload = excluded.payload, "
+            "meta = excluded.meta"
+        )
+    else:
+        exists = conn.execute(
+            'SELECT 1 FROM "tables" WHERE run_id = ? AND name = ?', (run_id, name)
+        ).fetchone()
+        if exists:
+            raise InputError(
+                "tables", name, f"run {run_id} already has a table of this name (replace=True)"
+            )
+        sql = 'INSERT INTO "tables" (run_id, name, payload, meta) VALUES (?, ?, ?, ?)'
+    conn.execute(sql, (run_id, name, payload, meta))
+
+
+# --------------------------------------------------------------------------------------------
+# Reading rows
+# --------------------------------------------------------------------------------------------
+
+
+def _plan_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """The plan as written: variable/product strings, week int64 (Int64 if any missing)."""
+    variable, product, week, value = (list(c) for c in zip(*rows)) if rows else ([], [], [], [])
+    week_dtype = "Int64" if any(w is None for w in week) else "int64"
+    return pd.DataFrame(
+        {
+            "variable": _str_column(variable),
+            "product": _str_column(product),
+            "week": pd.array(week, dtype=week_dtype),
+            "value": np.array(value, dtype=np.float64),
+        }
+    )
+
+
+def _str_column(values: Any) -> pd.Series:
+    """Strings as pandas infers them (``str`` dtype on pandas 3, object before; None kept)."""
+    series = pd.Series(list(values), dtype=object)
+    return series.infer_objects() if len(series) else series.astype(_STR_DTYPE)
+
+
+#: The dtype pandas gives a column of strings: ``str`` on pandas 3, object on pandas 2.
+_STR_DTYPE = pd.Series(["x"]).dtype
+
+
+# --------------------------------------------------------------------------------------------
+# Tables: DataFrame <-> JSON (pandas' orient="split" layout) + meta with dtypes
+# --------------------------------------------------------------------------------------------
+#
+# pandas' own ``to_json(double_precision=15)`` rounds to 15 decimal places (1e-20 -> 0) and
+# writes +-inf as null, so the payload is written with the stdlib json encoder instead (floats
+# as shortest repr, exact) in the same layout, and the dtypes go to ``meta``.
+
+
+def _encode_table(name: str, table: pd.DataFrame) -> tuple[str, str]:
+    """``(payload, meta)`` JSON texts for one table."""
+    where = f"tables[{name!r}]"
+    columns: list[list[Any]] = []
+    specs: list[Any] = []
+    for i in range(table.shape[1]):
+        label = table.columns[i]
+        try:
+            values, spec = _encode_values(table.iloc[:, i])
+        except TypeError as exc:
+            raise InputError(where, label, f"column cannot be stored: {exc}") from exc
+        columns.append(values)
+        specs.append(spec)
+    payload: dict[str, Any] = {"columns": [_encode_label(where, c) for c in table.columns]}
+    index_meta: dict[str, Any] | None = None
+    if not _is_default_index(table.index):
+        levels = [table.index.get_level_values(k) for k in range(table.index.nlevels)]
+        try:
+            encoded = [_encode_values(level) for level in levels]
+        except TypeError as exc:
+            raise InputError(where, "index", f"index cannot be stored: {exc}") from exc
+        if len(encoded) == 1:
+            payload["index"] = encoded[0][0]
+        else:
+            payload["index"] = [list(row) for row in zip(*(e[0] for e in encoded))]
+        index_meta = {
+            "names": [_encode_label(where, n) for n in table.index.names],
+            "dtypes": [e[1] for e in encoded],
+        }
+    payload["data"] = list(zip(*columns)) if columns else [[] for _ in range(len(table))]
+    meta = {
+        "dtypes": specs,
+        "index": index_meta,
+        "columns": {
+            "names": [_encode_label(where, n) for n in table.columns.names],
+            "dtype": str(table.columns.dtype),
+        },
+    }
+    try:
+        return (
+            json.dumps(payload, allow_nan=False, separators=(",", ":")),
+            json.dumps(meta, allow_nan=False, separators=(",", ":")),
+        )
+    except (TypeError, ValueError) as exc:  # pragma: no cover - _encode_values catches these
+        raise InputError(where, name, f"cannot be serialised: {exc}") from exc
+
+
+def _decode_table(payload_text: str, meta_text: str) -> pd.DataFrame:
+    payload = json.loads(payload_text)
+    meta = json.loads(meta_text)
+    data = payload["data"]
+    specs = meta["dtypes"]
+    n_rows = len(data)
+    raw_columns = list(zip(*data)) if data and specs else [() for _ in specs]
+    arrays = {
+        i: _decode_values(list(column), spec)
+        for i, (column, spec) in enumerate(zip(raw_columns, specs, strict=True))
+    }
+    index: pd.Index
+    if meta["index"] is None:
+        index = pd.RangeIndex(n_rows)
+    else:
+        names = [_decode_label(n) for n in meta["index"]["names"]]
+        level_specs = meta["index"]["dtypes"]
+        if len(level_specs) == 1:
+            index = pd.Index(_decode_values(payload["index"], level_specs[0]), name=names[0])
+        else:
+            raw_levels = list(zip(*payload["index"])) if n_rows else [() for _ in level_specs]
+            index = pd.MultiIndex.from_arrays(
+                [_decode_values(list(lv), s) for lv, s in zip(raw_levels, level_specs)],
+                names=names,
+            )
+    frame = pd.DataFrame(arrays, index=index)
+    labels = [_decode_label(c) for c in payload["columns"]]
+    col_names = [_decode_label(n) for n in meta["columns"]["names"]]
+    if len(col_names) > 1:
+        frame.columns = pd.MultiIndex.from_tuples(labels, names=col_names)
+    else:
+        try:
+            frame.columns = pd.Index(labels, dtype=meta["columns"]["dtype"], name=col_names[0])
+        except (TypeError, ValueError):
+            frame.columns = pd.Index(labels, name=col_names[0])
+    return frame
+
+
+def _encode_values(values: pd.Series | pd.Index) -> tuple[list[Any], Any]:
+    """JSON-ready values of one column (or index level) and its dtype spec."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        categories, cat_spec = _encode_values(pd.Index(dtype.categories))
+        objects = np.asarray(values, dtype=object).tolist()
+        return [_json_scalar(v) for v in objects], {
+            "category": categories,
+            "categories_dtype": cat_spec,
+            "ordered": bool(dtype.ordered),
+        }
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        array = values.to_numpy()
+        out = array.tolist()
+        if not np.isfinite(array).all():
+            out = [_json_float(v) for v in out]
+        return out, str(dtype)
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        return values.to_numpy().tolist(), str(dtype)
+    if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M"):
+        stamps = pd.DatetimeIndex(values)
+        return [None if pd.isna(t) else t.isoformat() for t in stamps], str(dtype)
+    if isinstance(dtype, np.dtype) and dtype.kind == "m":
+        deltas = pd.TimedeltaIndex(values)
+        return [None if pd.isna(t) else str(t) for t in deltas], str(dtype)
+    objects = values.to_numpy(dtype=object).tolist()
+    return [v if type(v) is str else _json_scalar(v) for v in objects], str(dtype)
+
+
+def _decode_values(values: list[Any], spec: Any) -> Any:
+    """Inverse of :func:`_encode_values`: an array of the recorded dtype."""
+    if isinstance(spec, dict):
+        categories = pd.Index(_decode_values(spec["category"], spec["categories_dtype"]))
+        return pd.Categorical(values, categories=categories, ordered=spec["ordered"])
+    if spec == "object":
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+    if spec == "str":  # the default string dtype of pandas 3
+        if _STR_DTYPE == object:
+            return np.array(values, dtype=object)
+        return pd.array(values, dtype=_STR_DTYPE)
+    dtype = pd.api.types.pandas_dtype(spec)
+    if isinstance(dtype, np.dtype):
+        if dtype.kind in "fiub":
+            return np.array(values, dtype=dtype)  # None -> nan, "inf" -> inf for floats
+        if dtype.kind == "M":
+            return pd.to_datetime(values, format="ISO8601").astype(dtype).array
+        if dtype.kind == "m":
+            return pd.to_timedelta(values).astype(dtype).array
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        stamps = pd.to_datetime(values, format="ISO8601", utc=True)
+        return stamps.tz_convert(dtype.tz).astype(dtype).array
+    if isinstance(dtype, (pd.Float32Dtype, pd.Float64Dtype)):
+        values = [v if v is None else float(v) for v in values]
+    return pd.array(values, dtype=dtype)
+
+
+def _json_float(value: float) -> float | str | None:
+    """NaN -> None, +-inf -> "inf"/"-inf", finite floats unchanged."""
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def _json_scalar(value: Any) -> Any:
+    """One cell of an object-like column as a JSON scalar; TypeError when it cannot be."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float):
+        return _json_float(float(value))
+    if isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, np.generic):
+        return _json_scalar(value.item())
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} value {value!r} is not a JSON scalar")
+
+
+def _encode_label(where: str, label: Any) -> Any:
+    if isinstance(label, tuple):
+        return [_encode_label(where, part) for part in label]
+    if isinstance(label, np.generic):
+        label = label.item()
+    if label is None or isinstance(label, (str, int, bool)):
+        return label
+    if isinstance(label, float) and math.isfinite(label):
+        return label
+    raise InputError(where, label, "column and index labels must be strings or numbers")
+
+
+def _decode_label(label: Any) -> Any:
+    return tuple(label) if isinstance(label, list) else label
+
+
+def _is_default_index(index: pd.Index) -> bool:
+    return (
+        isinstance(index, pd.RangeIndex)
+        and index.start == 0
+        and index.step == 1
+        and index.name is None
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# JSON columns of ``runs`` and small checks
+# --------------------------------------------------------------------------------------------
+
+
+def _dumps_json(field_name: str, value: Any) -> str:
+    """JSON text of a config/versions/timings mapping (standard JSON, no NaN/Infinity)."""
+    try:
+        return json.dumps(_jsonable(value), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InputError(field_name, type(value).__name__, f"not JSON-serialisable: {exc}") from exc
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON data: numpy scalars/arrays, paths, dataclasses, enums and dates converted."""
+    if obj is None or isinstance(obj, (str, bool)):
+        return obj
+    if isinstance(obj, float):  # includes np.float64
+        value = float(obj)
+        return value if math.isfinite(value) else str(value)  # "nan", "inf", "-inf"
+    if isinstance(obj, int) and not isinstance(obj, np.generic):
+        return int(obj)
+    if isinstance(obj, np.generic):
+        return _jsonable(obj.item())
+    if isinstance(obj, Mapping):
+        return {_json_key(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (set, frozenset)):
+        items = [_jsonable(v) for v in obj]
+        try:
+            return sorted(items)
+        except TypeError:
+            return items
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, PurePath):
+        return str(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _jsonable(dataclasses.asdict(obj))
+    if isinstance(obj, enum.Enum):
+        return _jsonable(obj.value)
+    if isinstance(obj, (dt.datetime, dt.date, dt.time)):
+        return obj.isoformat()
+    raise TypeError(f"{type(obj).__name__} value {obj!r} is not JSON-serialisable")
+
+
+def _json_key(key: Any) -> str | int | float | bool | None:
+    if isinstance(key, np.generic):
+        key = key.item()
+    if isinstance(key, PurePath):
+        return str(key)
+    if key is None or isinstance(key, (str, int, float, bool)):
+        return key
+    raise TypeError(f"dict key {key!r} is not a string or number")
+
+
+def _check_plan(plan: object) -> None:
+    if not isinstance(plan, pd.DataFrame):
+        raise InputError("plan", type(plan).__name__, "must be a pandas DataFrame")
+    if sorted(map(str, plan.columns)) != sorted(PLAN_COLUMNS) or plan.columns.has_duplicates:
+        raise InputError("plan", list(plan.columns), f"columns must be exactly {PLAN_COLUMNS}")
+    if plan["variable"].isna().any():
+        raise InputError("plan.variable", None, "every plan row needs a variable name")
+    week = plan["week"].dropna()
+    if len(week):
+        try:
+            numeric = pd.to_numeric(week)
+        except (TypeError, ValueError) as exc:
+            raise InputError("plan.week", week.iloc[0], "weeks must be integers") from exc
+        if not (pd.api.types.is_integer_dtype(numeric) or (numeric % 1 == 0).all()):
+            bad = numeric[numeric % 1 != 0].iloc[0]
+            raise InputError("plan.week", bad, "weeks must be integers")
+    try:
+        pd.to_numeric(plan["value"])
+    except (TypeError, ValueError) as exc:
+        raise InputError("plan.value", None, f"plan values must be numbers ({exc})") from exc
+
+
+def _check_kpis(kpis: object) -> None:
+    if not isinstance(kpis, Mapping):
+        raise InputError("kpis", type(kpis).__name__, "must be a dict of name -> number")
+    for name, value in kpis.items():
+        if not isinstance(name, str) or not name:
+            raise InputError("kpis", name, "KPI names must be non-empty strings")
+        if not _is_real(value):
+            raise InputError(f"kpis[{name!r}]", value, "must be a real number")
+
+
+def _check_table(name: object, table: object) -> None:
+    if not isinstance(name, str) or not name:
+        raise InputError("tables", name, "table names must be non-empty strings")
+    if not isinstance(table, pd.DataFrame):
+        raise InputError(f"tables[{name!r}]", type(table).__name__, "must be a pandas DataFrame")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _real_or_none(value: float | None) -> float | None:
+    """A float for SQLite REAL; None and NaN become NULL."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
