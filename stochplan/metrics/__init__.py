@@ -1,0 +1,1 @@
+"""Metrics computed from solved plans: pure functions on numbers, no solver objects."""

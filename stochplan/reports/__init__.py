@@ -1,0 +1,1 @@
+"""Reports drawn from stored or computed results: text now, dashboards later."""

@@ -1,0 +1,68 @@
+"""Why a model is infeasible: the constraint families whose relaxation restores feasibility.
+
+:func:`explain_infeasibility` solves an elastic copy of the problem (every constraint gets
+non-negative slacks, integrality is dropped, the objective is the total slack) and reports the
+families, named by their Pyomo component names, whose slack is positive.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+import pyomo.environ as pyo
+
+from stochplan.solve.solvers import SolverOptions, solve_model
+
+_STRUCTURAL_PREFIXES = ("_C_EF_", "_mpisppy")
+
+
+def explain_infeasibility(model: pyo.ConcreteModel, solver: SolverOptions) -> tuple[tuple[str, ...], str]:
+    """Relax ``model`` in place and name the constraint families that cannot all hold.
+
+    Returns the family names (most violated first) and a one-line description. The model is
+    modified: use it for nothing else afterwards.
+    """
+    pyo.TransformationFactory("core.relax_integer_vars").apply_to(model)
+    cons = [
+        c for c in model.component_data_objects(pyo.Constraint, active=True, descend_into=True)
+        if not c.parent_component().local_name.startswith(_STRUCTURAL_PREFIXES)
+    ]
+    for obj in model.component_data_objects(pyo.Objective, active=True, descend_into=True):
+        obj.deactivate()
+    model._elastic_index = pyo.RangeSet(0, len(cons) - 1)
+    model._elastic_up = pyo.Var(model._elastic_index, domain=pyo.NonNegativeReals)
+    model._elastic_down = pyo.Var(model._elastic_index, domain=pyo.NonNegativeReals)
+    model._elastic_rows = pyo.ConstraintList()
+    for i, c in enumerate(cons):
+        body = c.body + model._elastic_up[i] - model._elastic_down[i]
+        if c.equality:
+            model._elastic_rows.add(body == c.upper)
+        else:
+            model._elastic_rows.add(pyo.inequality(c.lower, body, c.upper))
+        c.deactivate()
+    model._elastic_total = pyo.Objective(
+        expr=sum(model._elastic_up[i] + model._elastic_down[i] for i in model._elastic_index)
+    )
+    outcome = solve_model(model, solver.replace(mip_rel_gap=None))
+    if not outcome.has_solution:
+        return (), f"even the elastic relaxation ended {outcome.status!r}"
+
+    violation: dict[str, float] = defaultdict(float)
+    rows: dict[str, int] = defaultdict(int)
+    where: dict[str, set[str]] = defaultdict(set)
+    for i, c in enumerate(cons):
+        slack = pyo.value(model._elastic_up[i]) + pyo.value(model._elastic_down[i])
+        if slack > 1e-6:
+            family = c.parent_component().local_name
+            violation[family] += slack
+            rows[family] += 1
+            block = c.parent_block()
+            if block is not None and block is not model:
+                where[family].add(block.local_name)
+    if not violation:
+        return (), "its LP relaxation is feasible: the integrality requirements make it infeasible"
+    families = tuple(sorted(violation, key=violation.get, reverse=True))
+    parts = []
+    for f in families:
+        scen = f" in {', '.join(sorted(where[f])[:3])}{' ...' if len(where[f]) > 3 else ''}" if where[f] else ""
+        parts.append(f"{f} ({rows[f]} rows{scen}, short by {violation[f]:,.4g} in total)")
+    return families, "constraint families that cannot all hold: " + "; ".join(parts)

@@ -1,0 +1,158 @@
+"""The extensive form (deterministic equivalent), solved with HiGHS.
+
+Works on any module that follows mpi-sppy's contract: the EF is assembled by mpi-sppy's
+``create_EF`` from the module's ``scenario_creator`` and solved in one piece.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from stochplan.errors import InfeasibleError, SolveError
+from stochplan.solve.diagnose import explain_infeasibility
+from stochplan.solve.results import SolveResult
+from stochplan.solve.solvers import SolverOptions, solve_model
+
+log = logging.getLogger(__name__)
+
+
+def build_ef(
+    module: ModuleType, scenario_names: Sequence[str], creator_kwargs: dict[str, Any] | None = None
+) -> pyo.ConcreteModel:
+    """The extensive form of ``scenario_names`` (a single scenario's model when there is one)."""
+    from mpisppy.utils import sputils
+
+    return sputils.create_EF(
+        list(scenario_names), module.scenario_creator, creator_kwargs or {}, suppress_warnings=True
+    )
+
+
+def scenario_blocks(ef: pyo.ConcreteModel, scenario_names: Sequence[str]) -> list[Any]:
+    """The scenario models inside an EF, in order."""
+    if len(scenario_names) == 1 and not hasattr(ef, str(scenario_names[0])):
+        return [ef]
+    return [getattr(ef, str(name)) for name in scenario_names]
+
+
+def solve_ef(
+    module: ModuleType,
+    scenario_names: Sequence[str],
+    creator_kwargs: dict[str, Any] | None = None,
+    solver: SolverOptions | None = None,
+    allow_partial: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> SolveResult:
+    """Build and solve the extensive form; return the plan and the recourse of every scenario.
+
+    Parameters
+    ----------
+    module : module
+        Follows mpi-sppy's contract (``scenario_creator`` at least).
+    scenario_names : sequence of str
+    creator_kwargs : dict, optional
+        Keyword arguments of ``module.scenario_creator``.
+    solver : SolverOptions, optional
+    allow_partial : bool
+        Return a non-optimal result that has a solution (time limit) instead of raising.
+    progress : callable, optional
+        Called with the name of each phase as it starts.
+
+    Raises
+    ------
+    InfeasibleError
+        The EF is infeasible; the message names the constraint families involved.
+    SolveError
+        No optimal solution (and ``allow_partial`` is false, or there is no solution at all).
+    """
+    solver = solver or SolverOptions()
+    note = progress or (lambda phase: None)
+    timings: dict[str, float] = {}
+
+    note("build")
+    start = time.perf_counter()
+    ef = build_ef(module, scenario_names, creator_kwargs)
+    timings["build"] = time.perf_counter() - start
+
+    note("solve")
+    outcome = solve_model(ef, solver)
+    timings["solve"] = outcome.seconds
+    if not outcome.has_solution:
+        if outcome.status in ("infeasible", "infeasible_or_unbounded"):
+            note("diagnose")
+            families, detail = explain_infeasibility(ef, solver)
+            raise InfeasibleError(f"the problem is infeasible: {detail}", families)
+        raise SolveError(f"HiGHS ended with status {outcome.status!r} and no solution",
+                         outcome.status)
+    if not outcome.ok and not allow_partial:
+        raise SolveError(
+            f"HiGHS stopped with status {outcome.status!r} (objective {outcome.objective:,.2f}, "
+            f"gap {outcome.gap if outcome.gap is not None else float('nan'):.2%}); "
+            "ask for partial results to keep it",
+            outcome.status,
+        )
+
+    note("extract")
+    start = time.perf_counter()
+    blocks = scenario_blocks(ef, scenario_names)
+    index_names = tuple(getattr(module, "INDEX_NAMES", ()))
+    first = blocks[0]
+    nonants = list(first._mpisppy_node_list[0].nonant_vardata_list)
+    nonant_ids = {id(v) for v in nonants}
+    plan = var_table(nonants, index_names)
+    frames = []
+    for name, block in zip(scenario_names, blocks):
+        own = nonant_ids if block is first else {
+            id(v) for v in block._mpisppy_node_list[0].nonant_vardata_list
+        }
+        second = [v for v in block.component_data_objects(pyo.Var, descend_into=True)
+                  if id(v) not in own]
+        table = var_table(second, index_names)
+        table.insert(0, "scenario", str(name))
+        frames.append(table)
+    recourse = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    probabilities = np.array([float(b._mpisppy_probability) for b in blocks])
+    timings["extract"] = time.perf_counter() - start
+
+    return SolveResult(
+        method="ef",
+        status=outcome.status,
+        objective=outcome.objective,
+        bound=outcome.bound,
+        gap=outcome.gap,
+        plan=plan,
+        recourse=recourse,
+        scenario_names=tuple(str(n) for n in scenario_names),
+        probabilities=probabilities,
+        timings=timings,
+        solver=solver.name,
+    )
+
+
+def var_table(vardatas: Sequence[Any], index_names: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Variables as a long table: ``variable``, index columns, ``value``.
+
+    Integer variables are rounded to whole numbers (HiGHS returns them within 1e-9).
+    Index columns are named by ``index_names`` when the indices have that length, else one
+    ``index`` column holds the index as text.
+    """
+    rows = []
+    for v in vardatas:
+        idx = v.index()
+        idx = idx if isinstance(idx, tuple) else (idx,)
+        value = v.value
+        if value is not None and v.is_integer():
+            value = float(round(value))
+        rows.append((v.parent_component().local_name, idx, np.nan if value is None else value))
+    if index_names and all(len(idx) == len(index_names) for _, idx, _ in rows):
+        data = [(name, *idx, value) for name, idx, value in rows]
+        return pd.DataFrame(data, columns=["variable", *index_names, "value"])
+    data = [(name, ",".join(map(str, idx)), value) for name, idx, value in rows]
+    return pd.DataFrame(data, columns=["variable", "index", "value"])
