@@ -332,7 +332,9 @@ def scenario_creator(
     scenario k. ``num_scens`` may override N of a ``poisson:N``/``qmc:N`` spec (mpi-sppy
     passes the number of scenarios that way).
     """
-    from mpisppy.utils import sputils
+    from stochplan._mpisppy import sputils as _sputils
+
+    sputils = _sputils()
 
     inst = resolve(instance, options)
     spec = scen.parse_spec(scenarios)
@@ -369,7 +371,9 @@ def average_scenario_creator(
     ``integer_policy`` says what to do: ``"round"`` rounds the mean demand to whole units,
     ``"relax"`` keeps it and solves the LP relaxation.
     """
-    from mpisppy.utils import sputils
+    from stochplan._mpisppy import sputils as _sputils
+
+    sputils = _sputils()
 
     inst = resolve(instance, options)
     spec = scen.parse_spec(scenarios)

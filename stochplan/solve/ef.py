@@ -28,7 +28,9 @@ def build_ef(
     module: ModuleType, scenario_names: Sequence[str], creator_kwargs: dict[str, Any] | None = None
 ) -> pyo.ConcreteModel:
     """The extensive form of ``scenario_names`` (a single scenario's model when there is one)."""
-    from mpisppy.utils import sputils
+    from stochplan._mpisppy import sputils as _sputils
+
+    sputils = _sputils()
 
     return sputils.create_EF(
         list(scenario_names), module.scenario_creator, creator_kwargs or {}, suppress_warnings=True
