@@ -4,7 +4,8 @@
 
     stochplan instances
     stochplan solve INSTANCE [--scenarios three-point|poisson:N|qmc:N] [--seed S] [--relax]
-                             [--config FILE.toml] [--db PATH] [--time-limit SEC] [--json] [--quiet]
+                             [--config FILE.toml] [--db PATH] [--time-limit SEC] [--partial] [--json]
+                             [--quiet]
     stochplan runs [--db PATH] [--limit N]
     stochplan show RUN [--db PATH] [--json]
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import io
 import json
 import logging
@@ -28,6 +30,11 @@ from typing import Any, NoReturn
 from stochplan.errors import InfeasibleError, SolveError, StochplanError
 
 log = logging.getLogger("stochplan")
+
+#: Modules that add subcommands: each has ``add_commands(subparsers)``, which adds its parsers
+#: with ``set_defaults(handler=function)``; the handler takes the parsed arguments and returns
+#: the exit status. Keep these modules light to import (import heavy things in the handlers).
+COMMAND_MODULES: tuple[str, ...] = ()
 
 EXIT_USAGE = 2
 EXIT_SOLVE = 3
@@ -48,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    sub.add_parser("instances", help="list the built-in instances")
+    sub.add_parser("instances", help="list the built-in instances").set_defaults(handler=_instances)
 
     solve = sub.add_parser("solve", help="solve an instance's recourse problem (extensive form)")
     solve.add_argument("instance", metavar="INSTANCE",
@@ -60,18 +67,26 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--config", metavar="FILE.toml", help="run configuration file")
     solve.add_argument("--db", metavar="PATH", help="results database (default ./stochplan.db)")
     solve.add_argument("--time-limit", type=float, metavar="SEC", help="solver time limit")
+    solve.add_argument("--partial", action="store_true",
+                       help="keep a solve stopped by the time limit (with its gap) instead of failing")
     solve.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     solve.add_argument("--quiet", action="store_true", help="no progress display")
+    solve.set_defaults(handler=_solve)
 
     runs = sub.add_parser("runs", help="list the runs in the results database")
     runs.add_argument("--db", metavar="PATH")
     runs.add_argument("--limit", type=int, default=20, metavar="N")
     runs.add_argument("--json", action="store_true")
+    runs.set_defaults(handler=_runs)
 
     show = sub.add_parser("show", help="print one stored run")
     show.add_argument("run", type=int, metavar="RUN")
     show.add_argument("--db", metavar="PATH")
     show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=_show)
+
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_commands(sub)
     return parser
 
 
@@ -81,8 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        handler = {"instances": _instances, "solve": _solve, "runs": _runs, "show": _show}
-        return handler[args.command](args)
+        return int(args.handler(args))
     except InfeasibleError as err:
         print(f"stochplan: infeasible: {err}", file=sys.stderr)
         return EXIT_SOLVE
@@ -124,7 +138,7 @@ def _solve(args: argparse.Namespace) -> int:
         from stochplan.run import solve_instance, to_record
         from stochplan.store import ResultsStore
 
-        outcome = solve_instance(config, progress=progress.phase)
+        outcome = solve_instance(config, progress=progress.phase, allow_partial=args.partial)
         progress.phase("store")
         record = to_record(outcome)
         with ResultsStore(config.db) as store:

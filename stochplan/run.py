@@ -56,11 +56,13 @@ def solve_instance(
     config: RunConfig,
     instance: AggregateInstance | None = None,
     progress: Callable[[str], None] | None = None,
+    allow_partial: bool = False,
 ) -> RunOutcome:
     """Solve the configured instance's recourse problem as an extensive form.
 
     ``instance`` replaces the instance that ``config.instance`` names (for data edited in
-    Python); the configuration's model options still apply on top of it.
+    Python); the configuration's model options still apply on top of it. ``allow_partial``
+    keeps a solve stopped early (time limit) that has a solution, with its status and gap.
 
     Raises :class:`~stochplan.errors.InputError` for bad data or options and
     :class:`~stochplan.errors.SolveError` (or its subclass ``InfeasibleError``) when no
@@ -83,7 +85,8 @@ def solve_instance(
         "multipliers": sc.multipliers,
         "weights": sc.weights,
     }
-    result = solve_ef(aggregate, scen_set.names, kwargs, config.solver, progress=note)
+    result = solve_ef(aggregate, scen_set.names, kwargs, config.solver,
+                      allow_partial=allow_partial, progress=note)
     timings.update(result.timings)
 
     note("kpis")

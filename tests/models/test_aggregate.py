@@ -173,3 +173,16 @@ def test_infeasible_instance_names_the_warehouse(tiny_path):
                                         "inventory_balance", "backorder_cap"}
     assert "regular_warehouse" in info.value.families
     assert "regular_warehouse" in str(info.value)
+
+
+@pytest.mark.solve
+def test_time_limit_without_partial_raises():
+    """A solve stopped by its time limit is not passed off as a result."""
+    from stochplan.errors import SolveError
+    from stochplan.solve.solvers import SolverOptions
+
+    cfg = RunConfig(instance="electronics", solver=SolverOptions(time_limit=1e-3))
+    cfg = dataclasses.replace(cfg, scenarios=dataclasses.replace(cfg.scenarios, spec="poisson:50"))
+    with pytest.raises(SolveError) as info:
+        solve_instance(cfg)
+    assert info.value.status == "time_limit"
