@@ -45,7 +45,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"stochplan: error: {message} (see {self.prog} --help)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -134,14 +134,18 @@ def _solve(args: argparse.Namespace) -> int:
         scenarios={"spec": args.scenarios, "seed": args.seed},
         solver={"time_limit": args.time_limit},
     )
+    from stochplan.store import ResultsStore, resolve_db
+
+    db = resolve_db(config.db)  # a bad --db fails here, before any solving ...
+    if db.exists():
+        ResultsStore(db).close()  # ... and so does an existing file that is not ours
     with _captured_stdout(), Progress(enabled=not (args.quiet or args.json)) as progress:
         from stochplan.run import solve_instance, to_record
-        from stochplan.store import ResultsStore
 
         outcome = solve_instance(config, progress=progress.phase, allow_partial=args.partial)
         progress.phase("store")
         record = to_record(outcome)
-        with ResultsStore(config.db) as store:
+        with ResultsStore(db) as store:
             run_id = store.save_run(record)
             db_path = str(store.path)
 

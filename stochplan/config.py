@@ -47,7 +47,10 @@ class ScenarioConfig:
     def __post_init__(self) -> None:
         from stochplan.scenarios import parse_spec
 
-        parse_spec(self.spec)
+        try:
+            parse_spec(self.spec)
+        except InputError as err:
+            raise InputError("spec", self.spec, err.problem) from None
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise InputError("scenarios.seed", self.seed, "must be a non-negative integer")
         object.__setattr__(self, "multipliers", tuple(float(m) for m in self.multipliers))

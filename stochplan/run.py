@@ -104,6 +104,15 @@ def to_record(outcome: RunOutcome) -> RunRecord:
     res, cfg, inst = outcome.result, outcome.config, outcome.instance
     config = cfg.to_dict()
     config["model"] = {**_options_dict(inst)}
+    config["instance_data"] = {
+        "name": inst.name,
+        "source": inst.source,
+        "hours_per_worker": inst.hours_per_worker,
+        "overtime_fraction": inst.overtime_fraction,
+        "regular_capacity": inst.regular_capacity,
+        "overflow_capacity": inst.options.overflow_capacity,
+        "weeks": list(inst.weeks),
+    }
     scen = outcome.scenarios
     scenario_table = pd.DataFrame({
         "scenario": list(scen.names),
@@ -140,8 +149,22 @@ def to_record(outcome: RunOutcome) -> RunRecord:
             "recourse": res.recourse,
             "scenarios": scenario_table,
             "demand": demand,
+            "instance_products": instance_products(inst),
         },
     )
+
+
+def instance_products(inst: AggregateInstance) -> pd.DataFrame:
+    """The per-product instance parameters a stored run needs to be redrawn."""
+    return pd.DataFrame({
+        "product": list(inst.products),
+        "label": list(inst.labels),
+        "hours_per_unit": inst.hours_per_unit,
+        "space_per_unit": inst.space_per_unit,
+        "initial_workforce": inst.initial_workforce,
+        "initial_inventory": inst.initial_inventory,
+        "price": inst.price,
+    })
 
 
 def _options_dict(inst: AggregateInstance) -> dict[str, object]:

@@ -281,10 +281,10 @@ def _read_product_csv(path: Path, products: tuple[str, ...]) -> dict[str, Any]:
         bad = values.isna() | ~np.isfinite(values.astype(float))
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(f"{col} (row {row + 2})", df[col].iloc[row], "not a finite number", path)
+            raise InputError(f"{col} (row {row + 2})", _plain(df[col].iloc[row]), "not a finite number", path)
         if (values < 0).any():
             row = int(np.flatnonzero((values < 0).to_numpy())[0])
-            raise InputError(f"{col} (row {row + 2})", values.iloc[row], "must be non-negative", path)
+            raise InputError(f"{col} (row {row + 2})", _plain(values.iloc[row]), "must be non-negative", path)
         df[col] = values.astype(float)
 
     found = tuple(dict.fromkeys(df["product"]))
@@ -339,6 +339,11 @@ def _read_product_csv(path: Path, products: tuple[str, ...]) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------------------------
 # Checks
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python number it holds (so messages show -4, not np.int64(-4))."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def _check_number(

@@ -1,0 +1,239 @@
+"""Tests of the run configuration (fast, no solver): defaults, the TOML file, overrides, errors.
+
+Every bad key or value raises :class:`InputError` naming the key, the value and, when it came
+from a file, the file's path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stochplan.config import RunConfig, ScenarioConfig, load_config
+from stochplan.errors import InputError
+from stochplan.solve.solvers import SolverOptions
+
+FULL = """\
+instance = "tiny"
+method = "ef"
+
+[model]
+integer = false
+lost_sales_penalty = 500.0
+
+[scenarios]
+spec = "poisson:100"
+seed = 42
+multipliers = [0.8, 1.0, 1.2]
+weights = [0.25, 0.5, 0.25]
+
+[solver]
+name = "appsi_highs"
+time_limit = 600.0
+mip_rel_gap = 1e-4
+threads = 2
+
+[output]
+db = "results/runs.db"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    return path
+
+
+def error_of(path: Path | None = None, **overrides) -> InputError:
+    with pytest.raises(InputError) as info:
+        load_config(path, **overrides)
+    return info.value
+
+
+def assert_names(message: str, *parts: str) -> None:
+    for part in parts:
+        assert part in message, f"{part!r} not in {message!r}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Defaults, file, overrides
+
+
+def test_defaults_without_a_file():
+    cfg = load_config()
+    assert cfg.instance == "electronics"
+    assert cfg.method == "ef"
+    assert cfg.model == {}
+    assert cfg.scenarios.spec == "three-point"
+    assert cfg.scenarios.seed == 0
+    assert cfg.scenarios.multipliers == (1.0,)
+    assert cfg.scenarios.weights is None
+    assert cfg.solver.name == "highs"
+    assert cfg.solver.time_limit is None
+    assert cfg.db is None
+    assert cfg.source is None
+    assert cfg == RunConfig()
+
+
+def test_file_with_every_section_is_read(tmp_path):
+    path = write(tmp_path, FULL)
+    cfg = load_config(path)
+    assert cfg.instance == "tiny"
+    assert cfg.method == "ef"
+    assert cfg.model == {"integer": False, "lost_sales_penalty": 500.0}
+    assert cfg.scenarios == ScenarioConfig(
+        spec="poisson:100", seed=42, multipliers=(0.8, 1.0, 1.2), weights=(0.25, 0.5, 0.25)
+    )
+    assert cfg.solver == SolverOptions(
+        name="appsi_highs", time_limit=600.0, mip_rel_gap=1e-4, threads=2
+    )
+    assert cfg.db == "results/runs.db"
+    assert cfg.source == str(path)
+
+
+def test_overrides_win_over_the_file(tmp_path):
+    path = write(tmp_path, FULL)
+    cfg = load_config(
+        path,
+        instance="electronics",
+        db="other.db",
+        model={"integer": True},
+        scenarios={"spec": "qmc:8", "seed": 7},
+        solver={"time_limit": 30.0},
+    )
+    assert cfg.instance == "electronics"
+    assert cfg.db == "other.db"
+    # dicts merge key by key: what the override does not name stays as the file says
+    assert cfg.model == {"integer": True, "lost_sales_penalty": 500.0}
+    assert cfg.scenarios.spec == "qmc:8"
+    assert cfg.scenarios.seed == 7
+    assert cfg.scenarios.multipliers == (0.8, 1.0, 1.2)
+    assert cfg.solver.time_limit == 30.0
+    assert cfg.solver.name == "appsi_highs"
+    assert cfg.solver.mip_rel_gap == 1e-4
+
+
+def test_overrides_without_a_file():
+    cfg = load_config(instance="tiny", scenarios={"spec": "poisson:5", "seed": 3},
+                      model={"backorder_fraction": 0.0})
+    assert cfg.instance == "tiny"
+    assert cfg.scenarios.spec == "poisson:5"
+    assert cfg.scenarios.seed == 3
+    assert cfg.model == {"backorder_fraction": 0.0}
+
+
+def test_none_overrides_change_nothing(tmp_path):
+    """What the CLI passes for flags that were not given leaves the file's config as it is."""
+    path = write(tmp_path, FULL)
+    unset = dict(
+        instance=None,
+        method=None,
+        db=None,
+        model=None,
+        scenarios={"spec": None, "seed": None},
+        solver={"time_limit": None},
+    )
+    assert load_config(path, **unset) == load_config(path)
+    assert load_config(None, **unset) == load_config()
+
+
+# ----------------------------------------------------------------------------------------------
+# Errors in the file
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "value"),
+    [
+        ("[bogus]\na = 1\n", "bogus", "{'a': 1}"),
+        ("frobnicate = 3\n", "frobnicate", "3"),
+        ("[model]\nfoo = 1\n", "model.foo", "1"),
+        ("[model]\nmax_backlog = 2.5\n", "model.max_backlog", "2.5"),
+        ("[scenarios]\nfoo = 1\n", "scenarios.foo", "1"),
+        ('[solver]\nfoo = "x"\n', "solver.foo", "'x'"),
+        ('[output]\ndatabase = "x.db"\n', "output.database", "'x.db'"),
+        ("model = 3\n", "model", "3"),
+        ('method = "ph"\n', "method", "'ph'"),
+    ],
+)
+def test_unknown_or_misplaced_keys(tmp_path, text, field, value):
+    path = write(tmp_path, text)
+    err = error_of(path)
+    assert err.field == field
+    assert_names(str(err), f"{field} = {value}", str(path))
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "value", "problem"),
+    [
+        ('[scenarios]\nspec = "normal:5"\n', "scenarios", "'normal:5'", "poisson:N"),
+        ('[scenarios]\nspec = "poisson:0"\n', "scenarios", "'poisson:0'", "positive integer"),
+        ("[scenarios]\nseed = -1\n", "scenarios.seed", "-1", "non-negative integer"),
+        ('[scenarios]\nseed = "abc"\n', "scenarios.seed", "'abc'", "non-negative integer"),
+        ("[scenarios]\nmultipliers = [0.8, 1.2]\nweights = [1.0]\n", "scenarios.weights",
+         "[1.0]", "one weight per multiplier (2)"),
+        ('[solver]\nname = "gurobi"\n', "solver.name", "'gurobi'", "known: highs, appsi_highs"),
+        ("[solver]\ntime_limit = 0\n", "solver.time_limit", "0", "positive"),
+        ("[solver]\ntime_limit = -5.0\n", "solver.time_limit", "-5.0", "positive"),
+        ("[solver]\nmip_rel_gap = 1.0\n", "solver.mip_rel_gap", "1.0", "[0, 1)"),
+    ],
+)
+def test_bad_values(tmp_path, text, field, value, problem):
+    path = write(tmp_path, text)
+    err = error_of(path)
+    assert_names(str(err), field, value, str(path), problem)
+
+
+def test_bad_spec_names_the_spec_key(tmp_path):
+    path = write(tmp_path, '[scenarios]\nspec = "normal:5"\n')
+    err = error_of(path)
+    assert err.field == "scenarios.spec"
+
+
+def test_malformed_config_file(tmp_path):
+    path = write(tmp_path, "[solver\nname = 'highs'\n")
+    err = error_of(path)
+    assert_names(str(err), "'run.toml'", str(path), "malformed TOML", "line 1")
+
+
+def test_missing_config_file(tmp_path):
+    missing = tmp_path / "missing.toml"
+    err = error_of(missing)
+    assert err.field == "--config"
+    assert_names(str(err), "--config", str(missing), "file not found")
+
+
+# ----------------------------------------------------------------------------------------------
+# Errors in overrides (the CLI's flags): no file to name
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "value"),
+    [
+        ({"scenarios": {"spec": "normal:5"}}, "scenarios", "'normal:5'"),
+        ({"scenarios": {"spec": "poisson:0"}}, "scenarios", "'poisson:0'"),
+        ({"scenarios": {"seed": -2}}, "scenarios.seed", "-2"),
+        ({"solver": {"name": "cplex"}}, "solver.name", "'cplex'"),
+        ({"solver": {"time_limit": -1.0}}, "solver.time_limit", "-1.0"),
+        ({"model": {"frob": 1}}, "model.frob", "1"),
+        ({"method": "ph"}, "method", "'ph'"),
+    ],
+)
+def test_bad_overrides(overrides, field, value):
+    err = error_of(None, **overrides)
+    assert_names(str(err), field, value)
+    assert err.source is None
+
+
+def test_override_error_names_the_file_it_was_merged_into(tmp_path):
+    path = write(tmp_path, FULL)
+    err = error_of(path, scenarios={"seed": -3})
+    assert_names(str(err), "scenarios.seed = -3", str(path))
+
+
+def test_run_config_is_frozen():
+    cfg = load_config()
+    with pytest.raises(AttributeError):
+        cfg.instance = "tiny"  # type: ignore[misc]
+    assert cfg.replace(instance="tiny").instance == "tiny"
+    assert cfg.instance == "electronics"
