@@ -34,7 +34,9 @@ log = logging.getLogger("stochplan")
 #: Modules that add subcommands: each has ``add_commands(subparsers)``, which adds its parsers
 #: with ``set_defaults(handler=function)``; the handler takes the parsed arguments and returns
 #: the exit status. Keep these modules light to import (import heavy things in the handlers).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "stochplan.cli_value",
+)
 
 EXIT_USAGE = 2
 EXIT_SOLVE = 3

@@ -78,24 +78,30 @@ def solve_instance(
     scen_set = aggregate.scenario_set(inst, sc.spec, sc.seed, sc.multipliers, sc.weights)
     timings["scenarios"] = time.perf_counter() - start
 
-    kwargs = {
-        "instance": inst,
-        "scenarios": sc.spec,
-        "seed": sc.seed,
-        "multipliers": sc.multipliers,
-        "weights": sc.weights,
-    }
+    kwargs = aggregate.creator_kwargs(inst, sc.spec, sc.seed, sc.multipliers, sc.weights)
     result = solve_ef(aggregate, scen_set.names, kwargs, config.solver,
                       allow_partial=allow_partial, progress=note)
     timings.update(result.timings)
 
     note("kpis")
+    return outcome_from_result(config, inst, scen_set, result, timings)
+
+
+def outcome_from_result(
+    config: RunConfig,
+    inst: AggregateInstance,
+    scen_set: ScenarioSet,
+    result: SolveResult,
+    timings: dict[str, float] | None = None,
+) -> RunOutcome:
+    """A run outcome (with KPIs) from a solve of ``scen_set`` made by any method."""
+    timings = dict(timings or result.timings)
     start = time.perf_counter()
     plan = aggregate.plan_arrays(result.plan, inst)
     recourse = aggregate.recourse_arrays(result.recourse, inst, result.scenario_names)
     kpis = kpi_report(inst, plan, recourse, scen_set.demand, scen_set.probabilities)
     timings["kpis"] = time.perf_counter() - start
-    log.info("solved %s (%s): objective %.2f", inst.name, sc.spec, result.objective)
+    log.info("solved %s (%s): objective %.2f", inst.name, scen_set.spec, result.objective)
     return RunOutcome(config, inst, scen_set, result, kpis, timings)
 
 

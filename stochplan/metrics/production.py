@@ -162,10 +162,20 @@ def kpi_report(
         "cost": total_cost,
         "profit": total_revenue - total_cost,
         "operating_margin": (total_revenue - total_cost) / total_revenue if total_revenue else np.nan,
-        "fill_rate": float(met.sum() / exp_demand.sum()) if exp_demand.sum() else np.nan,
+        "fill_rate": fill_rate(demand, recourse["B"], recourse.get("L"), pi),
         **{f"share_{_column(c)}": (totals[c] / total_cost if total_cost else np.nan) for c in shown},
     }
     return KPIReport(headline=headline, weekly=weekly, composition=composition, products=products)
+
+
+def fill_rate(
+    demand: np.ndarray, backorders: np.ndarray, lost: np.ndarray | None, probabilities: np.ndarray
+) -> float:
+    """Expected demand met / expected demand, arrays shaped (S, P, T) (met = D - B - L)."""
+    pi = np.asarray(probabilities, dtype=float)
+    unmet = backorders + (lost if lost is not None else 0.0)
+    total = float(np.tensordot(pi, demand, axes=1).sum())
+    return float(np.tensordot(pi, demand - unmet, axes=1).sum()) / total if total else np.nan
 
 
 def _column(name: str) -> str:

@@ -312,6 +312,18 @@ def scenario_set(
     )
 
 
+def creator_kwargs(
+    instance: str | AggregateInstance,
+    scenarios: str = "three-point",
+    seed: int | None = 0,
+    multipliers: tuple[float, ...] = (1.0,),
+    weights: tuple[float, ...] | None = None,
+) -> dict[str, Any]:
+    """The keyword arguments of :func:`scenario_creator` for a scenario set."""
+    return {"instance": instance, "scenarios": scenarios, "seed": seed,
+            "multipliers": tuple(multipliers), "weights": weights}
+
+
 # ----------------------------------------------------------------------------------------------
 # mpi-sppy module contract
 

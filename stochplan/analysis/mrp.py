@@ -1,0 +1,149 @@
+"""A confidence interval on the optimality gap of a candidate plan, and SAA sample sizing.
+
+The multiple-replication procedure (Mak, Morton and Wood, 1999): for independent batches
+b = 1..n of N scenarios each, solve the batch's sample-average problem (optimum v_b) and
+evaluate the candidate plan on the same batch (expected cost f_b). The gaps
+G_b = f_b - v_b (minimisation; v_b - f_b for maximisation) are i.i.d. with a mean that bounds
+the candidate's true optimality gap from above, so
+
+    [0, mean(G) + t_{n-1, level} * std(G) / sqrt(n)]
+
+is a one-sided ``level`` confidence interval on that gap.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from stochplan.errors import InputError
+from stochplan.parallel import gather_all, share
+from stochplan.solve.ef import solve_ef
+from stochplan.solve.evaluate import evaluate_plan
+from stochplan.solve.results import SolveResult
+from stochplan.solve.solvers import SolverOptions
+
+#: batch index -> (scenario names, creator keyword arguments) of that independent batch
+BatchMaker = Callable[[int], tuple[Sequence[str], dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class GapEstimate:
+    """MRP estimate of a candidate plan's optimality gap ($, and relative to its cost)."""
+
+    n_batches: int
+    batch_size: int
+    mean: float
+    std: float
+    half_width: float
+    upper: float
+    level: float
+    candidate_cost: float
+    gaps: tuple[float, ...] = field(default_factory=tuple)
+
+    @property
+    def relative_upper(self) -> float:
+        """Upper confidence bound of the gap / |mean candidate cost over the batches|."""
+        return self.upper / max(1.0, abs(self.candidate_cost))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "relative_upper": self.relative_upper}
+
+
+def gap_confidence_interval(
+    module: ModuleType,
+    plan: pd.DataFrame,
+    batches: BatchMaker,
+    n_batches: int = 10,
+    solver: SolverOptions | None = None,
+    level: float = 0.95,
+    sense: str = "min",
+    comm: Any | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> GapEstimate:
+    """One-sided ``level`` confidence interval on the optimality gap of ``plan`` (MRP)."""
+    if n_batches < 2:
+        raise InputError("n_batches", n_batches, "the MRP needs at least 2 batches")
+    mine = share(range(n_batches), comm)
+    results: dict[int, tuple[float, float, int]] = {}
+    for done, b in enumerate(mine, start=1):
+        names, kwargs = batches(b)
+        v = solve_ef(module, names, kwargs, solver).objective
+        f = evaluate_plan(module, plan, names, kwargs, solver).expected()
+        assert v is not None
+        gap = f - v if sense == "min" else v - f
+        results[b] = (gap, f, len(names))
+        if progress is not None:
+            progress(done, len(mine))
+    merged = gather_all(results, comm)
+    gaps = np.array([merged[b][0] for b in range(n_batches)])
+    costs = np.array([merged[b][1] for b in range(n_batches)])
+    if np.any(np.isinf(gaps)):
+        mean = std = half = upper = math.inf
+    else:
+        mean, std = float(gaps.mean()), float(gaps.std(ddof=1))
+        half = float(stats.t.ppf(level, n_batches - 1) * std / math.sqrt(n_batches))
+        upper = max(mean, 0.0) + half
+    return GapEstimate(
+        n_batches=n_batches,
+        batch_size=int(merged[0][2]),
+        mean=mean,
+        std=std,
+        half_width=half,
+        upper=upper,
+        level=level,
+        candidate_cost=float(costs.mean()),
+        gaps=tuple(float(g) for g in gaps),
+    )
+
+
+@dataclass(frozen=True)
+class SAAStep:
+    n: int
+    objective: float
+    gap: GapEstimate
+    seconds: float
+
+
+def grow_sample(
+    module: ModuleType,
+    sample: Callable[[int], tuple[Sequence[str], dict[str, Any]]],
+    batches_for: Callable[[int], BatchMaker],
+    target: float,
+    start: int = 10,
+    max_n: int = 1000,
+    n_batches: int = 10,
+    solver: SolverOptions | None = None,
+    sense: str = "min",
+    comm: Any | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[SAAStep], SolveResult]:
+    """Double N from ``start`` until the MRP's upper confidence bound on the relative gap
+    of the N-scenario SAA plan is at most ``target`` (e.g. 0.005 for 0.5 %), or N would pass
+    ``max_n``. (That bound is at least the interval's half-width, so the half-width is below
+    the target too.) Returns every step and the last SAA solve."""
+    if not 0 < target < 1:
+        raise InputError("target_gap", target, "must be a fraction in (0, 1), e.g. 0.005")
+    steps: list[SAAStep] = []
+    n = start
+    while True:
+        t0 = time.perf_counter()
+        names, kwargs = sample(n)
+        if progress is not None:
+            progress(f"SAA with N = {n}")
+        result = solve_ef(module, names, kwargs, solver)
+        gap = gap_confidence_interval(module, result.plan, batches_for(n), n_batches, solver,
+                                      sense=sense, comm=comm)
+        steps.append(SAAStep(n, float(result.objective or math.nan), gap,
+                             time.perf_counter() - t0))
+        if gap.relative_upper <= target or 2 * n > max_n:
+            return steps, result
+        n *= 2

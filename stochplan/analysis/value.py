@@ -1,0 +1,208 @@
+"""The value report: RP, EV, EEV, WS, VSS and EVPI of any mpi-sppy-style module.
+
+The module needs ``scenario_creator`` and ``average_scenario_creator`` (the mean-value
+scenario, probability 1). Sign conventions are those of :mod:`stochplan.metrics.value`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from stochplan.errors import InputError, SolveError
+from stochplan.metrics.value import evpi, vss
+from stochplan.parallel import rank
+from stochplan.solve.ef import solve_ef, var_table
+from stochplan.solve.evaluate import evaluate_plan, wait_and_see
+from stochplan.solve.results import SolveResult
+from stochplan.solve.solvers import SolverOptions, solve_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ValueReport:
+    """RP, EV, EEV, WS and the values derived from them ($, in the model's objective sense).
+
+    ``infeasible`` names the scenarios in which the mean-value plan has no feasible recourse
+    (then EEV and VSS are infinite). ``integer_policy`` says how a fractional mean was handled
+    in an integer model (``"round"`` or ``"relax"``), None when the module takes no policy.
+    """
+
+    rp: float
+    ev: float
+    eev: float
+    ws: float
+    vss: float
+    evpi: float
+    sense: str
+    n_scenarios: int
+    infeasible: tuple[str, ...]
+    integer_policy: str | None
+    rp_plan: pd.DataFrame
+    ev_plan: pd.DataFrame
+    by_scenario: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+    rp_result: SolveResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The numbers (JSON-ready apart from infinities)."""
+        return {
+            "rp": self.rp, "ev": self.ev, "eev": self.eev, "ws": self.ws,
+            "vss": self.vss, "evpi": self.evpi, "sense": self.sense,
+            "n_scenarios": self.n_scenarios, "infeasible_scenarios": list(self.infeasible),
+            "integer_policy": self.integer_policy, "timings": dict(self.timings),
+        }
+
+    def kpis(self) -> dict[str, float]:
+        """The values under the names the results database uses."""
+        return {"rp": self.rp, "ev": self.ev, "eev": self.eev, "ws": self.ws,
+                "vss": self.vss, "evpi": self.evpi}
+
+
+def objective_sense(model: pyo.ConcreteModel) -> str:
+    """'min' or 'max': the sense of the model's active objective."""
+    objectives = list(model.component_data_objects(pyo.Objective, active=True))
+    if len(objectives) != 1:
+        raise InputError("objective", len(objectives), "a scenario model needs exactly one")
+    return "min" if objectives[0].sense == pyo.minimize else "max"
+
+
+def solve_mean_value(
+    module: ModuleType,
+    scenario_names: Sequence[str],
+    creator_kwargs: dict[str, Any],
+    solver: SolverOptions,
+    integer_policy: str = "round",
+) -> tuple[float, pd.DataFrame, str, str | None]:
+    """Solve the EV problem; returns (objective, first-stage plan, sense, policy used)."""
+    creator = getattr(module, "average_scenario_creator", None)
+    if creator is None:
+        raise InputError("module", module.__name__, "has no average_scenario_creator (needed for EV)")
+    kwargs = dict(creator_kwargs)
+    policy = None
+    if "integer_policy" in inspect.signature(creator).parameters:
+        kwargs["integer_policy"] = policy = integer_policy
+    model = creator(str(scenario_names[0]), **kwargs)
+    outcome = solve_model(model, solver)
+    if not outcome.ok:
+        raise SolveError(f"the mean-value problem ended {outcome.status!r}", outcome.status)
+    index_names = tuple(getattr(module, "INDEX_NAMES", ()))
+    plan = var_table(model._mpisppy_node_list[0].nonant_vardata_list, index_names)
+    return float(outcome.objective), plan, objective_sense(model), policy
+
+
+def value_report(
+    module: ModuleType,
+    scenario_names: Sequence[str],
+    creator_kwargs: dict[str, Any] | None = None,
+    solver: SolverOptions | None = None,
+    integer_policy: str = "round",
+    rp: SolveResult | None = None,
+    comm: Any | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> ValueReport:
+    """Compute RP, EV, EEV, WS, VSS and EVPI.
+
+    Parameters
+    ----------
+    module : module
+        Follows mpi-sppy's contract, with ``average_scenario_creator``.
+    scenario_names : sequence of str
+        The scenario set (its probabilities come from the module).
+    creator_kwargs : dict, optional
+        Keyword arguments of the module's creators.
+    solver : SolverOptions, optional
+    integer_policy : {"round", "relax"}
+        For integer models whose mean data are fractional (passed to modules that take it).
+    rp : SolveResult, optional
+        An RP solve already made on the same scenarios (skips solving it again).
+    comm : mpi4py communicator, optional
+        Spreads the EEV and WS scenario solves over the ranks; RP and EV are solved on rank 0
+        and broadcast. Every rank returns the same report.
+    progress : callable, optional
+        ``progress(phase, done, total)`` as scenarios are solved.
+    """
+    solver = solver or SolverOptions()
+    kwargs = dict(creator_kwargs or {})
+    names = [str(n) for n in scenario_names]
+    note = progress or (lambda phase, done, total: None)
+    timings: dict[str, float] = {}
+
+    start = time.perf_counter()
+    if rp is None:
+        rp = solve_ef(module, names, kwargs, solver) if rank(comm) == 0 else None
+        if comm is not None:
+            rp = comm.bcast(rp, root=0)
+    assert rp is not None
+    if rp.objective is None or not rp.optimal:
+        raise SolveError(f"the recourse problem ended {rp.status!r}", rp.status)
+    timings["rp"] = time.perf_counter() - start
+    note("rp", 1, 1)
+
+    start = time.perf_counter()
+    if rank(comm) == 0:
+        ev = solve_mean_value(module, names, kwargs, solver, integer_policy)
+    else:
+        ev = None
+    if comm is not None:
+        ev = comm.bcast(ev, root=0)
+    assert ev is not None
+    ev_value, ev_plan, sense, policy = ev
+    timings["ev"] = time.perf_counter() - start
+    note("ev", 1, 1)
+
+    start = time.perf_counter()
+    eev = evaluate_plan(module, ev_plan, names, kwargs, solver, comm=comm,
+                        progress=lambda d, t: note("eev", d, t))
+    timings["eev"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    ws = wait_and_see(module, names, kwargs, solver, comm=comm,
+                      progress=lambda d, t: note("ws", d, t))
+    timings["ws"] = time.perf_counter() - start
+
+    eev_value = _expected(eev.objective, eev.probabilities, sense)
+    ws_value = _expected(ws.objective, ws.probabilities, sense)
+    by_scenario = pd.DataFrame({
+        "scenario": names,
+        "probability": ws.probabilities,
+        "ws": ws.objective,
+        "eev": eev.objective,
+    })
+    return ValueReport(
+        rp=float(rp.objective),
+        ev=ev_value,
+        eev=eev_value,
+        ws=ws_value,
+        vss=vss(float(rp.objective), eev_value, sense),
+        evpi=evpi(float(rp.objective), ws_value, sense),
+        sense=sense,
+        n_scenarios=len(names),
+        infeasible=eev.infeasible,
+        integer_policy=policy,
+        rp_plan=rp.plan,
+        ev_plan=ev_plan,
+        by_scenario=by_scenario,
+        timings=timings,
+        rp_result=rp,
+    )
+
+
+def _expected(values: np.ndarray, probabilities: np.ndarray, sense: str) -> float:
+    """Probability-weighted value; an infeasible scenario (+inf cost) makes it +inf for
+    minimisation and -inf for maximisation."""
+    p = probabilities / probabilities.sum()
+    if np.any(np.isinf(values) & (p > 0)):
+        return math.inf if sense == "min" else -math.inf
+    return float(p @ values)

@@ -1,0 +1,106 @@
+"""Statistics of cost samples: mean with a confidence interval, quantiles, CVaR.
+
+Pure functions on numbers. Costs are $ (smaller is better); +inf marks a scenario in which a
+plan has no feasible recourse. Confidence intervals use Student's t.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from stochplan.errors import InputError
+
+
+@dataclass(frozen=True)
+class CostSummary:
+    """Summary of a plan's cost over M scenarios (equally likely unless weights are given).
+
+    ``mean`` is +inf when the plan is infeasible in any scenario; the ``feasible_*`` fields then
+    describe the feasible scenarios only. ``ci_low``/``ci_high`` bound the mean at ``level``.
+    ``cvar`` is the conditional value at risk at ``cvar_level``: the expected cost in the worst
+    ``1 - cvar_level`` fraction of scenarios.
+    """
+
+    n: int
+    mean: float
+    std: float
+    ci_low: float
+    ci_high: float
+    level: float
+    quantiles: dict[str, float]
+    cvar: float
+    cvar_level: float
+    prob_infeasible: float
+    feasible_mean: float
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def half_width(self) -> float:
+        return (self.ci_high - self.ci_low) / 2.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and two-sided ``level`` confidence interval (Student's t) of i.i.d. values."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        raise InputError("values", "[]", "need at least one value")
+    mean = float(x.mean())
+    if x.size < 2 or not np.all(np.isfinite(x)):
+        return mean, (mean if x.size < 2 else math.nan), (mean if x.size < 2 else math.nan)
+    half = float(stats.t.ppf(0.5 + level / 2.0, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return mean, mean - half, mean + half
+
+
+def cvar(values: np.ndarray, level: float = 0.95, weights: np.ndarray | None = None) -> float:
+    """Conditional value at risk of costs at ``level`` (Rockafellar-Uryasev, exact for discrete
+    distributions): VaR + E[(X - VaR)+] / (1 - level), VaR the ``level`` quantile."""
+    if not 0.0 <= level < 1.0:
+        raise InputError("cvar_level", level, "must be in [0, 1)")
+    x = np.asarray(values, dtype=float)
+    w = np.full(x.size, 1.0 / x.size) if weights is None else np.asarray(weights, float) / np.sum(weights)
+    order = np.argsort(x)
+    x, w = x[order], w[order]
+    cum = np.cumsum(w)
+    var = float(x[min(np.searchsorted(cum, level, side="right"), x.size - 1)])
+    if math.isinf(var):
+        return math.inf
+    tail = np.where(x > var, w * (x - var), 0.0)
+    if np.any(np.isinf(x[x > var])):
+        return math.inf
+    return var + float(tail.sum()) / (1.0 - level)
+
+
+def summarize_costs(
+    costs: np.ndarray,
+    level: float = 0.95,
+    cvar_level: float = 0.95,
+    quantiles: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95),
+) -> CostSummary:
+    """Summarise i.i.d., equally likely scenario costs (+inf = infeasible)."""
+    x = np.asarray(costs, dtype=float)
+    if x.size == 0:
+        raise InputError("costs", "[]", "need at least one scenario")
+    infeasible = np.isinf(x)
+    feasible = x[~infeasible]
+    mean, low, high = mean_ci(x, level)
+    return CostSummary(
+        n=int(x.size),
+        mean=mean,
+        std=float(x.std(ddof=1)) if x.size > 1 and not infeasible.any() else math.nan,
+        ci_low=low,
+        ci_high=high,
+        level=level,
+        quantiles={f"q{round(100 * q):02d}": float(np.quantile(x, q)) for q in quantiles},
+        cvar=cvar(x, cvar_level),
+        cvar_level=cvar_level,
+        prob_infeasible=float(infeasible.mean()),
+        feasible_mean=float(feasible.mean()) if feasible.size else math.nan,
+    )
