@@ -91,6 +91,8 @@ def summarize_costs(
     infeasible = np.isinf(x)
     feasible = x[~infeasible]
     mean, low, high = mean_ci(x, level)
+    with np.errstate(invalid="ignore"):  # quantiles through +inf (infeasible) costs
+        qs = {f"q{round(100 * q):02d}": float(np.quantile(x, q)) for q in quantiles}
     return CostSummary(
         n=int(x.size),
         mean=mean,
@@ -98,7 +100,7 @@ def summarize_costs(
         ci_low=low,
         ci_high=high,
         level=level,
-        quantiles={f"q{round(100 * q):02d}": float(np.quantile(x, q)) for q in quantiles},
+        quantiles=qs,
         cvar=cvar(x, cvar_level),
         cvar_level=cvar_level,
         prob_infeasible=float(infeasible.mean()),

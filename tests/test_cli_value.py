@@ -1,0 +1,119 @@
+"""The value, evaluate and saa commands: JSON output, storage with the run, errors, MPI."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stochplan.cli import main
+from stochplan.store import ResultsStore
+
+pytestmark = pytest.mark.solve
+
+
+def _json(capsys, argv):
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    return json.loads(out)
+
+
+def test_value_of_an_instance_is_stored_with_its_run(tmp_path, capsys, tiny_path):
+    db = str(tmp_path / "v.db")
+    out = _json(capsys, ["value", str(tiny_path), "--db", db, "--json"])
+    assert (out["rp"], out["ev"], out["eev"], out["ws"]) == (85.0, 60.0, 87.5, 62.5)
+    assert out["vss"] == 2.5 and out["evpi"] == 22.5
+    with ResultsStore(db) as store:
+        run = store.get_run(out["run_id"]).record
+    assert run.kpis["vss"] == 2.5 and run.kpis["evpi"] == 22.5
+    assert run.kpis["profit"] == pytest.approx(315.0)
+    assert {"value_by_scenario", "ev_plan"} <= set(run.tables)
+
+
+def test_value_of_a_module(tmp_path, capsys):
+    out = _json(capsys, ["value", "--module", "stochplan.models.farmer", "--num-scens", "3",
+                         "--db", str(tmp_path / "v.db"), "--json"])
+    assert round(out["vss"], 2) == 1150.0 and round(out["evpi"], 2) == 7015.56
+    out = _json(capsys, ["value", "--module", "stochplan.models.farmer", "--num-scens", "3",
+                         "--set", "farmer_maximize=true", "--db", str(tmp_path / "v.db"), "--json"])
+    assert out["sense"] == "max" and round(out["rp"], 2) == 108390.0
+
+
+def test_infinite_eev_is_written_as_inf_in_json(tmp_path, capsys, tiny_path):
+    cfg = tmp_path / "strict.toml"
+    cfg.write_text("[model]\nbackorder_fraction = 0.0\n")
+    out = _json(capsys, ["value", str(tiny_path), "--config", str(cfg),
+                         "--db", str(tmp_path / "v.db"), "--json"])
+    assert out["eev"] == "inf" and out["vss"] == "inf"
+    assert out["infeasible_scenarios"] == ["scen1"]
+
+
+def test_evaluate_a_stored_run_and_its_mean_value_plan(tmp_path, capsys, tiny_path):
+    db = str(tmp_path / "v.db")
+    cfg = tmp_path / "lp.toml"
+    cfg.write_text("[model]\ninteger = false\nlost_sales_penalty = 12.0\n")
+    run = _json(capsys, ["value", str(tiny_path), "--config", str(cfg), "--scenarios",
+                         "poisson:30", "--seed", "4", "--db", db, "--json"])["run_id"]
+    out = _json(capsys, ["evaluate", str(run), "--scenarios", "poisson:60", "--seed", "9",
+                         "--db", db, "--json"])
+    plans = {p["plan"]: p for p in out["plans"]}
+    assert set(plans) == {f"stochastic (run {run})", "mean-value (EV)"}
+    for p in plans.values():
+        assert p["n"] == 60 and p["ci_low"] <= p["mean"] <= p["ci_high"]
+        assert 0.0 <= p["fill_rate"] <= 1.0
+    with ResultsStore(db) as store:
+        rec = store.get_run(run).record
+    assert len(rec.tables["oos_costs"]) == 120
+    assert rec.kpis["oos_mean"] == pytest.approx(plans[f"stochastic (run {run})"]["mean"])
+
+
+def test_evaluate_refuses_the_runs_own_seed(tmp_path, capsys, tiny_path):
+    db = str(tmp_path / "v.db")
+    run = _json(capsys, ["solve", str(tiny_path), "--scenarios", "poisson:5", "--seed", "3",
+                         "--db", db, "--json"])["run_id"]
+    assert main(["evaluate", str(run), "--seed", "3", "--db", db]) == 2
+    err = capsys.readouterr().err
+    assert "--seed = 3" in err and "independent" in err
+
+
+def test_saa_reaches_a_loose_target(tmp_path, capsys, tiny_path):
+    out = _json(capsys, ["saa", str(tiny_path), "--target-gap", "20%", "--start", "4",
+                         "--batches", "3", "--relax", "--db", str(tmp_path / "v.db"), "--json"])
+    assert out["reached"] is True
+    last = out["steps"][-1]
+    assert last["relative_upper"] <= 0.20
+    assert last["gap_upper"] >= last["gap_mean"]
+
+
+@pytest.mark.mpi
+def test_value_under_mpiexec_matches_the_serial_one(tmp_path, tiny_path):
+    """The EEV and WS solves spread over 2 ranks give the serial numbers; rank 0 alone writes."""
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    if not mpiexec.exists():
+        pytest.skip(f"no mpiexec beside {sys.executable}")
+    cfg = tmp_path / "lp.toml"
+    cfg.write_text("[model]\ninteger = false\nlost_sales_penalty = 12.0\n")
+    db = tmp_path / "mpi.db"
+    cmd = [str(mpiexec), "-n", "2", sys.executable, "-m", "stochplan", "value", str(tiny_path),
+           "--config", str(cfg), "--scenarios", "poisson:12", "--seed", "2", "--db", str(db),
+           "--json"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = [line for line in run.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1  # only rank 0 prints
+    parallel = json.loads(lines[0])
+    serial = subprocess.run([sys.executable, "-m", "stochplan", "value", str(tiny_path),
+                             "--config", str(cfg), "--scenarios", "poisson:12", "--seed", "2",
+                             "--db", str(tmp_path / "serial.db"), "--json"],
+                            capture_output=True, text=True, timeout=300)
+    expected = json.loads(serial.stdout)
+    for key in ("rp", "ev", "eev", "ws", "vss", "evpi"):
+        assert math.isclose(parallel[key], expected[key], rel_tol=1e-9, abs_tol=1e-6)
+    with ResultsStore(db) as store:
+        assert len(store.list_runs()) == 1
