@@ -63,6 +63,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from stochplan import scenarios as scen
+from stochplan._mpisppy import sputils as _sputils
 from stochplan.data import AggregateInstance, load_instance
 from stochplan.errors import InputError
 
@@ -328,6 +329,66 @@ def creator_kwargs(
 # mpi-sppy module contract
 
 
+def scenario_data(
+    scenario_name: str,
+    instance: str | AggregateInstance = "electronics",
+    scenarios: str = "three-point",
+    seed: int | None = 0,
+    options: dict[str, Any] | None = None,
+    multipliers: tuple[float, ...] = (1.0,),
+    weights: tuple[float, ...] | None = None,
+    num_scens: int | None = None,
+) -> tuple[np.ndarray, float]:
+    """Scenario ``scen<k>``'s random data (its demand, flattened (P*T,)) and probability.
+
+    Scenario k's demand depends only on (scenarios, seed, k), so every MPI rank draws the same
+    scenario k. ``num_scens`` may override N of a ``poisson:N``/``qmc:N`` spec (mpi-sppy
+    passes the number of scenarios that way).
+    """
+    inst = resolve(instance, options)
+    spec = scen.parse_spec(scenarios)
+    k = scen.scenario_index(scenario_name)
+    demand = scen.scenario_demand(
+        spec, k, rates=inst.base_demand, seed=seed,
+        level_demand=inst.level_demand if inst.levels else None,
+        multipliers=multipliers, weights=weights,
+    )
+    return demand.ravel(), _probability(inst, spec, k, num_scens)
+
+
+def _probability(inst: AggregateInstance, spec: scen.ScenarioSpec, k: int,
+                 num_scens: int | None) -> float:
+    if spec.kind == "three-point":
+        return float(inst.level_probabilities[k])
+    return 1.0 / float(num_scens or spec.n)
+
+
+def data_scenario_creator(
+    scenario_name: str,
+    data: np.ndarray,
+    instance: str | AggregateInstance = "electronics",
+    scenarios: str = "three-point",
+    seed: int | None = 0,
+    options: dict[str, Any] | None = None,
+    multipliers: tuple[float, ...] = (1.0,),
+    weights: tuple[float, ...] | None = None,
+    num_scens: int | None = None,
+) -> pyo.ConcreteModel:
+    """The scenario model for given data (a flattened (P*T,) demand), mpi-sppy annotated.
+
+    :func:`scenario_creator` is this function applied to :func:`scenario_data`; the matrix
+    backend calls it directly with probe data to map how the model depends on demand.
+    """
+    inst = resolve(instance, options)
+    probability = _probability(inst, scen.parse_spec(scenarios), scen.scenario_index(scenario_name),
+                               num_scens)
+    demand = np.asarray(data, dtype=float).reshape(inst.n_products, inst.n_weeks)
+    model = build_model(inst, demand, name=scenario_name)
+    _sputils().attach_root_node(model, model.FirstStageCost, [getattr(model, v) for v in FIRST_STAGE])
+    model._mpisppy_probability = probability
+    return model
+
+
 def scenario_creator(
     scenario_name: str,
     instance: str | AggregateInstance = "electronics",
@@ -338,32 +399,11 @@ def scenario_creator(
     weights: tuple[float, ...] | None = None,
     num_scens: int | None = None,
 ) -> pyo.ConcreteModel:
-    """Build scenario ``scen<k>`` with its probability and root node attached (mpi-sppy).
-
-    Scenario k's demand depends only on (scenarios, seed, k), so every MPI rank builds the same
-    scenario k. ``num_scens`` may override N of a ``poisson:N``/``qmc:N`` spec (mpi-sppy
-    passes the number of scenarios that way).
-    """
-    from stochplan._mpisppy import sputils as _sputils
-
-    sputils = _sputils()
-
-    inst = resolve(instance, options)
-    spec = scen.parse_spec(scenarios)
-    k = scen.scenario_index(scenario_name)
-    demand = scen.scenario_demand(
-        spec, k, rates=inst.base_demand, seed=seed,
-        level_demand=inst.level_demand if inst.levels else None,
-        multipliers=multipliers, weights=weights,
-    )
-    model = build_model(inst, demand, name=scenario_name)
-    if spec.kind == "three-point":
-        probability = float(inst.level_probabilities[k])
-    else:
-        probability = 1.0 / float(num_scens or spec.n)
-    sputils.attach_root_node(model, model.FirstStageCost, [getattr(model, v) for v in FIRST_STAGE])
-    model._mpisppy_probability = probability
-    return model
+    """Build scenario ``scen<k>`` with its probability and root node attached (mpi-sppy)."""
+    data, _ = scenario_data(scenario_name, instance, scenarios, seed, options, multipliers,
+                            weights, num_scens)
+    return data_scenario_creator(scenario_name, data, instance, scenarios, seed, options,
+                                 multipliers, weights, num_scens)
 
 
 def average_scenario_creator(
@@ -383,10 +423,6 @@ def average_scenario_creator(
     ``integer_policy`` says what to do: ``"round"`` rounds the mean demand to whole units,
     ``"relax"`` keeps it and solves the LP relaxation.
     """
-    from stochplan._mpisppy import sputils as _sputils
-
-    sputils = _sputils()
-
     inst = resolve(instance, options)
     spec = scen.parse_spec(scenarios)
     if spec.kind == "three-point":
@@ -403,7 +439,7 @@ def average_scenario_creator(
         else:
             raise InputError("integer_policy", integer_policy, "expected 'round' or 'relax'")
     model = build_model(inst, mean, name=scenario_name)
-    sputils.attach_root_node(model, model.FirstStageCost, [getattr(model, v) for v in FIRST_STAGE])
+    _sputils().attach_root_node(model, model.FirstStageCost, [getattr(model, v) for v in FIRST_STAGE])
     model._mpisppy_probability = 1.0
     return model
 

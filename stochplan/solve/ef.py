@@ -76,6 +76,14 @@ def solve_ef(
     """
     solver = solver or SolverOptions()
     note = progress or (lambda phase: None)
+    if solver.use_matrix(module):
+        from stochplan.solve.matrix import NotFixedRecourse
+
+        try:
+            return _solve_ef_matrix(module, scenario_names, creator_kwargs, solver,
+                                    allow_partial, note)
+        except NotFixedRecourse as why:
+            log.info("matrix backend not applicable (%s): solving through Pyomo", why)
     timings: dict[str, float] = {}
 
     note("build")
@@ -135,6 +143,63 @@ def solve_ef(
         probabilities=probabilities,
         timings=timings,
         solver=solver.name,
+        info={"backend": "pyomo"},
+    )
+
+
+def _solve_ef_matrix(
+    module: ModuleType,
+    scenario_names: Sequence[str],
+    creator_kwargs: dict[str, Any] | None,
+    solver: SolverOptions,
+    allow_partial: bool,
+    note: Callable[[str], None],
+) -> SolveResult:
+    """:func:`solve_ef` through the matrix backend (same result, same errors)."""
+    from stochplan.solve import matrix
+
+    timings: dict[str, float] = {}
+    note("build")
+    start = time.perf_counter()
+    compiled = matrix.compile_scenarios(module, scenario_names, creator_kwargs)
+    timings["build"] = time.perf_counter() - start
+    note("solve")
+    start = time.perf_counter()
+    sol = matrix.solve_extensive_form(compiled, solver)
+    timings["solve"] = time.perf_counter() - start
+    if sol.objective is None:
+        if sol.status in ("infeasible", "infeasible_or_unbounded"):
+            note("diagnose")
+            ef = build_ef(module, scenario_names, creator_kwargs)
+            families, detail = explain_infeasibility(ef, solver)
+            raise InfeasibleError(f"the problem is infeasible: {detail}", families)
+        raise SolveError(f"HiGHS ended with status {sol.status!r} and no solution", sol.status)
+    if sol.status != "optimal" and not allow_partial:
+        raise SolveError(
+            f"HiGHS stopped with status {sol.status!r} (objective {sol.objective:,.2f}, "
+            f"gap {sol.gap if sol.gap is not None else float('nan'):.2%}); "
+            "ask for partial results to keep it",
+            sol.status,
+        )
+    note("extract")
+    start = time.perf_counter()
+    assert sol.first is not None and sol.second is not None
+    index_names = tuple(getattr(module, "INDEX_NAMES", ()))
+    plan, recourse = matrix.solution_tables(compiled, sol.first, sol.second, index_names)
+    timings["extract"] = time.perf_counter() - start
+    return SolveResult(
+        method="ef",
+        status=sol.status,
+        objective=sol.objective,
+        bound=sol.bound,
+        gap=sol.gap,
+        plan=plan,
+        recourse=recourse,
+        scenario_names=compiled.names,
+        probabilities=compiled.probabilities,
+        timings=timings,
+        solver=solver.name,
+        info={"backend": f"matrix ({compiled.method})"},
     )
 
 

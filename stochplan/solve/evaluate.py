@@ -101,6 +101,15 @@ def evaluate_plan(
     ``plan`` is a first-stage table as :class:`~stochplan.solve.results.SolveResult` holds it.
     A scenario in which the plan has no feasible recourse gets objective +inf.
     """
+    solver = solver or SolverOptions()
+    if solver.use_matrix(module):
+        from stochplan.solve.matrix import NotFixedRecourse
+
+        try:
+            return _per_scenario_matrix(module, scenario_names, creator_kwargs, solver, plan,
+                                        keep_recourse, False, comm, progress)
+        except NotFixedRecourse as why:
+            log.info("matrix backend not applicable (%s): solving through Pyomo", why)
     index_names = tuple(getattr(module, "INDEX_NAMES", ()))
     values: list[float] | None = None
 
@@ -126,6 +135,15 @@ def wait_and_see(
     progress: Progress | None = None,
 ) -> ScenarioSolves:
     """Solve every scenario on its own, first stage free (perfect information)."""
+    solver = solver or SolverOptions()
+    if solver.use_matrix(module):
+        from stochplan.solve.matrix import NotFixedRecourse
+
+        try:
+            return _per_scenario_matrix(module, scenario_names, creator_kwargs, solver, None,
+                                        False, keep_plans, comm, progress)
+        except NotFixedRecourse as why:
+            log.info("matrix backend not applicable (%s): solving through Pyomo", why)
     return _per_scenario(module, scenario_names, creator_kwargs, solver, lambda m: m, False,
                          keep_plans, comm, progress)
 
@@ -183,6 +201,52 @@ def _per_scenario(
         objective=objective,
         recourse=pd.concat(rec_frames, ignore_index=True) if rec_frames else None,
         plans=pd.concat(plan_frames, ignore_index=True) if plan_frames else None,
+        statuses=statuses,
+    )
+
+
+def _per_scenario_matrix(
+    module: ModuleType,
+    scenario_names: Sequence[str],
+    creator_kwargs: dict[str, Any] | None,
+    solver: SolverOptions,
+    plan: pd.DataFrame | None,
+    keep_recourse: bool,
+    keep_plans: bool,
+    comm: Any | None,
+    progress: Progress | None,
+) -> ScenarioSolves:
+    """The same solves through the matrix backend: one HiGHS object, bounds changed per
+    scenario, warm-started."""
+    from stochplan.solve import matrix
+
+    compiled = matrix.compile_scenarios(module, scenario_names, creator_kwargs)
+    index_names = tuple(getattr(module, "INDEX_NAMES", ()))
+    first = None if plan is None else matrix.plan_vector(plan, compiled.columns, index_names)
+    objective, statuses, solutions = matrix.solve_each(
+        compiled, solver, first_stage=first, keep_solutions=keep_recourse or keep_plans,
+        comm=comm, progress=progress)
+    recourse = plans = None
+    if solutions is not None:
+        ok = [s for s in range(len(compiled.names)) if np.isfinite(objective[s])]
+        names = [compiled.names[s] for s in ok]
+        n1 = compiled.n_first
+        if keep_recourse:
+            recourse = matrix.recourse_table(names, compiled.columns, solutions[ok, n1:],
+                                             index_names)
+        if keep_plans:
+            frames = []
+            for s in ok:
+                one = matrix.plan_table(compiled.columns, solutions[s, :n1], index_names)
+                one.insert(0, "scenario", compiled.names[s])
+                frames.append(one)
+            plans = pd.concat(frames, ignore_index=True) if frames else None
+    return ScenarioSolves(
+        names=compiled.names,
+        probabilities=compiled.probabilities,
+        objective=objective,
+        recourse=recourse,
+        plans=plans,
         statuses=statuses,
     )
 

@@ -39,6 +39,11 @@ class SolverOptions:
         Solver threads (None: the solver's default).
     tee : bool
         Stream the solver log to stdout.
+    backend : {"auto", "matrix", "pyomo"}
+        How models reach HiGHS. ``"matrix"`` compiles the scenario models to arrays and calls
+        highspy directly (:mod:`stochplan.solve.matrix`); ``"pyomo"`` hands Pyomo models to
+        Pyomo's HiGHS interface. ``"auto"`` takes the matrix path for modules that declare their
+        scenario data (``scenario_data`` and ``data_scenario_creator``), Pyomo otherwise.
     """
 
     name: str = "highs"
@@ -46,6 +51,7 @@ class SolverOptions:
     mip_rel_gap: float | None = None
     threads: int | None = None
     tee: bool = False
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
         if self.name not in SOLVERS:
@@ -56,6 +62,14 @@ class SolverOptions:
             raise InputError("solver.mip_rel_gap", self.mip_rel_gap, "must be in [0, 1)")
         if self.threads is not None and self.threads < 1:
             raise InputError("solver.threads", self.threads, "must be at least 1")
+        if self.backend not in ("auto", "matrix", "pyomo"):
+            raise InputError("solver.backend", self.backend, "expected auto, matrix or pyomo")
+
+    def use_matrix(self, module: Any) -> bool:
+        """Whether solves of ``module`` go through the matrix backend."""
+        if self.backend == "auto":
+            return hasattr(module, "scenario_data") and hasattr(module, "data_scenario_creator")
+        return self.backend == "matrix"
 
     def replace(self, **changes: Any) -> SolverOptions:
         return dataclasses.replace(self, **changes)

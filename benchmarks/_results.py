@@ -1,0 +1,56 @@
+"""Write one section of benchmarks/RESULTS.md, leaving the other sections as they are."""
+
+from __future__ import annotations
+
+import platform
+import re
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+HEADER = "# Benchmark results\n\nEach section says the command that produced it. Times are wall seconds on the machine named.\n"
+
+
+def machine_line() -> str:
+    """CPU model, cores and Python, for the record."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(__import__("os").sched_getaffinity(0))
+    return f"{cpu}, {cores} cores, Python {platform.python_version()}"
+
+
+def versions(*names: str) -> str:
+    out = []
+    for name in names:
+        try:
+            out.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return ", ".join(out)
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, cwd=RESULTS.parent).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def write_section(title: str, body: str) -> None:
+    """Replace the section headed ``## title`` (or append it)."""
+    text = RESULTS.read_text() if RESULTS.exists() else HEADER
+    block = f"## {title}\n\n{body.strip()}\n"
+    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block + "\n", text)
+    else:
+        text = text.rstrip() + "\n\n" + block
+    RESULTS.write_text(text.rstrip() + "\n")
