@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -313,6 +314,75 @@ def scenario_set(
     )
 
 
+@dataclass(frozen=True)
+class ScenarioSource:
+    """Where a run's scenarios come from: the keyword arguments every creator of this module
+    takes (mpi-sppy passes them as ``scenario_creator_kwargs``).
+
+    Attributes
+    ----------
+    instance : str or AggregateInstance
+        Built-in name, instance folder, or a record (for data edited in Python).
+    scenarios : str
+        ``three-point``, ``poisson:N`` or ``qmc:N``.
+    seed : int or None
+        Base seed of the draws: scenario k depends only on (scenarios, seed, k).
+    options : dict, optional
+        Model-option overrides (see :class:`~stochplan.data.ModelOptions`).
+    multipliers, weights : tuple of float
+        Scenario-level Poisson rate multipliers and their weights.
+    num_scens : int, optional
+        Overrides N of a sampled spec (mpi-sppy passes the number of scenarios that way).
+    """
+
+    instance: str | AggregateInstance = "electronics"
+    scenarios: str = "three-point"
+    seed: int | None = 0
+    options: dict[str, Any] | None = None
+    multipliers: tuple[float, ...] = (1.0,)
+    weights: tuple[float, ...] | None = None
+    num_scens: int | None = None
+
+    @classmethod
+    def of(cls, **kwargs: Any) -> ScenarioSource:
+        known = set(cls.__dataclass_fields__)
+        for key in kwargs:
+            if key not in known:
+                raise InputError(key, kwargs[key], f"unknown keyword (known: {', '.join(sorted(known))})")
+        return cls(**kwargs)
+
+    @property
+    def record(self) -> AggregateInstance:
+        return resolve(self.instance, self.options)
+
+    @property
+    def spec(self) -> scen.ScenarioSpec:
+        return scen.parse_spec(self.scenarios)
+
+    def probability(self, k: int) -> float:
+        if self.spec.kind == "three-point":
+            return float(self.record.level_probabilities[k])
+        return 1.0 / float(self.num_scens or self.spec.n)
+
+    def demand(self, k: int) -> np.ndarray:
+        """Scenario k's demand, shape (P, T)."""
+        inst = self.record
+        return scen.scenario_demand(
+            self.spec, k, rates=inst.base_demand, seed=self.seed,
+            level_demand=inst.level_demand if inst.levels else None,
+            multipliers=self.multipliers, weights=self.weights,
+        )
+
+    def mean_demand(self) -> np.ndarray:
+        """The probability-weighted demand of the whole scenario set, shape (P, T)."""
+        inst, spec = self.record, self.spec
+        if spec.kind == "three-point":
+            return inst.expected_level_demand
+        n = int(self.num_scens or spec.n or 0)
+        return scenario_set(inst, str(scen.ScenarioSpec(spec.kind, n)), self.seed,
+                            self.multipliers, self.weights).expected_demand
+
+
 def creator_kwargs(
     instance: str | AggregateInstance,
     scenarios: str = "three-point",
@@ -325,97 +395,48 @@ def creator_kwargs(
             "multipliers": tuple(multipliers), "weights": weights}
 
 
-# ----------------------------------------------------------------------------------------------
-# mpi-sppy module contract
-
-
-def scenario_data(
-    scenario_name: str,
-    instance: str | AggregateInstance = "electronics",
-    scenarios: str = "three-point",
-    seed: int | None = 0,
-    options: dict[str, Any] | None = None,
-    multipliers: tuple[float, ...] = (1.0,),
-    weights: tuple[float, ...] | None = None,
-    num_scens: int | None = None,
-) -> tuple[np.ndarray, float]:
-    """Scenario ``scen<k>``'s random data (its demand, flattened (P*T,)) and probability.
-
-    Scenario k's demand depends only on (scenarios, seed, k), so every MPI rank draws the same
-    scenario k. ``num_scens`` may override N of a ``poisson:N``/``qmc:N`` spec (mpi-sppy
-    passes the number of scenarios that way).
-    """
-    inst = resolve(instance, options)
-    spec = scen.parse_spec(scenarios)
-    k = scen.scenario_index(scenario_name)
-    demand = scen.scenario_demand(
-        spec, k, rates=inst.base_demand, seed=seed,
-        level_demand=inst.level_demand if inst.levels else None,
-        multipliers=multipliers, weights=weights,
-    )
-    return demand.ravel(), _probability(inst, spec, k, num_scens)
-
-
-def _probability(inst: AggregateInstance, spec: scen.ScenarioSpec, k: int,
-                 num_scens: int | None) -> float:
-    if spec.kind == "three-point":
-        return float(inst.level_probabilities[k])
-    return 1.0 / float(num_scens or spec.n)
-
-
-def data_scenario_creator(
-    scenario_name: str,
-    data: np.ndarray,
-    instance: str | AggregateInstance = "electronics",
-    scenarios: str = "three-point",
-    seed: int | None = 0,
-    options: dict[str, Any] | None = None,
-    multipliers: tuple[float, ...] = (1.0,),
-    weights: tuple[float, ...] | None = None,
-    num_scens: int | None = None,
-) -> pyo.ConcreteModel:
-    """The scenario model for given data (a flattened (P*T,) demand), mpi-sppy annotated.
-
-    :func:`scenario_creator` is this function applied to :func:`scenario_data`; the matrix
-    backend calls it directly with probe data to map how the model depends on demand.
-    """
-    inst = resolve(instance, options)
-    probability = _probability(inst, scen.parse_spec(scenarios), scen.scenario_index(scenario_name),
-                               num_scens)
-    demand = np.asarray(data, dtype=float).reshape(inst.n_products, inst.n_weeks)
-    model = build_model(inst, demand, name=scenario_name)
+def _annotated(model: pyo.ConcreteModel, probability: float) -> pyo.ConcreteModel:
+    """Attach mpi-sppy's root node (the first-stage variables) and the probability."""
     _sputils().attach_root_node(model, model.FirstStageCost, [getattr(model, v) for v in FIRST_STAGE])
     model._mpisppy_probability = probability
     return model
 
 
-def scenario_creator(
-    scenario_name: str,
-    instance: str | AggregateInstance = "electronics",
-    scenarios: str = "three-point",
-    seed: int | None = 0,
-    options: dict[str, Any] | None = None,
-    multipliers: tuple[float, ...] = (1.0,),
-    weights: tuple[float, ...] | None = None,
-    num_scens: int | None = None,
-) -> pyo.ConcreteModel:
-    """Build scenario ``scen<k>`` with its probability and root node attached (mpi-sppy)."""
-    data, _ = scenario_data(scenario_name, instance, scenarios, seed, options, multipliers,
-                            weights, num_scens)
-    return data_scenario_creator(scenario_name, data, instance, scenarios, seed, options,
-                                 multipliers, weights, num_scens)
+# ----------------------------------------------------------------------------------------------
+# mpi-sppy module contract (keyword arguments: the fields of ScenarioSource)
+
+
+def scenario_data(scenario_name: str, **kwargs: Any) -> tuple[np.ndarray, float]:
+    """Scenario ``scen<k>``'s random data (its demand, flattened (P*T,)) and probability."""
+    src = ScenarioSource.of(**kwargs)
+    k = scen.scenario_index(scenario_name)
+    return src.demand(k).ravel(), src.probability(k)
+
+
+def data_scenario_creator(scenario_name: str, data: np.ndarray, **kwargs: Any) -> pyo.ConcreteModel:
+    """The scenario model for given data (a flattened (P*T,) demand), mpi-sppy annotated.
+
+    :func:`scenario_creator` is this function applied to :func:`scenario_data`; the matrix
+    backend calls it directly with probe data to map how the model depends on demand.
+    """
+    src = ScenarioSource.of(**kwargs)
+    inst = src.record
+    demand = np.asarray(data, dtype=float).reshape(inst.n_products, inst.n_weeks)
+    model = build_model(inst, demand, name=scenario_name)
+    return _annotated(model, src.probability(scen.scenario_index(scenario_name)))
+
+
+def scenario_creator(scenario_name: str, **kwargs: Any) -> pyo.ConcreteModel:
+    """Build scenario ``scen<k>`` with its probability and root node attached (mpi-sppy).
+
+    Keyword arguments are the fields of :class:`ScenarioSource`.
+    """
+    data, _ = scenario_data(scenario_name, **kwargs)
+    return data_scenario_creator(scenario_name, data, **kwargs)
 
 
 def average_scenario_creator(
-    scenario_name: str,
-    instance: str | AggregateInstance = "electronics",
-    scenarios: str = "three-point",
-    seed: int | None = 0,
-    options: dict[str, Any] | None = None,
-    multipliers: tuple[float, ...] = (1.0,),
-    weights: tuple[float, ...] | None = None,
-    num_scens: int | None = None,
-    integer_policy: str = "round",
+    scenario_name: str, integer_policy: str = "round", **kwargs: Any
 ) -> pyo.ConcreteModel:
     """The mean-value (EV) scenario: demand replaced by its expectation, probability 1.
 
@@ -423,14 +444,8 @@ def average_scenario_creator(
     ``integer_policy`` says what to do: ``"round"`` rounds the mean demand to whole units,
     ``"relax"`` keeps it and solves the LP relaxation.
     """
-    inst = resolve(instance, options)
-    spec = scen.parse_spec(scenarios)
-    if spec.kind == "three-point":
-        mean = inst.expected_level_demand
-    else:
-        n = int(num_scens or spec.n or 0)
-        mean = scenario_set(inst, str(scen.ScenarioSpec(spec.kind, n)), seed, multipliers,
-                            weights).expected_demand
+    src = ScenarioSource.of(**kwargs)
+    inst, mean = src.record, src.mean_demand()
     if inst.options.integer:
         if integer_policy == "round":
             mean = np.round(mean)
@@ -438,10 +453,7 @@ def average_scenario_creator(
             inst = inst.with_options(integer=False)
         else:
             raise InputError("integer_policy", integer_policy, "expected 'round' or 'relax'")
-    model = build_model(inst, mean, name=scenario_name)
-    _sputils().attach_root_node(model, model.FirstStageCost, [getattr(model, v) for v in FIRST_STAGE])
-    model._mpisppy_probability = 1.0
-    return model
+    return _annotated(build_model(inst, mean, name=scenario_name), 1.0)
 
 
 def scenario_names_creator(num_scens: int, start: int | None = None) -> list[str]:

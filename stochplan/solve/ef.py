@@ -94,20 +94,8 @@ def solve_ef(
     note("solve")
     outcome = solve_model(ef, solver)
     timings["solve"] = outcome.seconds
-    if not outcome.has_solution:
-        if outcome.status in ("infeasible", "infeasible_or_unbounded"):
-            note("diagnose")
-            families, detail = explain_infeasibility(ef, solver)
-            raise InfeasibleError(f"the problem is infeasible: {detail}", families)
-        raise SolveError(f"HiGHS ended with status {outcome.status!r} and no solution",
-                         outcome.status)
-    if not outcome.ok and not allow_partial:
-        raise SolveError(
-            f"HiGHS stopped with status {outcome.status!r} (objective {outcome.objective:,.2f}, "
-            f"gap {outcome.gap if outcome.gap is not None else float('nan'):.2%}); "
-            "ask for partial results to keep it",
-            outcome.status,
-        )
+    _require(outcome.status, outcome.objective, outcome.gap, allow_partial, note,
+             lambda: ef, solver)
 
     note("extract")
     start = time.perf_counter()
@@ -147,6 +135,35 @@ def solve_ef(
     )
 
 
+def _require(
+    status: str,
+    objective: float | None,
+    gap: float | None,
+    allow_partial: bool,
+    note: Callable[[str], None],
+    pyomo_ef: Callable[[], pyo.ConcreteModel],
+    solver: SolverOptions,
+) -> None:
+    """Raise unless the solve ended optimal (or stopped early with a solution, if allowed).
+
+    An infeasible problem is diagnosed on its Pyomo extensive form (built by ``pyomo_ef``):
+    the error names the constraint families that cannot all hold.
+    """
+    if objective is None:
+        if status in ("infeasible", "infeasible_or_unbounded"):
+            note("diagnose")
+            families, detail = explain_infeasibility(pyomo_ef(), solver)
+            raise InfeasibleError(f"the problem is infeasible: {detail}", families)
+        raise SolveError(f"HiGHS ended with status {status!r} and no solution", status)
+    if status != "optimal" and not allow_partial:
+        raise SolveError(
+            f"HiGHS stopped with status {status!r} (objective {objective:,.2f}, "
+            f"gap {gap if gap is not None else float('nan'):.2%}); "
+            "ask for partial results to keep it",
+            status,
+        )
+
+
 def _solve_ef_matrix(
     module: ModuleType,
     scenario_names: Sequence[str],
@@ -167,20 +184,8 @@ def _solve_ef_matrix(
     start = time.perf_counter()
     sol = matrix.solve_extensive_form(compiled, solver)
     timings["solve"] = time.perf_counter() - start
-    if sol.objective is None:
-        if sol.status in ("infeasible", "infeasible_or_unbounded"):
-            note("diagnose")
-            ef = build_ef(module, scenario_names, creator_kwargs)
-            families, detail = explain_infeasibility(ef, solver)
-            raise InfeasibleError(f"the problem is infeasible: {detail}", families)
-        raise SolveError(f"HiGHS ended with status {sol.status!r} and no solution", sol.status)
-    if sol.status != "optimal" and not allow_partial:
-        raise SolveError(
-            f"HiGHS stopped with status {sol.status!r} (objective {sol.objective:,.2f}, "
-            f"gap {sol.gap if sol.gap is not None else float('nan'):.2%}); "
-            "ask for partial results to keep it",
-            sol.status,
-        )
+    _require(sol.status, sol.objective, sol.gap, allow_partial, note,
+             lambda: build_ef(module, scenario_names, creator_kwargs), solver)
     note("extract")
     start = time.perf_counter()
     assert sol.first is not None and sol.second is not None

@@ -102,14 +102,10 @@ def evaluate_plan(
     A scenario in which the plan has no feasible recourse gets objective +inf.
     """
     solver = solver or SolverOptions()
-    if solver.use_matrix(module):
-        from stochplan.solve.matrix import NotFixedRecourse
-
-        try:
-            return _per_scenario_matrix(module, scenario_names, creator_kwargs, solver, plan,
-                                        keep_recourse, False, comm, progress)
-        except NotFixedRecourse as why:
-            log.info("matrix backend not applicable (%s): solving through Pyomo", why)
+    fast = _try_matrix(module, scenario_names, creator_kwargs, solver, plan, keep_recourse,
+                       False, comm, progress)
+    if fast is not None:
+        return fast
     index_names = tuple(getattr(module, "INDEX_NAMES", ()))
     values: list[float] | None = None
 
@@ -136,14 +132,10 @@ def wait_and_see(
 ) -> ScenarioSolves:
     """Solve every scenario on its own, first stage free (perfect information)."""
     solver = solver or SolverOptions()
-    if solver.use_matrix(module):
-        from stochplan.solve.matrix import NotFixedRecourse
-
-        try:
-            return _per_scenario_matrix(module, scenario_names, creator_kwargs, solver, None,
-                                        False, keep_plans, comm, progress)
-        except NotFixedRecourse as why:
-            log.info("matrix backend not applicable (%s): solving through Pyomo", why)
+    fast = _try_matrix(module, scenario_names, creator_kwargs, solver, None, False, keep_plans,
+                       comm, progress)
+    if fast is not None:
+        return fast
     return _per_scenario(module, scenario_names, creator_kwargs, solver, lambda m: m, False,
                          keep_plans, comm, progress)
 
@@ -203,6 +195,21 @@ def _per_scenario(
         plans=pd.concat(plan_frames, ignore_index=True) if plan_frames else None,
         statuses=statuses,
     )
+
+
+def _try_matrix(module: ModuleType, *args: Any) -> ScenarioSolves | None:
+    """The solves through the matrix backend when the solver options and the module allow
+    it; None (solve through Pyomo) otherwise."""
+    solver = args[2]
+    if not solver.use_matrix(module):
+        return None
+    from stochplan.solve.matrix import NotFixedRecourse
+
+    try:
+        return _per_scenario_matrix(module, *args)
+    except NotFixedRecourse as why:
+        log.info("matrix backend not applicable (%s): solving through Pyomo", why)
+        return None
 
 
 def _per_scenario_matrix(
