@@ -37,7 +37,7 @@ import scipy.sparse as sp
 
 from stochplan.errors import SolveError
 from stochplan.parallel import gather_all, share
-from stochplan.solve.solvers import SolverOptions, relative_gap
+from stochplan.solve.solvers import SolverOptions, highs_options, relative_gap
 
 log = logging.getLogger(__name__)
 
@@ -301,6 +301,8 @@ def _highs(options: SolverOptions) -> Any:
         h.setOptionValue("mip_rel_gap", float(options.mip_rel_gap))
     if options.threads is not None:
         h.setOptionValue("threads", int(options.threads))
+    for key, value in highs_options(options).items():
+        h.setOptionValue(key, value)
     return h
 
 

@@ -39,6 +39,14 @@ class SolverOptions:
         Solver threads (None: the solver's default).
     tee : bool
         Stream the solver log to stdout.
+    algorithm : {"auto", "simplex", "ipm", "pdlp"}
+        HiGHS's LP algorithm (its ``solver`` option; "auto" lets HiGHS choose). For large
+        extensive forms the interior-point method is usually fastest.
+    crossover : bool
+        After the interior-point method, recover a basic (vertex) solution. Without it the
+        solution is interior and its objective is within ``ipm_gap`` of the optimum.
+    ipm_gap : float or None
+        Relative optimality tolerance of the interior-point method (HiGHS's default 1e-8).
     backend : {"auto", "matrix", "pyomo"}
         How models reach HiGHS. ``"matrix"`` compiles the scenario models to arrays and calls
         highspy directly (:mod:`stochplan.solve.matrix`); ``"pyomo"`` hands Pyomo models to
@@ -51,6 +59,9 @@ class SolverOptions:
     mip_rel_gap: float | None = None
     threads: int | None = None
     tee: bool = False
+    algorithm: str = "auto"
+    crossover: bool = True
+    ipm_gap: float | None = None
     backend: str = "auto"
 
     def __post_init__(self) -> None:
@@ -62,6 +73,10 @@ class SolverOptions:
             raise InputError("solver.mip_rel_gap", self.mip_rel_gap, "must be in [0, 1)")
         if self.threads is not None and self.threads < 1:
             raise InputError("solver.threads", self.threads, "must be at least 1")
+        if self.algorithm not in ("auto", "simplex", "ipm", "pdlp"):
+            raise InputError("solver.algorithm", self.algorithm, "expected auto, simplex, ipm or pdlp")
+        if self.ipm_gap is not None and not 0 < self.ipm_gap < 1:
+            raise InputError("solver.ipm_gap", self.ipm_gap, "must be in (0, 1)")
         if self.backend not in ("auto", "matrix", "pyomo"):
             raise InputError("solver.backend", self.backend, "expected auto, matrix or pyomo")
 
@@ -138,6 +153,18 @@ _STATUS = {
 }
 
 
+def highs_options(options: SolverOptions) -> dict[str, Any]:
+    """HiGHS's own options for the algorithm choices of ``options``."""
+    out: dict[str, Any] = {}
+    if options.algorithm != "auto":
+        out["solver"] = {"simplex": "simplex", "ipm": "ipm", "pdlp": "pdlp"}[options.algorithm]
+    if not options.crossover:
+        out["run_crossover"] = "off"
+    if options.ipm_gap is not None:
+        out["ipm_optimality_tolerance"] = float(options.ipm_gap)
+    return out
+
+
 def solve_model(model: Any, options: SolverOptions) -> SolveOutcome:
     """Solve a Pyomo model with Pyomo's HiGHS interface and load the solution if there is one."""
     solver = make_solver(options.name)
@@ -152,6 +179,7 @@ def solve_model(model: Any, options: SolverOptions) -> SolveOutcome:
         kwargs["rel_gap"] = options.mip_rel_gap
     if options.threads is not None:
         kwargs["threads"] = options.threads
+    kwargs["solver_options"] = highs_options(options)
     start = time.perf_counter()
     res = solver.solve(model, **kwargs)
     seconds = time.perf_counter() - start
