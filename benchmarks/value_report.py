@@ -59,6 +59,8 @@ def main() -> int:
         "backend: scenarios compiled once (affine data map), the EF passed to highspy as a matrix,",
         "EEV and WS solved in one warm-started HiGHS object. Pyomo backend: mpi-sppy's EF through",
         "Pyomo's HiGHS interface, and one fresh Pyomo model and solver per scenario.",
+        "Other jobs may have shared the 2 cores: compare the rows of one run, not absolute times",
+        "across runs (the Pyomo RP at S = 1000 took 59 s on a quiet machine, 149 s here).",
         "",
         "| S | backend | RP alone (s) | EV (s) | EEV (s) | WS (s) | whole report (s) | report / RP | VSS ($) | EVPI ($) |",
         "|---|---|---|---|---|---|---|---|---|---|",
