@@ -39,7 +39,7 @@ def versions(*names: str) -> str:
 def commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, cwd=RESULTS.parent).stdout.strip()
+                              text=True, cwd=Path(__file__).parent).stdout.strip()
     except OSError:
         return "?"
 

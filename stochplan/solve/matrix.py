@@ -347,8 +347,9 @@ def _status(h: Any) -> str:
     return _STATUS.get(name, name.removeprefix("k").lower())
 
 
-def solve_extensive_form(compiled: CompiledScenarios, options: SolverOptions) -> MatrixSolution:
-    """Assemble the extensive form (first-stage columns once) and solve it with HiGHS."""
+def extensive_form_arrays(compiled: CompiledScenarios) -> dict[str, Any]:
+    """The extensive form as arrays: first-stage columns once, then each scenario's recourse
+    columns; rows that involve only first-stage columns and never change appear once."""
     S, n1 = len(compiled.names), compiled.n_first
     A = compiled.A
     n2 = A.shape[1] - n1
@@ -371,9 +372,32 @@ def solve_extensive_form(compiled: CompiledScenarios, options: SolverOptions) ->
     cost = np.concatenate([p @ compiled.cost[:, :n1], (p[:, None] * compiled.cost[:, n1:]).ravel()])
     integer = np.concatenate([compiled.columns.integer[:n1], np.tile(compiled.columns.integer[n1:], S)])
     offset = float(p @ compiled.offset)
+    return {"A": A_ef, "cost": cost, "col_lo": col_lo, "col_hi": col_hi, "row_lo": row_lo,
+            "row_hi": row_hi, "integer": integer, "offset": offset}
+
+
+def write_extensive_form(compiled: CompiledScenarios, path: str) -> None:
+    """Write the extensive form (minimisation form) to an MPS or LP file with HiGHS."""
+    import highspy
+
+    ef = extensive_form_arrays(compiled)
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    _pass(h, ef["A"], ef["cost"], ef["col_lo"], ef["col_hi"], ef["row_lo"], ef["row_hi"],
+          ef["integer"], ef["offset"])
+    h.writeModel(path)
+
+
+def solve_extensive_form(compiled: CompiledScenarios, options: SolverOptions) -> MatrixSolution:
+    """Assemble the extensive form (first-stage columns once) and solve it with HiGHS."""
+    S, n1 = len(compiled.names), compiled.n_first
+    n2 = compiled.A.shape[1] - n1
+    ef = extensive_form_arrays(compiled)
+    integer = ef["integer"]
 
     h = _highs(options)
-    _pass(h, A_ef, cost, col_lo, col_hi, row_lo, row_hi, integer, offset)
+    _pass(h, ef["A"], ef["cost"], ef["col_lo"], ef["col_hi"], ef["row_lo"], ef["row_hi"],
+          integer, ef["offset"])
     start = time.perf_counter()
     h.run()
     seconds = time.perf_counter() - start

@@ -1,0 +1,47 @@
+"""The benchmark suite's smoke mode: every registered spec runs at its smallest size."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.solve
+def test_every_spec_runs_at_its_smallest_size(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    results = json.loads((tmp_path / "RESULTS.json").read_text())
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from run import SPEC_MODULES, load_specs
+        from registry import SPECS
+
+        load_specs()
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    assert set(results) == set(SPECS) and SPEC_MODULES
+    md = (tmp_path / "RESULTS.md").read_text()
+    for spec in SPECS.values():
+        assert f"## {spec.title}" in md
+        assert results[spec.name]["rows"], spec.name
+    # the pipeline and raw HiGHS solved the same LP
+    assert all(r["same_objective"] for r in results["ef-speed"]["rows"])
+    # out of sample, a stochastic plan is never worse than the mean-value plan by more than noise
+    rows = results["plan-quality"]["rows"]
+    ev = next(r for r in rows if r["plan"].startswith("EV"))
+    best = min(r["mean"] for r in rows if r["plan"].startswith("stochastic"))
+    assert best <= ev["mean"] + 1e-6
+    assert all(r["ws_mean"] <= r["mean"] + 1e-6 for r in rows)
+
+
+def test_smoke_never_overwrites_the_real_results():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "--smoke needs --out" in out.stderr
