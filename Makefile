@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.stochplan-installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,9 +14,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(VENV)/bin/stochplan solve electronics
+	@printf '\nDashboard of this run (open it in a browser; works offline): '
+	@$(VENV)/bin/stochplan dashboard last
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The full benchmark suite (tens of minutes): writes benchmarks/RESULTS.md and RESULTS.json.
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache stochplan.egg-info

@@ -8,6 +8,11 @@
                              [--quiet]
     stochplan runs [--db PATH] [--limit N]
     stochplan show RUN [--db PATH] [--json]
+    stochplan value INSTANCE | --module MODULE --num-scens N     (stochplan.cli_value)
+    stochplan evaluate RUN [--scenarios poisson:M] [--seed S]   (stochplan.cli_value)
+    stochplan saa INSTANCE --target-gap G                       (stochplan.cli_value)
+    stochplan dashboard RUN [-o FILE.html]                      (stochplan.reports.commands)
+    stochplan compare RUN RUN... [-o FILE.html]                 (stochplan.reports.commands)
 
 User mistakes print one line, ``stochplan: error: ...``, and exit with status 2; no traceback.
 """
@@ -21,6 +26,7 @@ import io
 import json
 import logging
 import math
+import os
 import sys
 import threading
 import time
@@ -36,6 +42,7 @@ log = logging.getLogger("stochplan")
 #: the exit status. Keep these modules light to import (import heavy things in the handlers).
 COMMAND_MODULES: tuple[str, ...] = (
     "stochplan.cli_value",
+    "stochplan.reports.commands",
 )
 
 EXIT_USAGE = 2
@@ -111,6 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stochplan: interrupted; the results database is unchanged", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # stdout closed early (`stochplan ... | head`): not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep Python's exit flush quiet
+        return 0
 
 
 # ----------------------------------------------------------------------------------------------

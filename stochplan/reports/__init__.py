@@ -1,1 +1,5 @@
-"""Reports drawn from stored or computed results: text now, dashboards later."""
+"""Reports drawn from stored results: the text report and the Plotly dashboards.
+
+Everything here reads what the results database holds, never live solver objects, so any
+stored run can be redrawn.
+"""
