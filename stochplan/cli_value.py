@@ -118,6 +118,7 @@ def _value_of_instance(args: argparse.Namespace, comm: Any, progress: Progress):
     outcome = solve_instance(config) if rank(comm) == 0 else None
     if comm is not None:
         outcome = comm.bcast(outcome, root=0)
+    assert outcome is not None
     inst, sc = outcome.instance, config.scenarios
     kwargs = aggregate.creator_kwargs(inst, sc.spec, sc.seed, sc.multipliers, sc.weights)
     report = value_report(aggregate, outcome.scenarios.names, kwargs, config.solver,
@@ -161,6 +162,7 @@ def _value_of_module(args: argparse.Namespace, comm: Any, progress: Progress):
     names = module.scenario_names_creator(args.num_scens)
     report = value_report(module, names, kwargs, comm=comm, progress=_phase_progress(progress))
     rp = report.rp_result
+    assert rp is not None
     record = RunRecord(
         instance=args.module, family="module", method="ef", scenarios=f"{args.num_scens}",
         seed=None, n_scenarios=len(names), status=rp.status, objective=rp.objective,

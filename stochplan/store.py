@@ -883,7 +883,7 @@ def _decode_values(values: list[Any], spec: Any) -> Any:
         out[:] = values
         return out
     if spec == "str":  # the default string dtype of pandas 3
-        if _STR_DTYPE == object:
+        if _STR_DTYPE == object:  # noqa: E721 - numpy's test for the object dtype
             return np.array(values, dtype=object)
         return pd.array(values, dtype=_STR_DTYPE)
     dtype = pd.api.types.pandas_dtype(spec)

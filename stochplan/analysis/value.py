@@ -95,11 +95,11 @@ def solve_mean_value(
         kwargs["integer_policy"] = policy = integer_policy
     model = creator(str(scenario_names[0]), **kwargs)
     outcome = solve_model(model, solver)
-    if not outcome.ok:
+    if not outcome.ok or outcome.objective is None:
         raise SolveError(f"the mean-value problem ended {outcome.status!r}", outcome.status)
     index_names = tuple(getattr(module, "INDEX_NAMES", ()))
     plan = var_table(model._mpisppy_node_list[0].nonant_vardata_list, index_names)
-    return float(outcome.objective), plan, objective_sense(model), policy
+    return outcome.objective, plan, objective_sense(model), policy
 
 
 def value_report(

@@ -69,7 +69,7 @@ def cvar(values: np.ndarray, level: float = 0.95, weights: np.ndarray | None = N
     order = np.argsort(x)
     x, w = x[order], w[order]
     cum = np.cumsum(w)
-    var = float(x[min(np.searchsorted(cum, level, side="right"), x.size - 1)])
+    var = float(x[min(int(np.searchsorted(cum, level, side="right")), x.size - 1)])
     if math.isinf(var):
         return math.inf
     tail = np.where(x > var, w * (x - var), 0.0)

@@ -362,7 +362,7 @@ class ScenarioSource:
     def probability(self, k: int) -> float:
         if self.spec.kind == "three-point":
             return float(self.record.level_probabilities[k])
-        return 1.0 / float(self.num_scens or self.spec.n)
+        return 1.0 / float(self.num_scens or self.spec.n or 1)
 
     def demand(self, k: int) -> np.ndarray:
         """Scenario k's demand, shape (P, T)."""

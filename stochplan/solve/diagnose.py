@@ -60,7 +60,7 @@ def explain_infeasibility(model: pyo.ConcreteModel, solver: SolverOptions) -> tu
                 where[family].add(block.local_name)
     if not violation:
         return (), "its LP relaxation is feasible: the integrality requirements make it infeasible"
-    families = tuple(sorted(violation, key=violation.get, reverse=True))
+    families = tuple(sorted(violation, key=lambda f: violation[f], reverse=True))
     parts = []
     for f in families:
         scen = f" in {', '.join(sorted(where[f])[:3])}{' ...' if len(where[f]) > 3 else ''}" if where[f] else ""

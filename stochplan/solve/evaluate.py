@@ -177,7 +177,8 @@ def _per_scenario(
             if keep_plans:
                 pln = var_table(nonants, index_names)
                 pln.insert(0, "scenario", names[k])
-            results[k] = (probability, float(outcome.objective), outcome.status, rec, pln)
+            assert outcome.objective is not None
+            results[k] = (probability, outcome.objective, outcome.status, rec, pln)
         if progress is not None:
             progress(done, len(mine))
     merged = gather_all(results, comm)

@@ -325,9 +325,8 @@ def _pass(h: Any, A: sp.spmatrix, cost: np.ndarray, col_lo: np.ndarray, col_hi: 
     lp.a_matrix_.index_ = A.indices.astype(np.int32)
     lp.a_matrix_.value_ = A.data.astype(np.float64)
     # an empty integrality array makes passModel fail quietly: always give one
-    kinds = np.where(np.asarray(integer, bool), highspy.HighsVarType.kInteger,
-                     highspy.HighsVarType.kContinuous)
-    lp.integrality_ = list(kinds)
+    lp.integrality_ = [highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
+                       for flag in np.asarray(integer, bool)]
     status = h.passModel(lp)
     if status != highspy.HighsStatus.kOk:
         raise SolveError(f"HiGHS refused the model ({status})", "error")
@@ -408,6 +407,7 @@ def solve_extensive_form(compiled: CompiledScenarios, options: SolverOptions) ->
         return MatrixSolution(status, None, None, None, None, None, seconds)
     x = np.asarray(h.getSolution().col_value)
     objective = compiled.sense * float(info.objective_function_value)
+    bound: float | None
     if integer.any():
         bound = compiled.sense * float(info.mip_dual_bound)
     else:

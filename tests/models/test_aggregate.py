@@ -7,13 +7,11 @@ import dataclasses
 import math
 
 import numpy as np
-import pyomo.environ as pyo
 import pytest
 
 from stochplan.config import RunConfig
 from stochplan.data import load_instance
 from stochplan.errors import InfeasibleError
-from stochplan.models import aggregate
 from stochplan.run import solve_instance
 
 # ----------------------------------------------------------------------------------------------
