@@ -20,6 +20,7 @@ import pandas as pd
 from registry import Outcome, Spec, register
 
 from stochplan.analysis.oos import out_of_sample
+from stochplan.errors import InfeasibleError
 from stochplan.analysis.value import solve_mean_value
 from stochplan.metrics.production import fill_rate
 from stochplan.models import aggregate
@@ -53,11 +54,21 @@ def evaluate_variant(inst, multipliers, ns, m) -> list[dict]:
                                                  _solver())[1])]
     for n in ns:
         names = aggregate.scenario_names_creator(n)
-        plans.append((f"stochastic N={n}", solve_ef(aggregate, names, kw(f"poisson:{n}", PLAN_SEED)).plan))
+        try:
+            plan = solve_ef(aggregate, names, kw(f"poisson:{n}", PLAN_SEED)).plan
+        except InfeasibleError:
+            plan = None  # no first stage serves every sampled scenario (no complete recourse)
+        plans.append((f"stochastic N={n}", plan))
     ws = wait_and_see(aggregate, oos_names, oos_kw)
     ws_mean = ws.expected()
     rows = []
     for label, plan in plans:
+        if plan is None:
+            rows.append({"plan": label, "mean": math.nan, "ci_low": math.nan,
+                         "ci_high": math.nan, "feasible_mean": math.nan,
+                         "prob_infeasible": math.nan, "fill_rate": math.nan, "cvar95": math.nan,
+                         "ws_mean": ws_mean, "saa_infeasible": True})
+            continue
         oos = out_of_sample(aggregate, plan, oos_names, oos_kw, label, keep_recourse=True)
         ok = [i for i, c in enumerate(oos.solves.objective) if math.isfinite(c)]
         fill = math.nan
@@ -68,9 +79,11 @@ def evaluate_variant(inst, multipliers, ns, m) -> list[dict]:
         s = oos.summary
         rows.append({"plan": label, "mean": s.mean, "ci_low": s.ci_low, "ci_high": s.ci_high,
                      "feasible_mean": s.feasible_mean, "prob_infeasible": s.prob_infeasible,
-                     "fill_rate": fill, "cvar95": s.cvar, "ws_mean": ws_mean})
+                     "fill_rate": fill, "cvar95": s.cvar, "ws_mean": ws_mean,
+                     "saa_infeasible": False})
     ev_mean = rows[0]["mean"]
-    best = min((r for r in rows[1:]), key=lambda r: r["mean"])
+    solved = [r for r in rows[1:] if not r["saa_infeasible"]]
+    best = min(solved, key=lambda r: r["mean"]) if solved else None
     for r in rows:
         r["vss"] = ev_mean - r["mean"] if r is not rows[0] else 0.0
         r["vss_pct"] = 100.0 * r["vss"] / ev_mean if math.isfinite(ev_mean) else math.inf
@@ -103,6 +116,8 @@ def run(sizes: tuple, workdir: Path, smoke: bool) -> Outcome:
     _figure(frame, html)
 
     def money(x):
+        if math.isnan(x):
+            return "—"
         return f"{x:,.0f}" if math.isfinite(x) else "inf"
 
     lines = [f"M = {m} out-of-sample scenarios per variant; costs in $; 95 % intervals. "
@@ -110,17 +125,27 @@ def run(sizes: tuple, workdir: Path, smoke: bool) -> Outcome:
              "| variability | capacity | lost sales | plan | mean cost [95 % CI] | VSS ($) | VSS (%) | EVPI ($) | fill rate | P(infeasible) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        ci = (f"{money(r['mean'])} [{money(r['ci_low'])}, {money(r['ci_high'])}]"
-              if math.isfinite(r["mean"]) else f"inf (feasible mean {money(r['feasible_mean'])})")
+        if r["saa_infeasible"]:
+            ci = "no plan: the N-scenario problem is infeasible"
+        elif math.isfinite(r["mean"]):
+            ci = f"{money(r['mean'])} [{money(r['ci_low'])}, {money(r['ci_high'])}]"
+        else:
+            ci = f"inf (feasible mean {money(r['feasible_mean'])})"
         lines.append(f"| {r['variability']} | {r['capacity']} | {'yes' if r['lost_sales'] else 'no'} "
                      f"| {r['plan']} | {ci} | {money(r['vss'])} | "
-                     f"{r['vss_pct']:.2f} | {money(r['evpi'])} | {r['fill_rate']:.1%} | "
-                     f"{r['prob_infeasible']:.1%} |")
+                     f"{_pct(r['vss_pct'])} | {money(r['evpi'])} | {_pct(100 * r['fill_rate'])} | "
+                     f"{_pct(100 * r['prob_infeasible'])} |")
     lines += ["", "VSS = mean cost of the EV plan - mean cost of the plan (out of sample); "
               "EVPI = the plan's mean cost - the wait-and-see mean on the same scenarios. "
               "An infinite mean: the plan has no feasible recourse in some scenarios (no lost "
-              "sales, and the backorder cap binds)."]
+              "sales, and the backorder cap binds). \"No plan\": without lost sales, no single "
+              "first stage serves every sampled scenario (a high-demand sample needs production "
+              "that a low-demand one has no room to store)."]
     return Outcome(rows, "\n".join(lines))
+
+
+def _pct(x: float) -> str:
+    return "—" if math.isnan(x) else ("inf" if math.isinf(x) else f"{x:.2f} %")
 
 
 def _figure(frame: pd.DataFrame, path: Path) -> None:
