@@ -5,7 +5,8 @@
     stochplan instances
     stochplan solve INSTANCE [--scenarios three-point|poisson:N|qmc:N] [--seed S] [--relax]
                              [--config FILE.toml] [--db PATH] [--time-limit SEC] [--partial] [--json]
-                             [--quiet]
+                             [--quiet] [--method ef|ph] [--rel-gap G] [--max-iterations N]
+    mpiexec -n 3 python -m mpi4py -m stochplan solve INSTANCE --method ph ...   (decomposed)
     stochplan runs [--db PATH] [--limit N]
     stochplan show RUN [--db PATH] [--json]
     stochplan value INSTANCE | --module MODULE --num-scens N     (stochplan.cli_value)
@@ -66,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("instances", help="list the built-in instances").set_defaults(handler=_instances)
 
-    solve = sub.add_parser("solve", help="solve an instance's recourse problem (extensive form)")
+    solve = sub.add_parser("solve", help="solve an instance's recourse problem (extensive form, "
+                           "or progressive hedging under mpiexec)")
     solve.add_argument("instance", metavar="INSTANCE",
                        help="built-in instance name (see `stochplan instances`) or instance folder")
     solve.add_argument("--scenarios", metavar="SPEC",
@@ -75,9 +77,17 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--relax", action="store_true", help="solve the LP relaxation")
     solve.add_argument("--config", metavar="FILE.toml", help="run configuration file")
     solve.add_argument("--db", metavar="PATH", help="results database (default ./stochplan.db)")
-    solve.add_argument("--time-limit", type=float, metavar="SEC", help="solver time limit")
+    solve.add_argument("--time-limit", type=float, metavar="SEC",
+                       help="solver time limit (with --method ph: PH's time limit)")
     solve.add_argument("--partial", action="store_true",
                        help="keep a solve stopped by the time limit (with its gap) instead of failing")
+    solve.add_argument("--method", choices=("ef", "ph"),
+                       help="ef: extensive form (default); ph: progressive hedging with mpi-sppy "
+                       "(run under mpiexec; 3 or more ranks add bound and incumbent spokes)")
+    solve.add_argument("--rel-gap", type=float, metavar="G",
+                       help="--method ph: stop at this relative gap (default 0.01)")
+    solve.add_argument("--max-iterations", type=int, metavar="N",
+                       help="--method ph: PH iteration limit (default 200)")
     solve.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     solve.add_argument("--quiet", action="store_true", help="no progress display")
     solve.set_defaults(handler=_solve)
@@ -141,20 +151,64 @@ def _solve(args: argparse.Namespace) -> int:
     config = load_config(
         args.config,
         instance=args.instance,
+        method=args.method,
         db=args.db,
         model={"integer": False} if args.relax else None,
         scenarios={"spec": args.scenarios, "seed": args.seed},
         solver={"time_limit": args.time_limit},
+        ph={"rel_gap": args.rel_gap, "max_iterations": args.max_iterations,
+            "time_limit": args.time_limit},
     )
+    if config.method != "ph":
+        for flag, value in (("--rel-gap", args.rel_gap), ("--max-iterations", args.max_iterations)):
+            if value is not None:
+                from stochplan.errors import InputError
+
+                raise InputError(flag, value, "applies to --method ph only")
+        return _solve_once(args, config)
+    # progressive hedging: every MPI rank solves, rank 0 alone stores and prints
+    from stochplan.parallel import world
+
+    comm = world()
+    if comm is None or comm.Get_rank() == 0:
+        return _solve_once(args, config, comm)
+    try:
+        _solve_once(args, config, comm)
+    except InfeasibleError:
+        return EXIT_SOLVE
+    except SolveError:
+        return EXIT_SOLVE
+    except StochplanError:  # rank 0 reports it
+        return EXIT_USAGE
+    return 0
+
+
+def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
+    """Solve, store and print; under MPI (``comm``), ranks other than 0 only solve."""
     from stochplan.store import ResultsStore, resolve_db
 
-    db = resolve_db(config.db)  # a bad --db fails here, before any solving ...
-    if db.exists():
-        ResultsStore(db).close()  # ... and so does an existing file that is not ours
-    with _captured_stdout(), Progress(enabled=not (args.quiet or args.json)) as progress:
+    me = 0 if comm is None else comm.Get_rank()
+    db_error: StochplanError | None = None
+    if me == 0:
+        try:
+            db = resolve_db(config.db)  # a bad --db fails here, before any solving ...
+            if db.exists():
+                ResultsStore(db).close()  # ... and so does an existing file that is not ours
+        except StochplanError as err:
+            db_error = err
+    if comm is not None and not comm.bcast(db_error is None, root=0):
+        if db_error is not None:
+            raise db_error
+        return EXIT_USAGE
+    if db_error is not None:
+        raise db_error
+    show = me == 0 and not (args.quiet or args.json)
+    with _captured_stdout(), Progress(enabled=show) as progress:
         from stochplan.run import solve_instance, to_record
 
         outcome = solve_instance(config, progress=progress.phase, allow_partial=args.partial)
+        if outcome is None:  # an MPI rank other than 0
+            return 0
         progress.phase("store")
         record = to_record(outcome)
         with ResultsStore(db) as store:
@@ -183,6 +237,8 @@ def _solve(args: argparse.Namespace) -> int:
                      outcome.instance.options.integer)
     print(kpi_report_text(header, outcome.kpis.headline, outcome.kpis.composition,
                           outcome.kpis.products))
+    if outcome.result.method == "ph":
+        print("\n" + _ph_summary(outcome.result))
     print(f"\nStored as run {run_id} in {db_path} "
           f"(solve {outcome.timings.get('solve', 0.0):.1f} s); `stochplan show {run_id}` prints it again.")
     return 0
@@ -246,6 +302,19 @@ def _header(run_id: int, instance: str, scenarios: str, n: int, method: str, sta
     return {"run_id": run_id, "instance": instance, "scenarios": scenarios, "n_scenarios": n,
             "method": method, "status": status, "objective": objective, "gap": gap,
             "integer": integer}
+
+
+def _ph_summary(result: Any) -> str:
+    """One paragraph on a progressive hedging solve: ranks, iterations, why it stopped."""
+    info = result.info
+    gap = "n/a" if result.gap is None else f"{result.gap:.3%}"
+    bound = "none" if result.bound is None else f"${result.bound:,.2f}"
+    return (f"Progressive hedging on {info.get('ranks')} rank(s) "
+            f"({', '.join(info.get('cylinders', []))}), bundles of {info.get('bundle_size')} "
+            f"scenario(s): {info.get('iterations')} iterations, stopped on "
+            f"{str(info.get('stop_reason')).replace('_', ' ')}.\n"
+            f"Best bound {bound}, incumbent ${result.objective:,.2f}, gap {gap} "
+            f"(target {info.get('rel_gap_target', 0):.2%}).")
 
 
 def _version() -> str:

@@ -18,6 +18,10 @@ file. Unknown sections or keys are errors that name the key and the file::
     time_limit = 600.0
     mip_rel_gap = 1e-4
 
+    [ph]                    # progressive hedging (method = "ph", under mpiexec)
+    rel_gap = 0.01
+    max_iterations = 200
+
     [output]
     db = "stochplan.db"
 """
@@ -31,6 +35,7 @@ from typing import Any
 
 from stochplan.data.aggregate import ModelOptions, read_toml
 from stochplan.errors import InputError
+from stochplan.solve.ph import PHOptions
 from stochplan.solve.solvers import SolverOptions
 
 
@@ -70,12 +75,14 @@ class RunConfig:
     model: dict[str, Any] = field(default_factory=dict)
     scenarios: ScenarioConfig = field(default_factory=ScenarioConfig)
     solver: SolverOptions = field(default_factory=SolverOptions)
+    ph: PHOptions = field(default_factory=PHOptions)
     db: str | None = None
     source: str | None = None
 
     def __post_init__(self) -> None:
-        if self.method not in ("ef",):
-            raise InputError("method", self.method, "expected ef", self.source)
+        if self.method not in METHODS:
+            raise InputError("method", self.method, f"expected {' or '.join(METHODS)}",
+                             self.source)
         known = {f.name for f in dataclasses.fields(ModelOptions)}
         for key, value in self.model.items():
             if key not in known:
@@ -89,15 +96,19 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
 
-_SECTIONS: dict[str, type] = {"scenarios": ScenarioConfig, "solver": SolverOptions}
+#: Solution methods: the extensive form, or progressive hedging (mpi-sppy, under mpiexec).
+METHODS = ("ef", "ph")
+
+_SECTIONS: dict[str, type] = {"scenarios": ScenarioConfig, "solver": SolverOptions,
+                              "ph": PHOptions}
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
     """Read a TOML run configuration (optional) and apply overrides given as keyword arguments.
 
     Overrides are ``instance``, ``method``, ``db``, ``model`` (a dict merged over the file's),
-    ``scenarios`` and ``solver`` (dicts merged over the file's sections). ``None`` values are
-    ignored, so CLI flags that were not given change nothing.
+    ``scenarios``, ``solver`` and ``ph`` (dicts merged over the file's sections). ``None``
+    values are ignored, so CLI flags that were not given change nothing.
     """
     raw: dict[str, Any] = {}
     source = None
@@ -108,9 +119,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
         raw = read_toml(p)
         source = str(p)
     for key in raw:
-        if key not in ("instance", "method", "model", "scenarios", "solver", "output"):
+        if key not in ("instance", "method", "model", "scenarios", "solver", "ph", "output"):
             raise InputError(key, raw[key], "unknown section or key (known: instance, method, "
-                             "model, scenarios, solver, output)", source)
+                             "model, scenarios, solver, ph, output)", source)
 
     def section(name: str) -> dict[str, Any]:
         value = raw.get(name, {})
@@ -146,6 +157,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
         model=section("model"),
         scenarios=build("scenarios", ScenarioConfig),
         solver=build("solver", SolverOptions),
+        ph=build("ph", PHOptions),
         db=str(db) if db is not None else None,
         source=source,
         **scalars,

@@ -1,7 +1,9 @@
-"""A run end to end: configuration -> instance -> scenarios -> extensive form -> KPIs -> record.
+"""A run end to end: configuration -> instance -> scenarios -> solve -> KPIs -> record.
 
 :func:`solve_instance` is what ``stochplan solve`` calls; it returns a typed
-:class:`RunOutcome` and never prints. :func:`to_record` turns an outcome into the
+:class:`RunOutcome` and never prints. The solve is the extensive form (``method = "ef"``) or
+progressive hedging (``method = "ph"``, run under ``mpiexec``: every rank calls
+:func:`solve_instance`, rank 0 gets the outcome and the others ``None``). :func:`to_record` turns an outcome into the
 :class:`~stochplan.store.RunRecord` that the results database stores.
 """
 
@@ -57,12 +59,15 @@ def solve_instance(
     instance: AggregateInstance | None = None,
     progress: Callable[[str], None] | None = None,
     allow_partial: bool = False,
-) -> RunOutcome:
-    """Solve the configured instance's recourse problem as an extensive form.
+) -> RunOutcome | None:
+    """Solve the configured instance's recourse problem (extensive form or PH).
 
     ``instance`` replaces the instance that ``config.instance`` names (for data edited in
     Python); the configuration's model options still apply on top of it. ``allow_partial``
-    keeps a solve stopped early (time limit) that has a solution, with its status and gap.
+    keeps a solve stopped early (time limit, or PH's gap target missed) that has a solution,
+    with its status and gap.
+
+    Returns ``None`` only on the MPI ranks other than 0 of a progressive hedging run.
 
     Raises :class:`~stochplan.errors.InputError` for bad data or options and
     :class:`~stochplan.errors.SolveError` (or its subclass ``InfeasibleError``) when no
@@ -79,8 +84,17 @@ def solve_instance(
     timings["scenarios"] = time.perf_counter() - start
 
     kwargs = aggregate.creator_kwargs(inst, sc.spec, sc.seed, sc.multipliers, sc.weights)
-    result = solve_ef(aggregate, scen_set.names, kwargs, config.solver,
-                      allow_partial=allow_partial, progress=note)
+    if config.method == "ph":
+        from stochplan.solve.ph import solve_ph
+
+        ph_result = solve_ph(aggregate, scen_set.names, kwargs, config.ph,
+                             allow_partial=allow_partial, progress=note)
+        if ph_result is None:  # not MPI rank 0
+            return None
+        result = ph_result
+    else:
+        result = solve_ef(aggregate, scen_set.names, kwargs, config.solver,
+                          allow_partial=allow_partial, progress=note)
     timings.update(result.timings)
 
     note("kpis")

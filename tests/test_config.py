@@ -153,7 +153,7 @@ def test_none_overrides_change_nothing(tmp_path):
         ('[solver]\nfoo = "x"\n', "solver.foo", "'x'"),
         ('[output]\ndatabase = "x.db"\n', "output.database", "'x.db'"),
         ("model = 3\n", "model", "3"),
-        ('method = "ph"\n', "method", "'ph'"),
+        ('method = "benders"\n', "method", "'benders'"),
     ],
 )
 def test_unknown_or_misplaced_keys(tmp_path, text, field, value):
@@ -216,7 +216,7 @@ def test_missing_config_file(tmp_path):
         ({"solver": {"name": "cplex"}}, "solver.name", "'cplex'"),
         ({"solver": {"time_limit": -1.0}}, "solver.time_limit", "-1.0"),
         ({"model": {"frob": 1}}, "model.frob", "1"),
-        ({"method": "ph"}, "method", "'ph'"),
+        ({"method": "benders"}, "method", "'benders'"),
     ],
 )
 def test_bad_overrides(overrides, field, value):

@@ -1,0 +1,1008 @@
+"""Progressive hedging under MPI: mpi-sppy's PH hub with a Lagrangian bound and an incumbent.
+
+Works on any module that follows mpi-sppy's contract. Run it under ``mpiexec``; every rank
+calls :func:`solve_ph` with the same arguments, rank 0 gets the :class:`SolveResult` and the
+others ``None``.
+
+How the ranks are used (mpi-sppy calls each role a cylinder):
+
+===========  ====================================================================
+ranks        cylinders
+===========  ====================================================================
+1            PH alone; bound and incumbent computed once PH stops
+2            PH hub + incumbent spoke (the bound is PH's trivial bound, improved
+             by a Lagrangian pass with PH's final weights)
+3 or more    PH hub + Lagrangian bound spoke + incumbent spoke; ranks beyond 3 go
+             to the hub (mpi-sppy's flexible rank assignment)
+===========  ====================================================================
+
+What makes it fast on this model family (measured, see ``benchmarks/RESULTS.md``):
+
+- **Bundles.** Scenarios are grouped into mpi-sppy "proper bundles" (each bundle is the
+  extensive form of a block of consecutive scenarios), so PH iterates over a few dozen
+  subproblems instead of thousands of tiny ones: far less Pyomo overhead per iteration, a
+  much stronger bound at iteration 0, and incumbents that are feasible for whole blocks.
+- **Linear proximal term.** HiGHS's QP solver is slow on bundle-sized problems and HiGHS has
+  no MIQP, so the proximal term is always replaced by mpi-sppy's outer linearisation; every
+  subproblem stays an LP (or MIP) that HiGHS re-solves warm.
+- **Cost-proportional rho** (Watson and Woodruff's SEP rule by default).
+- **Quiet spokes.** The bound and incumbent spokes sleep while they wait for new weights or
+  plans instead of polling at full speed, which matters when ranks outnumber cores.
+
+The result's plan is the incumbent's first stage and its recourse table holds the
+incumbent's second stage in every scenario, as the incumbent spoke evaluated it; its
+objective is the incumbent's expected cost, ``bound`` the best lower bound and ``gap`` the
+relative gap ``(objective - bound) / max(1, |objective|)``.
+
+mpi-sppy writes log files (``hub.log``, ``xhatclp.log``, ...) into the working directory when
+its modules are imported and prints progress on rank 0; both go to a log directory instead
+(:attr:`PHOptions.log_dir`, a temporary directory by default), with each rank's output in
+``rank<r>.log``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stochplan.errors import InputError, SolveError
+from stochplan.solve.results import SolveResult
+from stochplan.solve.solvers import SOLVERS, relative_gap
+
+log = logging.getLogger(__name__)
+
+#: Rho rules: ``"sep"`` (Watson-Woodruff: |cost| / spread of the iteration-0 solutions),
+#: ``"coeff"`` (|cost| x multiplier) and ``"fixed"`` (``default_rho`` everywhere).
+RHO_RULES = ("sep", "coeff", "fixed")
+
+
+#: Largest bundle the automatic choice makes (scenarios).
+MAX_AUTO_BUNDLE = 250
+#: Largest bundle whose PH subproblems keep the exact (quadratic) proximal term by default.
+MAX_QP_BUNDLE = 10
+
+
+@dataclass(frozen=True)
+class PHOptions:
+    """How progressive hedging runs.
+
+    Attributes
+    ----------
+    rel_gap : float
+        Stop when (incumbent - bound) / max(1, |incumbent|) is at most this.
+    max_iterations : int
+        PH iteration limit.
+    time_limit : float or None
+        Seconds of PH (after the subproblems are built); None for no limit.
+    rho : {"sep", "coeff", "fixed"}
+        How the proximal weights are chosen (see :data:`RHO_RULES`).
+    default_rho : float
+        Rho of ``"fixed"``, and of variables without a cost under the other rules.
+    rho_multiplier : float
+        Scales the rho of ``"sep"`` and ``"coeff"``.
+    adaptive_rho : bool
+        Rescale every rho by 2 when the primal and dual residuals are out of balance
+        (mpi-sppy's primal-dual rho updater).
+    bundle_size : int or None
+        Scenarios per bundle; 1 disables bundling; None chooses from the number of
+        scenarios and ranks (:meth:`bundle_size_for`).
+    linearize_proximal : bool or None
+        Replace the quadratic proximal term by mpi-sppy's outer linearisation. Forced on
+        for models with integer variables (HiGHS has no MIQP) and with ``appsi_highs``
+        (which rejects quadratic objectives); None: on for bundles of more than
+        :data:`MAX_QP_BUNDLE` scenarios (HiGHS's QP solver is slow on large bundles).
+    solver : str
+        Subproblem solver, a key of :data:`stochplan.solve.solvers.SOLVERS`.
+    log_dir : str or None
+        Where mpi-sppy's logs go (kept after the run); None: a temporary directory that is
+        removed afterwards.
+    """
+
+    rel_gap: float = 0.01
+    max_iterations: int = 200
+    time_limit: float | None = None
+    rho: str = "fixed"
+    default_rho: float = 1.0
+    rho_multiplier: float = 1.0
+    adaptive_rho: bool = True
+    bundle_size: int | None = None
+    linearize_proximal: bool | None = None
+    solver: str = "highs"
+    log_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 < self.rel_gap < 1:
+            raise InputError("ph.rel_gap", self.rel_gap, "must be in (0, 1)")
+        if isinstance(self.max_iterations, bool) or not isinstance(self.max_iterations, int) \
+                or self.max_iterations < 1:
+            raise InputError("ph.max_iterations", self.max_iterations, "must be a positive integer")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise InputError("ph.time_limit", self.time_limit, "must be positive seconds")
+        if self.rho not in RHO_RULES:
+            raise InputError("ph.rho", self.rho, f"expected one of {', '.join(RHO_RULES)}")
+        if not self.default_rho > 0:
+            raise InputError("ph.default_rho", self.default_rho, "must be positive")
+        if not self.rho_multiplier > 0:
+            raise InputError("ph.rho_multiplier", self.rho_multiplier, "must be positive")
+        if self.bundle_size is not None and (
+                isinstance(self.bundle_size, bool) or not isinstance(self.bundle_size, int)
+                or self.bundle_size < 1):
+            raise InputError("ph.bundle_size", self.bundle_size, "must be a positive integer")
+        if self.solver not in SOLVERS:
+            raise InputError("ph.solver", self.solver,
+                             f"unknown solver (known: {', '.join(SOLVERS)})")
+
+    def replace(self, **changes: Any) -> PHOptions:
+        return dataclasses.replace(self, **changes)
+
+    def linearize_for(self, bundle_size: int, integer: bool) -> bool:
+        """Whether the proximal term is linearised (see :attr:`linearize_proximal`)."""
+        if integer or self.solver == "appsi_highs":
+            return True
+        if self.linearize_proximal is not None:
+            return self.linearize_proximal
+        return bundle_size > MAX_QP_BUNDLE
+
+    def bundle_size_for(self, n_scenarios: int, n_ranks: int) -> int:
+        """Scenarios per bundle for a run: :attr:`bundle_size`, or the automatic choice.
+
+        Automatic: two bundles per hub rank (few large bundles converge in far fewer
+        iterations than many small ones), but at most :data:`MAX_AUTO_BUNDLE` scenarios per
+        bundle (a bundle is an extensive form: its solve time grows faster than its size).
+        """
+        if self.bundle_size is not None:
+            return max(1, min(self.bundle_size, n_scenarios))
+        hub_ranks = n_ranks - len(cylinders_for(n_ranks)) + 1
+        return max(1, min(MAX_AUTO_BUNDLE, math.ceil(n_scenarios / (2 * hub_ranks))))
+
+
+def cylinders_for(n_ranks: int) -> tuple[str, ...]:
+    """The cylinders a run on ``n_ranks`` ranks uses (see the module docstring)."""
+    if n_ranks < 1:
+        raise ValueError("need at least one rank")
+    if n_ranks == 1:
+        return ("hub",)
+    if n_ranks == 2:
+        return ("hub", "xhat")
+    return ("hub", "lagrangian", "xhat")
+
+
+# ----------------------------------------------------------------------------------------------
+# The solve
+
+
+def solve_ph(
+    module: ModuleType,
+    scenario_names: Sequence[str],
+    creator_kwargs: dict[str, Any] | None = None,
+    options: PHOptions | None = None,
+    comm: Any = None,
+    allow_partial: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> SolveResult | None:
+    """Solve the two-stage problem of ``module`` by progressive hedging.
+
+    Call it on every rank of ``comm`` (default ``MPI.COMM_WORLD``) with the same arguments.
+
+    Parameters
+    ----------
+    module : module
+        Follows mpi-sppy's contract (``scenario_creator`` and ``scenario_denouement`` at
+        least). ``INDEX_NAMES`` names the index columns of the plan, as for the EF.
+    scenario_names : sequence of str
+    creator_kwargs : dict, optional
+        Keyword arguments of ``module.scenario_creator``.
+    options : PHOptions, optional
+    comm : mpi4py communicator, optional
+    allow_partial : bool
+        Return a result whose gap is above ``options.rel_gap`` (iteration or time limit)
+        instead of raising.
+    progress : callable, optional
+        Called with the name of each phase as it starts (rank 0 only).
+
+    Returns
+    -------
+    SolveResult or None
+        On rank 0: status ``"optimal"`` when the gap target was met, else
+        ``"iteration_limit"``, ``"time_limit"`` or ``"converged"`` (PH converged without
+        closing the gap); ``info`` holds ``iterations``, ``stop_reason``, ``ranks``,
+        ``cylinders`` and ``bundle_size``. ``None`` on the other ranks.
+
+    Raises
+    ------
+    SolveError
+        On rank 0 when no feasible first-stage plan was found, or when the gap target was
+        missed and ``allow_partial`` is false.
+    """
+    options = options or PHOptions()
+    comm = comm if comm is not None else _world()
+    rank, size = comm.Get_rank(), comm.Get_size()
+    note = progress if (progress is not None and rank == 0) else (lambda phase: None)
+    names = [str(n) for n in scenario_names]
+    if not names:
+        raise InputError("scenarios", names, "need at least one scenario")
+    creator_kwargs = dict(creator_kwargs or {})
+    per_bundle = options.bundle_size_for(len(names), size)
+    layout = cylinders_for(size)
+    integer = _has_integers(module.scenario_creator(names[0], **creator_kwargs))
+    linearize = options.linearize_for(per_bundle, integer)
+    timings: dict[str, float] = {}
+
+    log_dir = options.log_dir or (tempfile.mkdtemp(prefix="stochplan-ph-") if rank == 0 else None)
+    log_dir = comm.bcast(log_dir, root=0)
+    os.makedirs(log_dir, exist_ok=True)
+    try:
+        note("solve")
+        start = time.perf_counter()
+        with _rank_output(os.path.join(log_dir, f"rank{rank}.log")):
+            mp = _import_mpisppy(log_dir)
+            run = _run_wheel(mp, module, names, creator_kwargs, options, per_bundle, layout,
+                             linearize, integer, comm)
+        timings["solve"] = time.perf_counter() - start
+        note("extract")
+        start = time.perf_counter()
+        with _rank_output(os.path.join(log_dir, f"rank{rank}.log"), mode="a"):
+            outcome = _collect(mp, run, module, names, creator_kwargs, options, comm)
+        timings["extract"] = time.perf_counter() - start
+    finally:
+        comm.Barrier()
+        if options.log_dir is None and rank == 0:
+            shutil.rmtree(log_dir, ignore_errors=True)
+    if rank != 0:
+        return None
+
+    assert outcome is not None
+    info = {
+        "iterations": outcome["iterations"],
+        "stop_reason": outcome["stop_reason"],
+        "ranks": size,
+        "cylinders": list(layout),
+        "bundle_size": per_bundle,
+        "linearized_proximal": linearize,
+        "rel_gap_target": options.rel_gap,
+    }
+    if options.log_dir is not None:
+        info["log_dir"] = log_dir
+    if outcome["plan"] is None:
+        raise SolveError(
+            f"progressive hedging found no feasible first-stage plan in {outcome['iterations']} "
+            f"iterations (stopped: {outcome['stop_reason']}); allow more iterations or time",
+            "no_incumbent")
+    objective, bound = outcome["objective"], outcome["bound"]
+    gap = relative_gap(objective, bound)
+    status = "optimal" if gap is not None and gap <= options.rel_gap else outcome["stop_reason"]
+    if status == "optimal":
+        info["stop_reason"] = "gap"
+    elif not allow_partial:
+        raise SolveError(
+            f"progressive hedging stopped ({outcome['stop_reason']}) after "
+            f"{outcome['iterations']} iterations with gap "
+            f"{gap if gap is not None else float('inf'):.2%} above the target "
+            f"{options.rel_gap:.2%} (incumbent {objective:,.2f}, bound {bound:,.2f}); "
+            "ask for partial results to keep it", status)
+    timings.update(outcome["timings"])
+    return SolveResult(
+        method="ph",
+        status=status,
+        objective=objective,
+        bound=bound,
+        gap=gap,
+        plan=outcome["plan"],
+        recourse=outcome["recourse"],
+        scenario_names=tuple(names),
+        probabilities=outcome["probabilities"],
+        timings=timings,
+        solver=options.solver,
+        info=info,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# mpi-sppy, quietly
+
+
+def _world() -> Any:
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD
+
+
+@dataclass
+class _Mpisppy:
+    """The mpi-sppy modules a run needs (imported once, with logs kept out of the cwd)."""
+
+    sputils: ModuleType
+    config: ModuleType
+    vanilla: ModuleType
+    parsing: ModuleType
+    WheelSpinner: type
+    LagrangianSpoke: type
+    XhatSpoke: type
+    Xhat_Eval: type
+    PH: type
+    PHBase: type
+
+
+_MPISPPY: _Mpisppy | None = None
+
+
+def _import_mpisppy(log_dir: str) -> _Mpisppy:
+    """Import mpi-sppy's cylinders with ``log_dir`` as working directory.
+
+    Some mpi-sppy modules open log files (``hub.log``, ``xhatclp.log``, ``xhateval.log``) in
+    the working directory when they are first imported.
+    """
+    global _MPISPPY
+    if _MPISPPY is not None:
+        return _MPISPPY
+    cwd = os.getcwd()
+    os.chdir(log_dir)
+    try:
+        import mpisppy.cylinders.hub  # noqa: F401  (opens hub.log on import)
+        from mpisppy.cylinders.lagrangian_bounder import LagrangianOuterBound
+        from mpisppy.cylinders.xhatshufflelooper_bounder import XhatShuffleInnerBound
+        from mpisppy.generic import parsing
+        from mpisppy.opt.ph import PH
+        from mpisppy.phbase import PHBase
+        from mpisppy.spin_the_wheel import WheelSpinner
+        from mpisppy.utils import cfg_vanilla, config, sputils
+        from mpisppy.utils.xhat_eval import Xhat_Eval
+    finally:
+        os.chdir(cwd)
+
+    class QuietLagrangian(LagrangianOuterBound):
+        """mpi-sppy's Lagrangian bound spoke, sleeping while it waits for new weights."""
+
+        def do_while_waiting_for_new_Ws(self, need_solution, warmstart=None):
+            time.sleep(_IDLE_SECONDS)
+
+    class QuietXhatShuffle(XhatShuffleInnerBound):
+        """mpi-sppy's xhat-shuffle incumbent spoke, sleeping while it has nothing new."""
+
+        def update_nonants(self):
+            new = super().update_nonants()
+            if not new:
+                time.sleep(_IDLE_SECONDS)
+            return new
+
+    _MPISPPY = _Mpisppy(sputils, config, cfg_vanilla, parsing, WheelSpinner, QuietLagrangian,
+                        QuietXhatShuffle, _tuned(Xhat_Eval, "xhat"), _tuned(PH, "hub"),
+                        _tuned(PHBase, "bound"))
+    return _MPISPPY
+
+
+def _tuned(base: type, role: str) -> type:
+    """``base`` (an mpi-sppy SPOpt class) with subproblem solvers tuned for its ``role``."""
+
+    class Tuned(base):  # type: ignore[misc, valid-type]
+        def _create_solvers(self, presolve: bool = True) -> None:
+            for s in self.local_scenarios.values():
+                s._solver_plugin = _subproblem_solver(self.options["solver_name"], role)
+
+        def _update_prox_approx(self) -> None:
+            # PHBase's, with two changes: each new proximal cut is handed to the solver as
+            # it is made (so the solver need not scan the model for new constraints), and
+            # the points are projected on the parabola all at once with numpy instead of one
+            # scipy least-squares fit per variable
+            tol = self.prox_approx_tol
+            for s in self.local_scenarios.values():
+                adder = _CutAdder(s._solver_plugin)
+                managers = [m for m in s._mpisppy_data.xsqvar_prox_approx.values()
+                            if not m.xvar.fixed]
+                x = np.array([m.xvar.value for m in managers], dtype=float)
+                y = np.array([m.xvarsqrd.value or 0.0 for m in managers], dtype=float)
+                projected, ok = _project_on_parabola(x, y)
+                for manager, p, good in zip(managers, projected.tolist(), ok.tolist()):
+                    if good:
+                        manager.add_cuts(p, tol, adder)
+                    else:
+                        manager.check_tol_add_cut(tol, adder)
+                for manager in s._mpisppy_data.xsqvar_prox_approx.values():
+                    manager.xvarsqrd._value = manager.xvar.value ** 2
+
+    Tuned.__name__ = Tuned.__qualname__ = f"Tuned{base.__name__}"
+    return Tuned
+
+
+def _project_on_parabola(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The points of y = t^2 nearest to the points (x, y), and where that is certain.
+
+    The nearest point solves 2t^3 + (1 - 2y) t - x = 0, which has a single real root when
+    the point is on or below the parabola (y <= x^2) or y <= 1/2; Newton's method from t = x
+    finds it. Elsewhere (``ok`` false) the caller falls back to mpi-sppy's own fit.
+    """
+    ok = (y <= x * x + 1e-9) | (y <= 0.5)
+    t = x.copy()
+    for _ in range(50):
+        f = 2 * t**3 + (1 - 2 * y) * t - x
+        step = f / np.where(ok, 6 * t * t + 1 - 2 * y, 1.0)
+        t = np.where(ok, t - step, t)
+        if np.all(np.abs(step) <= 1e-12 * np.maximum(1.0, np.abs(t))):
+            break
+    ok &= np.isfinite(t) & (np.abs(2 * t**3 + (1 - 2 * y) * t - x)
+                            <= 1e-8 * np.maximum(1.0, np.abs(x) + np.abs(t) ** 3))
+    return t, ok
+
+
+class _CutAdder:
+    """What mpi-sppy's proximal linearisation calls to add a cut to a persistent solver."""
+
+    def __init__(self, solver: Any) -> None:
+        self.solver = solver
+
+    def add_constraint(self, con: Any) -> None:
+        self.solver.add_constraints([con])
+
+
+def _subproblem_solver(name: str, role: str) -> Any:
+    """A HiGHS interface that re-solves a subproblem without re-reading the whole model.
+
+    Pyomo's persistent HiGHS interfaces re-scan every constraint and variable before each
+    solve unless told what can change, and by default turn fixed variables into constants
+    (rebuilding each constraint that holds one). In PH only these change:
+
+    ``hub``
+        parameters (W, xbar, rho), the objective, and new proximal cuts (constraints, which
+        the hub hands to the solver itself as it makes them);
+    ``bound``
+        parameters and the objective (the Lagrangian spoke);
+    ``xhat``
+        which nonanticipative variables are fixed, and at what value (incumbent spoke).
+
+    Measured on 2 bundles of 50 scenarios: evaluating a candidate plan took 10-12 s with
+    the defaults, 0.16 s like this.
+    """
+    import pyomo.environ as pyo
+
+    if name == "appsi_highs":
+        solver = pyo.SolverFactory("appsi_highs")
+        updates = solver.update_config
+        updates.treat_fixed_vars_as_params = False
+    elif name == "highs":
+        solver = pyo.SolverFactory("highs", treat_fixed_vars_as_params=False)
+        updates = solver.config.auto_updates
+    else:
+        return pyo.SolverFactory(SOLVERS[name][0])
+    updates.check_for_new_or_removed_constraints = False
+    updates.check_for_new_or_removed_vars = False
+    updates.update_constraints = False
+    updates.update_named_expressions = False
+    updates.update_vars = role == "xhat"
+    return solver
+
+
+#: How long an idle spoke sleeps between looks at the hub's buffers, seconds.
+_IDLE_SECONDS = 0.02
+
+
+@contextlib.contextmanager
+def _rank_output(path: str, mode: str = "w") -> Iterator[None]:
+    """Send this process's stdout and stderr (Python and C level) to ``path``.
+
+    mpi-sppy prints progress on rank 0, its loggers write to the stdout they saw at import,
+    its module-level ``logging.debug`` calls configure the root logger on first use, and
+    HiGHS may write to the file descriptors directly. Logging handlers left pointing at the
+    file are released afterwards.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    root = logging.getLogger()
+    before = _stream_handlers()
+    with open(path, mode, buffering=1) as out:
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
+        handlers = [h for h in before if h.stream in (sys.__stdout__, sys.__stderr__)
+                    and h not in root.handlers]
+        streams = [_swap_stream(h, out) for h in handlers]
+        fallback = None
+        if not root.handlers:  # else logging.debug() would add a handler writing to `out`
+            fallback = logging.StreamHandler(out)
+            fallback.setLevel(logging.WARNING)
+            root.addHandler(fallback)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                yield
+        finally:
+            if fallback is not None:
+                root.removeHandler(fallback)
+            for h, old in zip(handlers, streams):
+                _swap_stream(h, old)
+            for logger, h in _stream_handlers(with_logger=True):
+                if h.stream is out:
+                    if h in before:
+                        _swap_stream(h, sys.__stderr__)
+                    else:
+                        logger.removeHandler(h)
+            out.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _swap_stream(handler: logging.StreamHandler, stream: Any) -> Any:
+    """Point ``handler`` at ``stream`` (without flushing the old one); return the old one."""
+    with handler.lock:  # type: ignore[union-attr]
+        old, handler.stream = handler.stream, stream
+    return old
+
+
+def _stream_handlers(with_logger: bool = False) -> list[Any]:
+    """Every plain StreamHandler of every logger (with its logger if ``with_logger``)."""
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values()
+        if isinstance(lg, logging.Logger)]
+    out: list[Any] = []
+    for logger in loggers:
+        for h in logger.handlers:
+            if type(h) is logging.StreamHandler:
+                out.append((logger, h) if with_logger else h)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Bounds and incumbents computed by the hub itself (fewer than 3 ranks)
+
+#: With fewer than 3 ranks the hub computes a Lagrangian bound itself (and, alone, tries
+#: incumbents) at iteration 1 and every this many iterations.
+_HUB_BOUND_EVERY = 2
+
+
+def _hub_bounder(
+    mp: _Mpisppy, options: PHOptions, evaluator_args: tuple[Any, ...] | None
+) -> type:
+    """An mpi-sppy converger that makes the hub its own bound (and incumbent) cylinder.
+
+    Called by PH on the hub's ranks at the top of each iteration, once xbar and W are
+    updated. It solves the subproblems with W but without the proximal term (a Lagrangian
+    bound, valid because the probability-weighted W sum to zero) and hands the bound to the
+    hub. With ``evaluator_args`` (PH alone on one rank) it also tries xbar and, in turn, each
+    subproblem's own first stage as incumbents, evaluated on a second copy of the
+    subproblems, and stops PH when the gap target is met.
+    """
+    from mpisppy.convergers.converger import Converger
+
+    class HubBounder(Converger):
+        def __init__(self, opt: Any) -> None:
+            self.opt = opt
+            self.conv = None
+            self.evaluator: Any = None
+            self.best_objective = math.inf
+
+        def is_converged(self) -> bool:
+            opt = self.opt
+            if opt._PHIter != 1 and opt._PHIter % _HUB_BOUND_EVERY:
+                return False
+            bound = _lagrangian(opt)
+            if bound is not None and math.isfinite(bound):
+                best = opt.best_bound_obj_val
+                opt.best_bound_obj_val = bound if best is None else max(best, bound)
+            if evaluator_args is None:
+                return False
+            if self.evaluator is None:
+                self.evaluator = _evaluator(mp, *evaluator_args, comm=opt.mpicomm)
+            local = list(opt.local_scenarios.values())
+            own = local[(opt._PHIter // _HUB_BOUND_EVERY) % len(local)]
+            for xhat in (_xbar(opt), _nonants(own)):
+                objective = _try_xhat(self.evaluator, xhat)
+                if objective is not None and objective < self.best_objective:
+                    self.best_objective = objective
+                    opt.best_solution_obj_val = objective
+            gap = relative_gap(self.best_objective, opt.best_bound_obj_val)
+            return gap is not None and gap <= options.rel_gap
+
+    return HubBounder
+
+
+def _lagrangian(opt: Any) -> float | None:
+    """The Lagrangian bound at PH's current weights: subproblems without the proximal term."""
+    opt._disable_prox()
+    try:
+        opt.solve_loop(solver_options=opt._effective_solver_options(opt._PHIter), gripe=False,
+                       need_solution=False)
+        if opt.no_incumbent_prob() > 0:
+            return None
+        bound = opt.Ebound(False)
+    finally:
+        opt._reenable_prox()
+    return float(bound) if bound is not None else None
+
+
+def _evaluator(
+    mp: _Mpisppy, options: PHOptions, names: list[str], creator: Callable[..., Any],
+    kwargs: dict[str, Any], denouement: Callable[..., None], comm: Any,
+) -> Any:
+    """An mpi-sppy Xhat_Eval over ``names`` (scenarios or bundles), spread over ``comm``."""
+    solver_options = {"mipgap": _mip_gap(options)}
+    ev_options = {"solver_name": options.solver, "verbose": False, "toc": False,
+                  "iter0_solver_options": solver_options, "iterk_solver_options": solver_options,
+                  "solver_options": solver_options, "turn_off_names_check": True}
+    ev = mp.Xhat_Eval(ev_options, names, creator, denouement, scenario_creator_kwargs=kwargs,
+                      mpicomm=comm)
+    ev._lazy_create_solvers()
+    return ev
+
+
+def _try_xhat(ev: Any, xhat: list[float]) -> float | None:
+    """Expected cost of first stage ``xhat`` (None if infeasible in some scenario).
+
+    A feasible candidate better than the best so far is cached in ``ev`` with its recourse
+    (``ev.load_best_solution()`` puts it back).
+    """
+    ev._fix_nonants({"ROOT": list(xhat)})
+    ev.solve_loop(solver_options=ev.options["solver_options"], need_solution=False)
+    if ev.no_incumbent_prob() > 0:
+        return None
+    objective = float(ev.Eobjective(False))
+    ev.update_best_solution_if_improving(objective)
+    return objective
+
+
+# ----------------------------------------------------------------------------------------------
+# Subproblems: scenarios or bundles
+
+
+def _bundles(names: list[str], per_bundle: int) -> dict[str, list[str]]:
+    """Consecutive blocks of ``per_bundle`` scenarios (the last may be larger)."""
+    n_bundles = max(1, len(names) // per_bundle)
+    out = {}
+    for b in range(n_bundles):
+        lo = b * per_bundle
+        hi = len(names) if b == n_bundles - 1 else lo + per_bundle
+        out[f"Bundle_{lo}_{hi - 1}"] = names[lo:hi]
+    return out
+
+
+def _bundle_creator(
+    bundle_name: str,
+    *,
+    module: ModuleType,
+    members: dict[str, list[str]],
+    module_kwargs: dict[str, Any],
+    sputils: ModuleType,
+) -> Any:
+    """One bundle: the extensive form of its scenarios, with its own first stage as nonants.
+
+    The same construction as mpi-sppy's ``ProperBundler``, for any scenario names.
+    """
+    bundle = sputils.create_EF(
+        members[bundle_name], module.scenario_creator, scenario_creator_kwargs=module_kwargs,
+        EF_name=bundle_name, suppress_warnings=True, nonant_for_fixed_vars=False,
+    )
+    nonants = [v for idx, v in bundle.ref_vars.items()
+               if idx[0] == "ROOT" and idx not in bundle.ref_surrogate_vars]
+    suppl = [v for idx, v in bundle.ref_suppl_vars.items()
+             if idx[0] == "ROOT" and idx not in bundle.ref_surrogate_vars]
+    surrogates = [v for idx, v in bundle.ref_surrogate_vars.items() if idx[0] == "ROOT"]
+    sputils.attach_root_node(bundle, 0, nonants, suppl, surrogates)
+    return bundle
+
+
+def _denouement_for(module: ModuleType, bundled: bool) -> Callable[..., None]:
+    own = getattr(module, "scenario_denouement", None)
+
+    def denouement(rank: int, name: str, model: Any) -> None:
+        if own is not None and not bundled:
+            own(rank, name, model)
+
+    return denouement
+
+
+# ----------------------------------------------------------------------------------------------
+# The wheel
+
+
+@dataclass
+class _Run:
+    wheel: Any
+    layout: tuple[str, ...]
+    per_bundle: int
+    members: dict[str, list[str]] | None
+    creator: Callable[..., Any]
+    creator_kwargs: dict[str, Any]
+    denouement: Callable[..., None]
+    subproblem_names: list[str]
+    cfg: Any
+    wall: float
+
+
+def _config(mp: _Mpisppy, options: PHOptions, trace_dir: str | None, linearize: bool,
+            integer: bool) -> Any:
+    """An mpi-sppy Config with every option its cylinders read, set from ``options``."""
+    cfg = mp.config.Config()
+    cfg.proper_bundle_config()
+    mp.parsing.add_decomp_args(cfg)
+    cfg.solver_name = options.solver
+    cfg.default_rho = options.default_rho
+    cfg.max_iterations = options.max_iterations
+    cfg.time_limit = options.time_limit
+    cfg.rel_gap = options.rel_gap
+    cfg.linearize_proximal_terms = linearize
+    if integer:  # subproblem MIPs need not be solved tighter than the gap target allows
+        if "iter0_mipgap" not in cfg:
+            cfg.add_mipgap_specs()
+        cfg.iter0_mipgap = cfg.iterk_mipgap = _mip_gap(options)
+    cfg.lagrangian = True
+    if trace_dir is not None:  # each bound spoke writes its bounds over time to a CSV there
+        cfg.trace_prefix = os.path.join(trace_dir, "bounds_")
+    cfg.xhatshuffle = True
+    if options.rho == "sep":
+        cfg.sep_rho = True
+        cfg.sep_rho_multiplier = options.rho_multiplier
+    elif options.rho == "coeff":
+        cfg.coeff_rho = True
+        cfg.coeff_rho_multiplier = options.rho_multiplier
+    return cfg
+
+
+def _run_wheel(
+    mp: _Mpisppy,
+    module: ModuleType,
+    names: list[str],
+    creator_kwargs: dict[str, Any],
+    options: PHOptions,
+    per_bundle: int,
+    layout: tuple[str, ...],
+    linearize: bool,
+    integer: bool,
+    comm: Any,
+) -> _Run:
+    if per_bundle > 1:
+        members = _bundles(names, per_bundle)
+        creator: Callable[..., Any] = _bundle_creator
+        kwargs = {"module": module, "members": members, "module_kwargs": creator_kwargs,
+                  "sputils": mp.sputils}
+        sub_names = list(members)
+    else:
+        members = None
+        creator = module.scenario_creator
+        kwargs = creator_kwargs
+        sub_names = names
+    denouement = _denouement_for(module, per_bundle > 1)
+    cfg = _config(mp, options, options.log_dir, linearize, integer)
+    if per_bundle > 1:
+        cfg.turn_off_names_check = True
+    beans = (cfg, creator, denouement, sub_names)
+
+    if "lagrangian" in layout:
+        bounder = None
+    else:
+        evaluator_args = (None if "xhat" in layout
+                          else (options, sub_names, creator, kwargs, denouement))
+        bounder = _hub_bounder(mp, options, evaluator_args)
+    hub = mp.vanilla.ph_hub(*beans, scenario_creator_kwargs=kwargs, ph_extensions=None,
+                            ph_converger=bounder, rho_setter=None)
+    if options.rho == "sep":
+        mp.vanilla.add_sep_rho(hub, cfg)
+    elif options.rho == "coeff":
+        mp.vanilla.add_coeff_rho(hub, cfg)
+    if options.adaptive_rho:
+        from mpisppy.extensions.primal_dual_rho import PrimalDualRho
+
+        mp.vanilla.extension_adder(hub, PrimalDualRho)
+        hub["opt_kwargs"]["options"]["primal_dual_rho_options"] = {
+            "verbose": False, "rho_update_threshold": 2.0, "primal_bias": 1.0}
+    hub["opt_kwargs"]["options"]["cfg"] = cfg
+    hub["opt_class"] = mp.PH
+    spokes = []
+    if "lagrangian" in layout:
+        spoke = mp.vanilla.lagrangian_spoke(*beans, scenario_creator_kwargs=kwargs,
+                                            rho_setter=None)
+        spoke["spoke_class"] = mp.LagrangianSpoke
+        spoke["opt_class"] = mp.PHBase
+        spokes.append(spoke)
+    if "xhat" in layout:
+        spoke = mp.vanilla.xhatshuffle_spoke(*beans, scenario_creator_kwargs=kwargs)
+        spoke["spoke_class"] = mp.XhatSpoke
+        spoke["opt_class"] = mp.Xhat_Eval
+        looper = spoke["opt_kwargs"]["options"]["xhat_looper_options"]
+        looper.pop("dump_prefix", None)
+        looper.pop("csvname", None)
+        spokes.append(spoke)
+    if comm.Get_size() > len(layout):
+        # flexible rank assignment: the spokes keep one rank each, the hub takes the rest
+        hub["rank_ratio"] = float(comm.Get_size() - len(spokes))
+    wheel = mp.WheelSpinner(hub, spokes)
+    start = time.perf_counter()
+    try:
+        wheel.spin(comm_world=comm)
+    except BaseException:
+        log.exception("progressive hedging failed on rank %d", comm.Get_rank())
+        if comm.Get_size() > 1:
+            sys.stderr.flush()
+            comm.Abort(1)
+        raise
+    return _Run(wheel, layout, per_bundle, members, creator, kwargs, denouement, sub_names, cfg,
+                time.perf_counter() - start)
+
+
+# ----------------------------------------------------------------------------------------------
+# Collecting the result on rank 0
+
+
+def _collect(
+    mp: _Mpisppy,
+    run: _Run,
+    module: ModuleType,
+    names: list[str],
+    creator_kwargs: dict[str, Any],
+    options: PHOptions,
+    comm: Any,
+) -> dict[str, Any] | None:
+    """Bounds, iterations and the incumbent with its recourse, on rank 0 (None elsewhere).
+
+    The incumbent comes from the cylinder that found it (its models still hold the
+    incumbent's recourse in every scenario): the incumbent spoke, or the hub's own evaluator
+    when PH runs alone. If there is none, PH's final xbar is evaluated on every scenario.
+    """
+    wheel = run.wheel
+    rank = comm.Get_rank()
+    on_hub = wheel.strata_rank == 0
+    timings: dict[str, float] = {"ph": run.wall}
+
+    # the hub's own bounds (fewer than 3 ranks) may be newer than what the hub last saw
+    bounder = wheel.spcomm.opt.convobject if on_hub else None
+    if bounder is not None and getattr(bounder, "evaluator", None) is not None:
+        # PH alone: its final xbar is a candidate too
+        final = _try_xhat(bounder.evaluator, _xbar(wheel.spcomm.opt))
+        if final is not None and final < bounder.best_objective:
+            bounder.best_objective = final
+
+    # rank 0 is the hub's first rank: it knows the bounds and the iteration count
+    if rank == 0:
+        spcomm = wheel.spcomm
+        bound, incumbent = float(wheel.BestOuterBound), float(wheel.BestInnerBound)
+        own_bound = spcomm.opt.best_bound_obj_val
+        if own_bound is not None and math.isfinite(own_bound):
+            bound = max(bound, float(own_bound))
+        winner = spcomm.last_ib_idx if math.isfinite(incumbent) else None
+        if bounder is not None and math.isfinite(getattr(bounder, "best_objective", math.inf)):
+            incumbent, winner = float(bounder.best_objective), 0  # PH alone found it
+        iterations = int(spcomm.opt._PHIter)
+        elapsed = time.perf_counter() - spcomm.opt.start_time
+    else:
+        bound = incumbent = math.nan
+        iterations, elapsed, winner = 0, 0.0, None
+    winner = comm.bcast(winner, root=0)
+
+    start = time.perf_counter()
+    local = None
+    if winner is not None and wheel.strata_rank == winner:
+        holder = wheel.spcomm.opt
+        if on_hub:  # the hub's own evaluator found it (PH alone)
+            holder = getattr(holder.convobject, "evaluator", None)
+        if holder is not None and holder.load_best_solution():
+            local = _local_solution(holder, module)
+    pieces = comm.gather(local, root=0)
+    found = comm.bcast(rank == 0 and any(p is not None for p in pieces), root=0)
+    objective = incumbent
+    if not found:
+        # nothing found (or nothing kept): the hub evaluates its final xbar on every subproblem
+        local, value = None, None
+        if on_hub:
+            opt = wheel.spcomm.opt
+            ev = _evaluator(mp, options, run.subproblem_names, run.creator,
+                            run.creator_kwargs, run.denouement, opt.mpicomm)
+            value = _try_xhat(ev, _xbar(opt))
+            local = _local_solution(ev, module) if value is not None else None
+        pieces = comm.gather(local, root=0)
+        objective = value if rank == 0 and value is not None else math.inf
+    timings["incumbent"] = time.perf_counter() - start
+    if rank != 0:
+        return None
+
+    stop_reason = _stop_reason(iterations, elapsed, options)
+    pieces = [p for p in pieces if p is not None]
+    if not pieces or not math.isfinite(objective):
+        return {"plan": None, "iterations": iterations, "stop_reason": stop_reason,
+                "timings": timings}
+    frames: list[pd.DataFrame] = []
+    probs: dict[str, float] = {}
+    for p in pieces:
+        frames.extend(p["recourse"])
+        probs.update(p["probabilities"])
+    order = {n: i for i, n in enumerate(names)}
+    frames.sort(key=lambda f: order[str(f["scenario"].iloc[0])] if len(f) else -1)
+    return {
+        "plan": _plan_table(module, names[0], creator_kwargs, pieces[0]["nonants"]),
+        "recourse": pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(),
+        "objective": float(objective),
+        "bound": bound if math.isfinite(bound) else None,
+        "iterations": iterations,
+        "stop_reason": stop_reason,
+        "probabilities": np.array([probs[n] for n in names]),
+        "timings": timings,
+    }
+
+
+def _mip_gap(options: PHOptions) -> float:
+    """Relative MIP gap of integer subproblems: a tenth of the gap target."""
+    return options.rel_gap / 10
+
+
+def _has_integers(model: Any) -> bool:
+    import pyomo.environ as pyo
+
+    return any(v.is_integer() for v in model.component_data_objects(pyo.Var, descend_into=True))
+
+
+def _stop_reason(iterations: int, elapsed: float, options: PHOptions) -> str:
+    if iterations >= options.max_iterations:
+        return "iteration_limit"
+    if options.time_limit is not None and elapsed >= options.time_limit:
+        return "time_limit"
+    return "converged"
+
+
+def _nonants(model: Any) -> list[float]:
+    return [float(v.value) for v in model._mpisppy_data.nonant_indices.values()]
+
+
+def _xbar(opt: Any) -> list[float]:
+    s = next(iter(opt.local_scenarios.values()))
+    return [float(s._mpisppy_model.xbars[i]._value) for i in s._mpisppy_data.nonant_indices]
+
+
+def _scenario_blocks(model: Any) -> list[tuple[str, Any]]:
+    """(scenario name, block) of every scenario in a subproblem (a bundle or one scenario)."""
+    names = getattr(model, "_ef_scenario_names", None)
+    if names is None or not hasattr(model, str(names[0])):
+        return [(model.name, model)]
+    return [(str(n), model.component(n)) for n in names]
+
+
+def _local_solution(opt: Any, module: ModuleType) -> dict[str, Any]:
+    """This rank's part of the incumbent: its nonants, and every local scenario's recourse."""
+    import pyomo.environ as pyo
+
+    from stochplan.solve.ef import var_table
+
+    index_names = tuple(getattr(module, "INDEX_NAMES", ()))
+    nonants = None
+    frames = []
+    probs = {}
+    for sub in opt.local_scenarios.values():
+        if nonants is None:
+            nonants = [float(v.value) for v in sub._mpisppy_data.nonant_indices.values()]
+        for name, block in _scenario_blocks(sub):
+            own = {id(v) for v in block._mpisppy_node_list[0].nonant_vardata_list}
+            extra = getattr(block, "_mpisppy_model", None)
+            if extra is not None:
+                own |= {id(v) for v in extra.component_data_objects(pyo.Var)}
+            second = [v for v in block.component_data_objects(pyo.Var, descend_into=True)
+                      if id(v) not in own]
+            table = var_table(second, index_names)
+            table.insert(0, "scenario", name)
+            frames.append(table)
+            probs[name] = float(block._mpisppy_probability)
+    return {"nonants": nonants, "recourse": frames, "probabilities": probs}
+
+
+def _plan_table(module: ModuleType, name: str, creator_kwargs: dict[str, Any],
+                values: list[float]) -> pd.DataFrame:
+    """The plan as a table (variable, index columns, value), named from one scenario model."""
+    from stochplan.solve.ef import var_table
+
+    model = module.scenario_creator(name, **creator_kwargs)
+    nonants = list(model._mpisppy_node_list[0].nonant_vardata_list)
+    if len(nonants) != len(values):
+        raise SolveError(f"the incumbent has {len(values)} first-stage values, the model "
+                         f"{len(nonants)}")
+    for v, x in zip(nonants, values):
+        v.set_value(x, skip_validation=True)
+    return var_table(nonants, tuple(getattr(module, "INDEX_NAMES", ())))

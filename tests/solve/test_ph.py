@@ -1,0 +1,190 @@
+"""Progressive hedging (:mod:`stochplan.solve.ph`): options, layout, and solves under mpiexec.
+
+The ``mpi`` tests run ``stochplan solve --method ph --json`` under ``mpiexec`` (the venv's own,
+beside ``sys.executable``) on 1, 2 and 3 ranks, on a handful of Poisson scenarios of the
+electronics instance, and compare with the extensive form solved in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stochplan.cli import main
+from stochplan.config import load_config
+from stochplan.errors import InputError
+from stochplan.models import aggregate
+from stochplan.solve.ef import solve_ef
+from stochplan.solve.evaluate import evaluate_plan
+from stochplan.solve.ph import PHOptions, _bundles, cylinders_for
+from stochplan.solve.solvers import relative_gap
+from stochplan.store import ResultsStore
+
+MPIEXEC = Path(sys.executable).parent / "mpiexec"
+
+# ----------------------------------------------------------------------------------------------
+# Options and layout (no solver)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("rel_gap", 0.0), ("rel_gap", 1.5), ("max_iterations", 0), ("max_iterations", 2.5),
+    ("time_limit", -1.0), ("rho", "magic"), ("default_rho", 0.0), ("rho_multiplier", -1.0),
+    ("bundle_size", 0), ("solver", "cplex"),
+])
+def test_bad_options_name_the_field(field, value):
+    with pytest.raises(InputError, match=f"ph.{field}"):
+        PHOptions(**{field: value})
+
+
+def test_bundle_size_is_explicit_or_a_few_bundles_per_hub_rank():
+    assert PHOptions(bundle_size=7).bundle_size_for(100, 3) == 7
+    assert PHOptions(bundle_size=500).bundle_size_for(100, 3) == 100
+    # 3 ranks: one hub rank, so two bundles of 4
+    assert PHOptions().bundle_size_for(8, 3) == 4
+    for n, ranks in [(100, 1), (100, 3), (1000, 3), (5000, 3), (5000, 6)]:
+        size = PHOptions().bundle_size_for(n, ranks)
+        assert 1 < size <= n // 2
+
+
+def test_bundles_are_consecutive_blocks_covering_every_scenario():
+    names = [f"scen{k}" for k in range(23)]
+    bundles = _bundles(names, 5)
+    assert list(bundles) == ["Bundle_0_4", "Bundle_5_9", "Bundle_10_14", "Bundle_15_22"]
+    assert [n for members in bundles.values() for n in members] == names
+
+
+def test_ranks_become_hub_then_incumbent_then_bound_spokes():
+    assert cylinders_for(1) == ("hub",)
+    assert cylinders_for(2) == ("hub", "xhat")
+    assert cylinders_for(3) == cylinders_for(8) == ("hub", "lagrangian", "xhat")
+
+
+def test_config_ph_section_and_overrides(tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('method = "ph"\n[ph]\nrel_gap = 0.005\nbundle_size = 10\n')
+    config = load_config(cfg, ph={"max_iterations": 7, "rel_gap": None})
+    assert config.method == "ph"
+    assert config.ph == PHOptions(rel_gap=0.005, bundle_size=10, max_iterations=7)
+    cfg.write_text("[ph]\nrelgap = 0.1\n")
+    with pytest.raises(InputError, match="ph.relgap"):
+        load_config(cfg)
+    with pytest.raises(InputError, match="method"):
+        load_config(None, method="benders")
+
+
+def test_ph_flags_need_method_ph(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code = main(["solve", "electronics", "--rel-gap", "0.01"])
+    assert code == 2
+    assert "--rel-gap" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# Solves under mpiexec
+
+
+SPEC, SEED = "poisson:6", 11
+CASES = {
+    "lp": {"integer": False},
+    "integer": {},  # the instance's default: integer production and recourse
+}
+
+
+def _ef(case: str):
+    inst = aggregate.resolve("electronics", CASES[case] or None)
+    names = aggregate.scenario_set(inst, SPEC, SEED).names
+    kwargs = aggregate.creator_kwargs(inst, SPEC, SEED)
+    return inst, names, kwargs, solve_ef(aggregate, names, kwargs)
+
+
+def _run_ph(tmp_path: Path, ranks: int, case: str, rel_gap: float = 0.005) -> tuple[dict, Path]:
+    """``stochplan solve --method ph --json`` on ``ranks`` ranks; (its JSON, its database)."""
+    if not MPIEXEC.exists():
+        pytest.skip(f"no mpiexec beside {sys.executable}")
+    run_dir = tmp_path / f"{case}-{ranks}"
+    run_dir.mkdir()
+    cfg = run_dir / "run.toml"
+    cfg.write_text("[model]\n" + "".join(f"{k} = {str(v).lower()}\n"
+                                         for k, v in CASES[case].items()))
+    db = run_dir / "runs.db"
+    cmd = [str(MPIEXEC), "-n", str(ranks), sys.executable, "-m", "mpi4py", "-m", "stochplan",
+           "solve", "electronics", "--method", "ph", "--config", str(cfg), "--scenarios", SPEC,
+           "--seed", str(SEED), "--rel-gap", str(rel_gap), "--max-iterations", "60",
+           "--db", str(db), "--json", "--partial"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=run_dir,
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = [line for line in run.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, run.stdout  # rank 0 alone prints, and only the JSON object
+    assert sorted(p.name for p in run_dir.iterdir()) == ["run.toml", "runs.db"]  # no logs
+    return json.loads(lines[0]), db
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("ranks, case", [
+    (2, "lp"),
+    (3, "lp"),
+    pytest.param(3, "integer", marks=pytest.mark.xfail(
+        run=False, reason="known: integer PH on 3 ranks does not reach the 0.5 % gap within "
+        "60 iterations in 5 minutes (issue 3 stays open)")),
+])
+def test_ph_brackets_the_extensive_form(tmp_path, ranks, case):
+    """Bound <= EF optimum <= incumbent, the gap is the reported numbers' gap, and the
+    stored plan costs, on the same scenarios, what PH reported."""
+    inst, names, kwargs, ef = _ef(case)
+    out, db = _run_ph(tmp_path, ranks, case)
+    tol = 1e-6 * abs(ef.objective)
+    assert out["method"] == "ph" and out["ranks"] == ranks
+    assert out["bound"] <= ef.objective + tol
+    assert ef.objective <= out["objective"] + tol
+    assert out["gap"] == pytest.approx(relative_gap(out["objective"], out["bound"]), rel=1e-12)
+    assert out["gap"] == pytest.approx((out["objective"] - out["bound"])
+                                       / max(1.0, abs(out["objective"])), rel=1e-9, abs=1e-12)
+    assert out["status"] == "optimal" and out["gap"] <= 0.005
+    with ResultsStore(db) as store:
+        runs = store.list_runs()
+        assert len(runs) == 1  # rank 0 alone stores the run
+        record = store.get_run(int(runs["id"].iloc[0])).record
+    assert record.method == "ph" and record.objective == pytest.approx(out["objective"])
+    value = evaluate_plan(aggregate, record.plan, names, kwargs).expected()
+    assert value == pytest.approx(out["objective"], rel=1e-9)
+
+
+@pytest.mark.mpi
+def test_same_seed_same_scenarios_and_plan_on_1_2_3_ranks(tmp_path):
+    """Same seed => same scenarios and, up to PH's gap, the same plan, whatever the ranks.
+
+    Each layout finds its incumbent differently (PH alone evaluates xbar and its own
+    subproblems' plans; 2 and 3 ranks have an incumbent spoke), so the plans may differ
+    where the optimum is not unique. The property checked is the one that matters: the
+    scenario data are identical, and every plan, evaluated on those same scenarios in this
+    process, costs what PH reported and lies within PH's reported gap of the extensive-form
+    optimum (PH alone on one rank may stop at the iteration limit above the 0.1 % target; the
+    layouts with an incumbent spoke reach it).
+    """
+    inst, names, kwargs, ef = _ef("lp")
+    demand = None
+    for ranks in (1, 2, 3):
+        out, db = _run_ph(tmp_path, ranks, "lp", rel_gap=0.001)
+        with ResultsStore(db) as store:
+            record = store.get_run(int(store.list_runs()["id"].iloc[0])).record
+        table = record.tables["demand"].sort_values(["scenario", "product", "week"])
+        if demand is None:
+            demand = table.reset_index(drop=True)
+            expected = aggregate.scenario_set(inst, SPEC, SEED).demand
+            assert np.array_equal(np.sort(demand["value"].to_numpy()), np.sort(expected.ravel()))
+        else:
+            assert demand.equals(table.reset_index(drop=True))
+        value = evaluate_plan(aggregate, record.plan, names, kwargs).expected()
+        assert value == pytest.approx(out["objective"], rel=1e-9)
+        assert math.isfinite(out["bound"]) and out["bound"] <= ef.objective * (1 + 1e-9)
+        assert value - ef.objective <= out["gap"] * max(1.0, abs(value)) + 1e-6 * ef.objective
+        if ranks > 1:
+            assert (value - ef.objective) / ef.objective <= 0.001 + 1e-9
