@@ -853,55 +853,64 @@ def _collect(
     wheel = run.wheel
     rank = comm.Get_rank()
     on_hub = wheel.strata_rank == 0
+    opt = wheel.spcomm.opt
     timings: dict[str, float] = {"ph": run.wall}
+    start = time.perf_counter()
 
-    # the hub's own bounds (fewer than 3 ranks) may be newer than what the hub last saw
-    bounder = wheel.spcomm.opt.convobject if on_hub else None
+    # the hub's own candidates: with PH alone, its best tried plan and its final xbar; and,
+    # whatever the ranks, its current solution when the subproblems agree on the first stage
+    # (then the subproblems' solutions together are a feasible solution of the whole problem)
+    bounder = opt.convobject if on_hub else None
+    own = math.inf
     if bounder is not None and getattr(bounder, "evaluator", None) is not None:
-        # PH alone: its final xbar is a candidate too
-        final = _try_xhat(bounder.evaluator, _xbar(wheel.spcomm.opt))
+        final = _try_xhat(bounder.evaluator, _xbar(opt))
         if final is not None and final < bounder.best_objective:
             bounder.best_objective = final
+        own = bounder.best_objective
+    consensus = math.inf
+    if on_hub and opt.convergence_diff() <= _CONSENSUS:
+        opt.disable_W_and_prox()
+        consensus = float(opt.Eobjective(False))
+        opt.reenable_W_and_prox()
 
-    # rank 0 is the hub's first rank: it knows the bounds and the iteration count
+    # rank 0 is the hub's first rank: it knows the bounds, the iteration count and the winner
     if rank == 0:
         spcomm = wheel.spcomm
-        bound, incumbent = float(wheel.BestOuterBound), float(wheel.BestInnerBound)
-        own_bound = spcomm.opt.best_bound_obj_val
-        if own_bound is not None and math.isfinite(own_bound):
-            bound = max(bound, float(own_bound))
-        winner = spcomm.last_ib_idx if math.isfinite(incumbent) else None
-        if bounder is not None and math.isfinite(getattr(bounder, "best_objective", math.inf)):
-            incumbent, winner = float(bounder.best_objective), 0  # PH alone found it
-        iterations = int(spcomm.opt._PHIter)
-        elapsed = time.perf_counter() - spcomm.opt.start_time
+        bound, spoke_best = float(wheel.BestOuterBound), float(wheel.BestInnerBound)
+        if opt.best_bound_obj_val is not None and math.isfinite(opt.best_bound_obj_val):
+            bound = max(bound, float(opt.best_bound_obj_val))
+        winner = spcomm.last_ib_idx
+        candidates = [(own, "alone", 0), (consensus, "consensus", 0)]
+        if math.isfinite(spoke_best) and winner is not None and winner > 0:
+            candidates.append((spoke_best, "spoke", winner))
+        objective, source, cylinder = min(candidates, key=lambda c: c[0])
+        if not math.isfinite(objective):
+            source = "none"
+        iterations = int(opt._PHIter)
+        elapsed = time.perf_counter() - opt.start_time
     else:
-        bound = incumbent = math.nan
-        iterations, elapsed, winner = 0, 0.0, None
-    winner = comm.bcast(winner, root=0)
+        bound = objective = math.nan
+        iterations, elapsed, source, cylinder = 0, 0.0, None, None
+    source, cylinder = comm.bcast((source, cylinder), root=0)
 
-    start = time.perf_counter()
     local = None
-    if winner is not None and wheel.strata_rank == winner:
-        holder = wheel.spcomm.opt
-        if on_hub:  # the hub's own evaluator found it (PH alone)
-            holder = getattr(holder.convobject, "evaluator", None)
-        if holder is not None and holder.load_best_solution():
-            local = _local_solution(holder, module)
-    pieces = comm.gather(local, root=0)
-    found = comm.bcast(rank == 0 and any(p is not None for p in pieces), root=0)
-    objective = incumbent
-    if not found:
-        # nothing found (or nothing kept): the hub evaluates its final xbar on every subproblem
-        local, value = None, None
+    if source != "none":
+        if wheel.strata_rank == cylinder:
+            holder = {"alone": getattr(bounder, "evaluator", None), "consensus": opt,
+                      "spoke": opt}[source]
+            if source == "consensus" or holder.load_best_solution():
+                local = _local_solution(holder, module)
+    else:
+        # nothing found: the hub evaluates its final xbar on every subproblem
+        value = None
         if on_hub:
-            opt = wheel.spcomm.opt
             ev = _evaluator(mp, options, run.subproblem_names, run.creator,
                             run.creator_kwargs, run.denouement, opt.mpicomm)
             value = _try_xhat(ev, _xbar(opt))
             local = _local_solution(ev, module) if value is not None else None
-        pieces = comm.gather(local, root=0)
-        objective = value if rank == 0 and value is not None else math.inf
+        if rank == 0:
+            objective = value if value is not None else math.inf
+    pieces = comm.gather(local, root=0)
     timings["incumbent"] = time.perf_counter() - start
     if rank != 0:
         return None
@@ -928,6 +937,10 @@ def _collect(
         "probabilities": np.array([probs[n] for n in names]),
         "timings": timings,
     }
+
+
+#: Mean |x - xbar| below which the hub's subproblems count as agreeing on the first stage.
+_CONSENSUS = 1e-7
 
 
 def _mip_gap(options: PHOptions) -> float:
