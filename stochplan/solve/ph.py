@@ -9,30 +9,41 @@ How the ranks are used (mpi-sppy calls each role a cylinder):
 ===========  ====================================================================
 ranks        cylinders
 ===========  ====================================================================
-1            PH alone; bound and incumbent computed once PH stops
-2            PH hub + incumbent spoke (the bound is PH's trivial bound, improved
-             by a Lagrangian pass with PH's final weights)
-3 or more    PH hub + Lagrangian bound spoke + incumbent spoke; ranks beyond 3 go
-             to the hub (mpi-sppy's flexible rank assignment)
+1            PH alone: every other iteration the hub computes a Lagrangian bound
+             itself, and every iteration it evaluates xbar and its subproblems'
+             plans as incumbents; it stops at the gap target like the others
+2            PH hub (computing its own Lagrangian bound) + incumbent spoke
+3 or more    PH hub + Lagrangian bound spoke + incumbent (xhat shuffle) spoke;
+             ranks beyond 3 go to the hub (mpi-sppy's flexible rank assignment)
 ===========  ====================================================================
 
-What makes it fast on this model family (measured, see ``benchmarks/RESULTS.md``):
+What makes it faster than a plain ``generic_cylinders`` run (measured, see the
+``Progressive hedging`` section of ``benchmarks/RESULTS.md``):
 
 - **Bundles.** Scenarios are grouped into mpi-sppy "proper bundles" (each bundle is the
-  extensive form of a block of consecutive scenarios), so PH iterates over a few dozen
-  subproblems instead of thousands of tiny ones: far less Pyomo overhead per iteration, a
-  much stronger bound at iteration 0, and incumbents that are feasible for whole blocks.
-- **Linear proximal term.** HiGHS's QP solver is slow on bundle-sized problems and HiGHS has
-  no MIQP, so the proximal term is always replaced by mpi-sppy's outer linearisation; every
-  subproblem stays an LP (or MIP) that HiGHS re-solves warm.
-- **Cost-proportional rho** (Watson and Woodruff's SEP rule by default).
+  extensive form of a block of consecutive scenarios): two per hub rank, of at most
+  :data:`MAX_AUTO_BUNDLE` scenarios. Few large bundles need far fewer PH iterations, give a
+  much stronger bound at iteration 0 and far less Pyomo overhead per iteration, and their
+  plans are feasible for whole blocks of scenarios, so incumbents come early.
+- **Persistent solvers told what changes.** Pyomo's HiGHS interfaces re-scan the whole model
+  before each re-solve and rebuild every constraint that holds a fixed variable; the
+  subproblem solvers here are told which parts change in each role (and the hub hands its
+  new proximal cuts over directly), so HiGHS re-solves warm. Evaluating a candidate plan on
+  2 bundles of 50 scenarios went from 10-12 s to 0.16 s.
+- **Linearised proximal term** for bundles of more than :data:`MAX_QP_BUNDLE` scenarios and
+  for integer models (HiGHS's QP solver is slow on bundle-sized problems, and HiGHS has no
+  MIQP); small bundles keep the exact quadratic term (Pyomo's ``highs`` interface).
+- **Rho:** 1 for every variable, doubled or halved by mpi-sppy's primal-dual updater when
+  the primal and dual residuals drift apart. On this family it beat the cost-proportional
+  rules (SEP, coefficient), which are available as options.
 - **Quiet spokes.** The bound and incumbent spokes sleep while they wait for new weights or
   plans instead of polling at full speed, which matters when ranks outnumber cores.
 
 The result's plan is the incumbent's first stage and its recourse table holds the
-incumbent's second stage in every scenario, as the incumbent spoke evaluated it; its
-objective is the incumbent's expected cost, ``bound`` the best lower bound and ``gap`` the
-relative gap ``(objective - bound) / max(1, |objective|)``.
+incumbent's second stage in every scenario, as the cylinder that found it evaluated it (no
+re-solve); its objective is the incumbent's expected cost, ``bound`` the best lower bound and
+``gap`` the relative gap ``(objective - bound) / max(1, |objective|)``. ``info["history"]``
+lists ``[seconds, iteration, bound, incumbent]`` after each PH iteration.
 
 mpi-sppy writes log files (``hub.log``, ``xhatclp.log``, ...) into the working directory when
 its modules are imported and prints progress on rank 0; both go to a log directory instead
@@ -274,6 +285,7 @@ def solve_ph(
         "bundle_size": per_bundle,
         "linearized_proximal": linearize,
         "rel_gap_target": options.rel_gap,
+        "history": outcome["history"],
     }
     if options.log_dir is not None:
         info["log_dir"] = log_dir
@@ -292,7 +304,8 @@ def solve_ph(
             f"progressive hedging stopped ({outcome['stop_reason']}) after "
             f"{outcome['iterations']} iterations with gap "
             f"{gap if gap is not None else float('inf'):.2%} above the target "
-            f"{options.rel_gap:.2%} (incumbent {objective:,.2f}, bound {bound:,.2f}); "
+            f"{options.rel_gap:.2%} (incumbent {objective:,.2f}, bound "
+            f"{'none' if bound is None else f'{bound:,.2f}'}); "
             "ask for partial results to keep it", status)
     timings.update(outcome["timings"])
     return SolveResult(
@@ -335,6 +348,7 @@ class _Mpisppy:
     Xhat_Eval: type
     PH: type
     PHBase: type
+    Hub: type
 
 
 _MPISPPY: _Mpisppy | None = None
@@ -352,7 +366,7 @@ def _import_mpisppy(log_dir: str) -> _Mpisppy:
     cwd = os.getcwd()
     os.chdir(log_dir)
     try:
-        import mpisppy.cylinders.hub  # noqa: F401  (opens hub.log on import)
+        from mpisppy.cylinders.hub import PHHub  # opens hub.log on import
         from mpisppy.cylinders.lagrangian_bounder import LagrangianOuterBound
         from mpisppy.cylinders.xhatshufflelooper_bounder import XhatShuffleInnerBound
         from mpisppy.generic import parsing
@@ -379,9 +393,20 @@ def _import_mpisppy(log_dir: str) -> _Mpisppy:
                 time.sleep(_IDLE_SECONDS)
             return new
 
+    class RecordingHub(PHHub):
+        """mpi-sppy's PH hub, keeping (seconds, iteration, bound, incumbent) per iteration."""
+
+        def is_converged(self, screen_trace: bool = True) -> bool:
+            done = super().is_converged(screen_trace)
+            if not hasattr(self, "history"):
+                self.history: list[tuple[float, int, float, float]] = []
+            self.history.append((time.perf_counter() - self.opt.start_time, self.opt._PHIter,
+                                 float(self.BestOuterBound), float(self.BestInnerBound)))
+            return done
+
     _MPISPPY = _Mpisppy(sputils, config, cfg_vanilla, parsing, WheelSpinner, QuietLagrangian,
                         QuietXhatShuffle, _tuned(Xhat_Eval, "xhat"), _tuned(PH, "hub"),
-                        _tuned(PHBase, "bound"))
+                        _tuned(PHBase, "bound"), RecordingHub)
     return _MPISPPY
 
 
@@ -558,21 +583,29 @@ def _stream_handlers(with_logger: bool = False) -> list[Any]:
 # ----------------------------------------------------------------------------------------------
 # Bounds and incumbents computed by the hub itself (fewer than 3 ranks)
 
-#: With fewer than 3 ranks the hub computes a Lagrangian bound itself (and, alone, tries
-#: incumbents) at iteration 1 and every this many iterations.
+#: With fewer than 3 ranks the hub computes a Lagrangian bound itself at iteration 1 and
+#: every this many iterations (PH alone also tries two incumbent candidates every iteration).
 _HUB_BOUND_EVERY = 2
 
 
+#: PH alone tries every subproblem's plan as incumbent each iteration when it has at most
+#: this many subproblems, else one in turn.
+_ALL_CANDIDATES = 4
+
+
 def _hub_bounder(
-    mp: _Mpisppy, options: PHOptions, evaluator_args: tuple[Any, ...] | None
+    mp: _Mpisppy,
+    options: PHOptions,
+    evaluator_args: tuple[PHOptions, list[str], Callable[..., Any], dict[str, Any],
+                          Callable[..., None]] | None,
 ) -> type:
     """An mpi-sppy converger that makes the hub its own bound (and incumbent) cylinder.
 
     Called by PH on the hub's ranks at the top of each iteration, once xbar and W are
     updated. It solves the subproblems with W but without the proximal term (a Lagrangian
     bound, valid because the probability-weighted W sum to zero) and hands the bound to the
-    hub. With ``evaluator_args`` (PH alone on one rank) it also tries xbar and, in turn, each
-    subproblem's own first stage as incumbents, evaluated on a second copy of the
+    hub. With ``evaluator_args`` (PH alone on one rank) it also tries xbar and the
+    subproblems' own first stages as incumbents, evaluated on a second copy of the
     subproblems, and stops PH when the gap target is met.
     """
     from mpisppy.convergers.converger import Converger
@@ -586,19 +619,19 @@ def _hub_bounder(
 
         def is_converged(self) -> bool:
             opt = self.opt
-            if opt._PHIter != 1 and opt._PHIter % _HUB_BOUND_EVERY:
-                return False
-            bound = _lagrangian(opt)
-            if bound is not None and math.isfinite(bound):
-                best = opt.best_bound_obj_val
-                opt.best_bound_obj_val = bound if best is None else max(best, bound)
+            if opt._PHIter == 1 or opt._PHIter % _HUB_BOUND_EVERY == 0:
+                bound = _lagrangian(opt)
+                if bound is not None and math.isfinite(bound):
+                    best = opt.best_bound_obj_val
+                    opt.best_bound_obj_val = bound if best is None else max(best, bound)
             if evaluator_args is None:
                 return False
             if self.evaluator is None:
-                self.evaluator = _evaluator(mp, *evaluator_args, comm=opt.mpicomm)
+                self.evaluator = _evaluator(mp, *evaluator_args, opt.mpicomm)
             local = list(opt.local_scenarios.values())
-            own = local[(opt._PHIter // _HUB_BOUND_EVERY) % len(local)]
-            for xhat in (_xbar(opt), _nonants(own)):
+            if len(local) > _ALL_CANDIDATES:  # one subproblem's plan in turn
+                local = [local[opt._PHIter % len(local)]]
+            for xhat in [_xbar(opt)] + [_nonants(sub) for sub in local]:
                 objective = _try_xhat(self.evaluator, xhat)
                 if objective is not None and objective < self.best_objective:
                     self.best_objective = objective
@@ -799,6 +832,7 @@ def _run_wheel(
             "verbose": False, "rho_update_threshold": 2.0, "primal_bias": 1.0}
     hub["opt_kwargs"]["options"]["cfg"] = cfg
     hub["opt_class"] = mp.PH
+    hub["hub_class"] = mp.Hub
     spokes = []
     if "lagrangian" in layout:
         spoke = mp.vanilla.lagrangian_spoke(*beans, scenario_creator_kwargs=kwargs,
@@ -888,9 +922,10 @@ def _collect(
             source = "none"
         iterations = int(opt._PHIter)
         elapsed = time.perf_counter() - opt.start_time
+        history = [list(h) for h in getattr(spcomm, "history", [])]
     else:
         bound = objective = math.nan
-        iterations, elapsed, source, cylinder = 0, 0.0, None, None
+        iterations, elapsed, source, cylinder, history = 0, 0.0, None, None, []
     source, cylinder = comm.bcast((source, cylinder), root=0)
 
     local = None
@@ -919,7 +954,7 @@ def _collect(
     pieces = [p for p in pieces if p is not None]
     if not pieces or not math.isfinite(objective):
         return {"plan": None, "iterations": iterations, "stop_reason": stop_reason,
-                "timings": timings}
+                "timings": timings, "history": history}
     frames: list[pd.DataFrame] = []
     probs: dict[str, float] = {}
     for p in pieces:
@@ -934,6 +969,7 @@ def _collect(
         "bound": bound if math.isfinite(bound) else None,
         "iterations": iterations,
         "stop_reason": stop_reason,
+        "history": history + [[elapsed, iterations, bound, float(objective)]],
         "probabilities": np.array([probs[n] for n in names]),
         "timings": timings,
     }
