@@ -5,8 +5,9 @@
     stochplan instances
     stochplan solve INSTANCE [--scenarios three-point|poisson:N|qmc:N] [--seed S] [--relax]
                              [--config FILE.toml] [--db PATH] [--time-limit SEC] [--partial] [--json]
-                             [--quiet] [--method ef|ph] [--rel-gap G] [--max-iterations N]
+                             [--quiet] [--method ef|ph|lshaped] [--rel-gap G] [--max-iterations N]
     mpiexec -n 3 python -m mpi4py -m stochplan solve INSTANCE --method ph ...   (decomposed)
+    mpiexec -n 2 python -m mpi4py -m stochplan solve INSTANCE --method lshaped --relax ...
     stochplan runs [--db PATH] [--limit N]
     stochplan show RUN [--db PATH] [--json]
     stochplan value INSTANCE | --module MODULE --num-scens N     (stochplan.cli_value)
@@ -81,13 +82,17 @@ def _parser() -> argparse.ArgumentParser:
                        help="solver time limit (with --method ph: PH's time limit)")
     solve.add_argument("--partial", action="store_true",
                        help="keep a solve stopped by the time limit (with its gap) instead of failing")
-    solve.add_argument("--method", choices=("ef", "ph"),
+    solve.add_argument("--method", choices=("ef", "ph", "lshaped"),
                        help="ef: extensive form (default); ph: progressive hedging with mpi-sppy "
-                       "(run under mpiexec; 3 or more ranks add bound and incumbent spokes)")
+                       "(run under mpiexec; 3 or more ranks add bound and incumbent spokes); "
+                       "lshaped: level-stabilised L-shaped method for LPs (serial, or under "
+                       "mpiexec with the scenarios shared among ranks)")
     solve.add_argument("--rel-gap", type=float, metavar="G",
-                       help="--method ph: stop at this relative gap (default 0.01)")
+                       help="--method ph or lshaped: stop at this relative gap (default 0.01 "
+                       "for ph, 1e-4 for lshaped)")
     solve.add_argument("--max-iterations", type=int, metavar="N",
-                       help="--method ph: PH iteration limit (default 200)")
+                       help="--method ph or lshaped: iteration limit (default 200 for ph, "
+                       "1000 for lshaped)")
     solve.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     solve.add_argument("--quiet", action="store_true", help="no progress display")
     solve.set_defaults(handler=_solve)
@@ -146,7 +151,7 @@ def _instances(args: argparse.Namespace) -> int:
 
 
 def _solve(args: argparse.Namespace) -> int:
-    from stochplan.config import load_config
+    from stochplan.config import DECOMPOSED, load_config
 
     config = load_config(
         args.config,
@@ -158,15 +163,17 @@ def _solve(args: argparse.Namespace) -> int:
         solver={"time_limit": args.time_limit},
         ph={"rel_gap": args.rel_gap, "max_iterations": args.max_iterations,
             "time_limit": args.time_limit},
+        lshaped={"rel_gap": args.rel_gap, "max_iterations": args.max_iterations,
+                 "time_limit": args.time_limit},
     )
-    if config.method != "ph":
+    if config.method not in DECOMPOSED:
         for flag, value in (("--rel-gap", args.rel_gap), ("--max-iterations", args.max_iterations)):
             if value is not None:
                 from stochplan.errors import InputError
 
-                raise InputError(flag, value, "applies to --method ph only")
+                raise InputError(flag, value, "applies to --method ph or lshaped only")
         return _solve_once(args, config)
-    # progressive hedging: every MPI rank solves, rank 0 alone stores and prints
+    # decomposed: every MPI rank solves, rank 0 alone stores and prints
     from stochplan.parallel import world
 
     comm = world()
@@ -239,6 +246,8 @@ def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
                           outcome.kpis.products))
     if outcome.result.method == "ph":
         print("\n" + _ph_summary(outcome.result))
+    elif outcome.result.method == "lshaped":
+        print("\n" + _lshaped_summary(outcome.result))
     print(f"\nStored as run {run_id} in {db_path} "
           f"(solve {outcome.timings.get('solve', 0.0):.1f} s); `stochplan show {run_id}` prints it again.")
     return 0
@@ -315,6 +324,20 @@ def _ph_summary(result: Any) -> str:
             f"{str(info.get('stop_reason')).replace('_', ' ')}.\n"
             f"Best bound {bound}, incumbent ${result.objective:,.2f}, gap {gap} "
             f"(target {info.get('rel_gap_target', 0):.2%}).")
+
+
+def _lshaped_summary(result: Any) -> str:
+    """One paragraph on an L-shaped solve: ranks, iterations, cuts, why it stopped."""
+    info = result.info
+    gap = "n/a" if result.gap is None else f"{result.gap:.4%}"
+    bound = "none" if result.bound is None else f"${result.bound:,.2f}"
+    return (f"L-shaped method (level-stabilised) on {info.get('ranks')} rank(s): "
+            f"{info.get('iterations')} iterations, {info.get('cuts')} cuts "
+            f"({info.get('clusters')} optimality cuts per iteration, "
+            f"{info.get('feasibility_cuts')} feasibility cuts), stopped on "
+            f"{str(info.get('stop_reason')).replace('_', ' ')}.\n"
+            f"Bound {bound}, plan ${result.objective:,.2f}, gap {gap} "
+            f"(target {info.get('rel_gap_target', 0):.4%}).")
 
 
 def _version() -> str:

@@ -22,6 +22,10 @@ file. Unknown sections or keys are errors that name the key and the file::
     rel_gap = 0.01
     max_iterations = 200
 
+    [lshaped]               # L-shaped method (method = "lshaped"; LPs; serial or mpiexec)
+    rel_gap = 1e-4
+    clusters = 50
+
     [output]
     db = "stochplan.db"
 """
@@ -35,6 +39,7 @@ from typing import Any
 
 from stochplan.data.aggregate import ModelOptions, read_toml
 from stochplan.errors import InputError
+from stochplan.solve.lshaped import LShapedOptions
 from stochplan.solve.ph import PHOptions
 from stochplan.solve.solvers import SolverOptions
 
@@ -76,12 +81,13 @@ class RunConfig:
     scenarios: ScenarioConfig = field(default_factory=ScenarioConfig)
     solver: SolverOptions = field(default_factory=SolverOptions)
     ph: PHOptions = field(default_factory=PHOptions)
+    lshaped: LShapedOptions = field(default_factory=LShapedOptions)
     db: str | None = None
     source: str | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise InputError("method", self.method, f"expected {' or '.join(METHODS)}",
+            raise InputError("method", self.method, f"expected one of {', '.join(METHODS)}",
                              self.source)
         known = {f.name for f in dataclasses.fields(ModelOptions)}
         for key, value in self.model.items():
@@ -96,19 +102,20 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
 
-#: Solution methods: the extensive form, or progressive hedging (mpi-sppy, under mpiexec).
-METHODS = ("ef", "ph")
+#: Solution methods: the extensive form, progressive hedging (mpi-sppy, under mpiexec) and
+#: the L-shaped method (LPs; serial or under mpiexec).
+METHODS = ("ef", "ph", "lshaped")
 
-_SECTIONS: dict[str, type] = {"scenarios": ScenarioConfig, "solver": SolverOptions,
-                              "ph": PHOptions}
+#: Methods that run on every MPI rank when started under mpiexec.
+DECOMPOSED = ("ph", "lshaped")
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
     """Read a TOML run configuration (optional) and apply overrides given as keyword arguments.
 
     Overrides are ``instance``, ``method``, ``db``, ``model`` (a dict merged over the file's),
-    ``scenarios``, ``solver`` and ``ph`` (dicts merged over the file's sections). ``None``
-    values are ignored, so CLI flags that were not given change nothing.
+    ``scenarios``, ``solver``, ``ph`` and ``lshaped`` (dicts merged over the file's sections).
+    ``None`` values are ignored, so CLI flags that were not given change nothing.
     """
     raw: dict[str, Any] = {}
     source = None
@@ -119,9 +126,10 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
         raw = read_toml(p)
         source = str(p)
     for key in raw:
-        if key not in ("instance", "method", "model", "scenarios", "solver", "ph", "output"):
+        if key not in ("instance", "method", "model", "scenarios", "solver", "ph", "lshaped",
+                       "output"):
             raise InputError(key, raw[key], "unknown section or key (known: instance, method, "
-                             "model, scenarios, solver, ph, output)", source)
+                             "model, scenarios, solver, ph, lshaped, output)", source)
 
     def section(name: str) -> dict[str, Any]:
         value = raw.get(name, {})
@@ -158,6 +166,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
         scenarios=build("scenarios", ScenarioConfig),
         solver=build("solver", SolverOptions),
         ph=build("ph", PHOptions),
+        lshaped=build("lshaped", LShapedOptions),
         db=str(db) if db is not None else None,
         source=source,
         **scalars,

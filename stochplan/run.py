@@ -1,10 +1,12 @@
 """A run end to end: configuration -> instance -> scenarios -> solve -> KPIs -> record.
 
 :func:`solve_instance` is what ``stochplan solve`` calls; it returns a typed
-:class:`RunOutcome` and never prints. The solve is the extensive form (``method = "ef"``) or
-progressive hedging (``method = "ph"``, run under ``mpiexec``: every rank calls
-:func:`solve_instance`, rank 0 gets the outcome and the others ``None``). :func:`to_record` turns an outcome into the
-:class:`~stochplan.store.RunRecord` that the results database stores.
+:class:`RunOutcome` and never prints. The solve is the extensive form (``method = "ef"``),
+progressive hedging (``method = "ph"``, run under ``mpiexec``) or the L-shaped method
+(``method = "lshaped"``, serial or under ``mpiexec``); under ``mpiexec`` every rank calls
+:func:`solve_instance`, rank 0 gets the outcome and the others ``None``. :func:`to_record`
+turns an outcome into the :class:`~stochplan.store.RunRecord` that the results database
+stores.
 """
 
 from __future__ import annotations
@@ -84,14 +86,22 @@ def solve_instance(
     timings["scenarios"] = time.perf_counter() - start
 
     kwargs = aggregate.creator_kwargs(inst, sc.spec, sc.seed, sc.multipliers, sc.weights)
-    if config.method == "ph":
-        from stochplan.solve.ph import solve_ph
+    if config.method in ("ph", "lshaped"):
+        decomposed: SolveResult | None
+        if config.method == "ph":
+            from stochplan.solve.ph import solve_ph
 
-        ph_result = solve_ph(aggregate, scen_set.names, kwargs, config.ph,
-                             allow_partial=allow_partial, progress=note)
-        if ph_result is None:  # not MPI rank 0
+            decomposed = solve_ph(aggregate, scen_set.names, kwargs, config.ph,
+                                  allow_partial=allow_partial, progress=note)
+        else:
+            from stochplan.parallel import world
+            from stochplan.solve.lshaped import solve_lshaped
+
+            decomposed = solve_lshaped(aggregate, scen_set.names, kwargs, config.lshaped,
+                                       comm=world(), allow_partial=allow_partial, progress=note)
+        if decomposed is None:  # not MPI rank 0
             return None
-        result = ph_result
+        result = decomposed
     else:
         result = solve_ef(aggregate, scen_set.names, kwargs, config.solver,
                           allow_partial=allow_partial, progress=note)

@@ -1,0 +1,762 @@
+r"""The L-shaped method with level stabilisation: Benders decomposition on the matrix backend.
+
+For two-stage *linear* programs with fixed recourse: any module that the matrix backend
+compiles (:mod:`stochplan.solve.matrix`) and whose variables are all continuous. It runs
+serially or under ``mpiexec``, the scenarios shared among the ranks.
+
+The problem
+-----------
+With first-stage columns ``x`` and the recourse ``y`` of scenario ``s``::
+
+    min  c'x + sum_s p_s Q_s(x)        s.t.  x in X  (first-stage rows and bounds)
+    Q_s(x) = min  q_s'y + o_s          s.t.  lo_s - T x <= W y <= hi_s - T x,  l_s <= y <= u_s
+
+``Q_s`` is convex and piecewise linear. Solving scenario ``s`` at a plan ``x_k`` gives its
+value and, from the row duals ``pi``, a subgradient ``-T'pi``: the *optimality cut*
+``Q_s(x) >= Q_s(x_k) - pi'T (x - x_k)``. Scenarios are grouped into clusters of consecutive
+scenarios; each iteration adds one cut per cluster (``theta_c >=`` the probability-weighted
+sum of its members' cuts). A scenario with no feasible recourse at ``x_k`` gives a
+*feasibility cut* instead, from its phase-1 problem (least total violation of its rows,
+zero exactly where the scenario is feasible), so models without relatively complete
+recourse work too.
+
+Level stabilisation
+-------------------
+The master LP (first stage, cluster variables ``theta``, all cuts) gives the lower bound
+``LB``; the best plan evaluated so far gives the upper bound ``UB``. Instead of jumping to
+the master's minimiser, as the plain L-shaped method does, the next plan is the point
+nearest the best plan (Euclidean distance over the *linking* columns, the first-stage
+columns that ``T`` touches) whose model value is at most ``LB + level * (UB - LB)``: a small
+quadratic program. This is the level decomposition of Fábián and Szőke (Computational
+Management Science 4, 2007), after Lemaréchal, Nemirovskii and Nesterov (1995); it needs far
+fewer iterations than the plain method. It stops when ``(UB - LB) / max(1, |UB|)`` is at most
+the gap target.
+
+Reproducible whatever the number of ranks
+-----------------------------------------
+Each scenario is re-solved from its own previous optimal basis (the first time, from the
+slack basis), never from whichever scenario its rank solved before, so its solution does not
+depend on how scenarios are shared among ranks; rank 0 adds the cuts up in scenario order.
+One, two or three ranks therefore give bit-for-bit the same iterates, plan and objective.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from stochplan.errors import InfeasibleError, InputError, SolveError
+from stochplan.parallel import share
+from stochplan.solve.results import SolveResult
+from stochplan.solve.solvers import relative_gap
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LShapedOptions:
+    """How the L-shaped method runs.
+
+    Attributes
+    ----------
+    rel_gap : float
+        Stop when (UB - LB) / max(1, |UB|) is at most this (default 1e-4, i.e. 0.01 %).
+    max_iterations : int
+        Iteration limit (one iteration solves every scenario once).
+    time_limit : float or None
+        Seconds, counted from the start of the iterations; None for no limit.
+    clusters : int or None
+        Optimality cuts per iteration (scenarios are grouped into this many clusters of
+        consecutive scenarios); None chooses :data:`AUTO_CLUSTERS` (at most one per scenario).
+    level : float
+        The level parameter lambda in (0, 1): the next plan must have model value at most
+        LB + lambda (UB - LB). Smaller is bolder.
+    """
+
+    rel_gap: float = 1e-4
+    max_iterations: int = 1000
+    time_limit: float | None = None
+    clusters: int | None = None
+    level: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not 0 < self.rel_gap < 1:
+            raise InputError("lshaped.rel_gap", self.rel_gap, "must be in (0, 1)")
+        if isinstance(self.max_iterations, bool) or not isinstance(self.max_iterations, int) \
+                or self.max_iterations < 1:
+            raise InputError("lshaped.max_iterations", self.max_iterations,
+                             "must be a positive integer")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise InputError("lshaped.time_limit", self.time_limit, "must be positive seconds")
+        if self.clusters is not None and (isinstance(self.clusters, bool)
+                                          or not isinstance(self.clusters, int)
+                                          or self.clusters < 1):
+            raise InputError("lshaped.clusters", self.clusters, "must be a positive integer")
+        if not 0 < self.level < 1:
+            raise InputError("lshaped.level", self.level, "must be in (0, 1)")
+
+    def replace(self, **changes: Any) -> LShapedOptions:
+        return dataclasses.replace(self, **changes)
+
+    def clusters_for(self, n_scenarios: int) -> int:
+        return max(1, min(n_scenarios, self.clusters or AUTO_CLUSTERS))
+
+
+#: Optimality cuts per iteration when :attr:`LShapedOptions.clusters` is None.
+AUTO_CLUSTERS = 50
+
+
+# ----------------------------------------------------------------------------------------------
+# The decomposition of a compiled problem
+
+
+@dataclass(frozen=True)
+class Decomposition:
+    """A compiled two-stage LP split into master data and recourse data (minimisation form).
+
+    ``c``, ``x_lo``, ``x_hi``: expected first-stage cost and the bounds every scenario allows;
+    ``A1``, ``a_lo``, ``a_hi``: the rows that hold only first-stage columns (bounds that every
+    scenario allows); ``W`` and ``T``: recourse and technology matrices of the other rows, with
+    per-scenario row bounds ``lo``/``hi`` (S x m2), column bounds ``y_lo``/``y_hi`` and costs
+    ``q`` (S x n2), constants ``o`` (S,) and probabilities ``p`` (S,). ``link``: the
+    first-stage columns that ``T`` touches.
+    """
+
+    names: tuple[str, ...]
+    c: np.ndarray
+    x_lo: np.ndarray
+    x_hi: np.ndarray
+    A1: sp.csr_matrix
+    a_lo: np.ndarray
+    a_hi: np.ndarray
+    W: sp.csc_matrix
+    T: sp.csr_matrix
+    lo: np.ndarray
+    hi: np.ndarray
+    y_lo: np.ndarray
+    y_hi: np.ndarray
+    q: np.ndarray
+    o: np.ndarray
+    p: np.ndarray
+    link: np.ndarray
+    sense: int
+
+    @property
+    def n_first(self) -> int:
+        return self.c.size
+
+    @classmethod
+    def of(cls, compiled: Any) -> Decomposition:
+        """Split a :class:`~stochplan.solve.matrix.CompiledScenarios`."""
+        n1 = compiled.n_first
+        A = compiled.A.tocsr()
+        second = A[:, n1:]
+        recourse_rows = np.diff(second.tocsr().indptr) > 0
+        lo, hi = compiled.row_bounds(slice(None))
+        lo, hi = np.atleast_2d(lo), np.atleast_2d(hi)
+        first_rows = ~recourse_rows
+        T = A[recourse_rows][:, :n1].tocsr()
+        T.eliminate_zeros()
+        return cls(
+            names=tuple(compiled.names),
+            c=compiled.probabilities / compiled.probabilities.sum() @ compiled.cost[:, :n1],
+            x_lo=compiled.col_lo[:, :n1].max(axis=0),
+            x_hi=compiled.col_hi[:, :n1].min(axis=0),
+            A1=A[first_rows][:, :n1].tocsr(),
+            a_lo=lo[:, first_rows].max(axis=0),
+            a_hi=hi[:, first_rows].min(axis=0),
+            W=second[recourse_rows].tocsc(),
+            T=T,
+            lo=np.ascontiguousarray(lo[:, recourse_rows]),
+            hi=np.ascontiguousarray(hi[:, recourse_rows]),
+            y_lo=np.ascontiguousarray(compiled.col_lo[:, n1:]),
+            y_hi=np.ascontiguousarray(compiled.col_hi[:, n1:]),
+            q=np.ascontiguousarray(compiled.cost[:, n1:]),
+            o=np.asarray(compiled.offset, dtype=float),
+            p=compiled.probabilities / compiled.probabilities.sum(),
+            link=np.unique(T.indices),
+            sense=compiled.sense,
+        )
+
+    def recourse_floor(self) -> np.ndarray:
+        """A lower bound on each Q_s from the column bounds alone (-inf where there is none)."""
+        with np.errstate(invalid="ignore"):
+            low = np.where(self.q > 0, self.q * self.y_lo,
+                           np.where(self.q < 0, self.q * self.y_hi, 0.0))
+        low = np.where(np.isnan(low), -np.inf, low)
+        return self.o + low.sum(axis=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# HiGHS objects
+
+
+def _highs() -> Any:
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    return h
+
+
+def _pass_lp(h: Any, A: sp.spmatrix, cost: np.ndarray, col_lo: np.ndarray, col_hi: np.ndarray,
+             row_lo: np.ndarray, row_hi: np.ndarray) -> None:
+    from stochplan.solve.matrix import _pass
+
+    _pass(h, A, cost, col_lo, col_hi, row_lo, row_hi, np.zeros(A.shape[1], bool))
+
+
+class _WarmLP:
+    """One HiGHS LP re-solved for many scenarios, each warm-started from its own last basis.
+
+    A scenario solved for the first time starts from ``start`` (a basis every rank computes
+    the same way) or, without one, from the slack basis; so whichever rank solves a scenario,
+    and after whichever other scenario, HiGHS starts it from the same basis and ends at the
+    same solution.
+    """
+
+    def __init__(self, A: sp.spmatrix, cost: np.ndarray, col_lo: np.ndarray,
+                 col_hi: np.ndarray, row_lo: np.ndarray, row_hi: np.ndarray) -> None:
+        self.h = _highs()
+        _pass_lp(self.h, A, cost, col_lo, col_hi, row_lo, row_hi)
+        self.rows = np.arange(A.shape[0], dtype=np.int32)
+        self.bases: dict[int, Any] = {}
+        self.start: Any = None
+
+    def run(self, s: int, row_lo: np.ndarray, row_hi: np.ndarray,
+            cols: np.ndarray | None = None, col_lo: np.ndarray | None = None,
+            col_hi: np.ndarray | None = None, cost: np.ndarray | None = None) -> str:
+        """Solve scenario ``s`` with these bounds (and costs); HiGHS's model status name."""
+        h = self.h
+        h.changeRowsBounds(self.rows.size, self.rows, row_lo, row_hi)
+        if col_lo is not None and cols is not None:
+            h.changeColsBounds(cols.size, cols, col_lo, col_hi)
+        if cost is not None and cols is not None:
+            h.changeColsCost(cols.size, cols, cost)
+        h.clearSolver()  # no state from the previous scenario's solve carries over
+        basis = self.bases.get(s, self.start)
+        if basis is None or basis is False:
+            h.setBasis()
+        else:
+            h.setBasis(basis)
+        h.run()
+        status = h.getModelStatus().name
+        if status == "kOptimal":
+            self.bases[s] = h.getBasis()
+        return status
+
+
+class _Recourse:
+    """The recourse LPs of this rank's scenarios, and their phase-1 problems when infeasible."""
+
+    def __init__(self, d: Decomposition) -> None:
+        self.d = d
+        n2 = d.W.shape[1]
+        self.cols = np.arange(n2, dtype=np.int32)
+        S = len(d.names)
+        cost_varies = S > 1 and bool(np.any(np.ptp(d.q, axis=0) != 0))
+        bounds_vary = S > 1 and bool(np.any(_ptp_inf(d.y_lo) != 0)
+                                     or np.any(_ptp_inf(d.y_hi) != 0))
+        self.cost = d.q if cost_varies else None
+        self.y_lo = d.y_lo if bounds_vary else None
+        self.lp = _WarmLP(d.W, d.q[0], d.y_lo[0], d.y_hi[0], d.lo[0], d.hi[0])
+        self._phase1: _WarmLP | None = None
+
+    def solve(self, s: int, Tx: np.ndarray) -> tuple[str, float, np.ndarray, np.ndarray | None]:
+        """(status, value Q_s, row duals, solution y) of scenario ``s`` at T x = ``Tx``."""
+        d, lp = self.d, self.lp
+        if lp.start is None:  # the first solve of scenario 0 gives every scenario its start
+            lp.start = False
+            self.solve(0, Tx)
+            lp.start = lp.h.getBasis() if lp.h.getBasis().valid else None
+        status = lp.run(s, d.lo[s] - Tx, d.hi[s] - Tx, self.cols,
+                        None if self.y_lo is None else d.y_lo[s],
+                        None if self.y_lo is None else d.y_hi[s],
+                        None if self.cost is None else self.cost[s])
+        if status == "kOptimal":
+            sol = lp.h.getSolution()
+            y = np.asarray(sol.col_value)
+            return "optimal", float(d.q[s] @ y + d.o[s]), np.asarray(sol.row_dual), y
+        if status in ("kInfeasible", "kUnboundedOrInfeasible"):
+            return "infeasible", math.inf, np.zeros(0), None
+        raise SolveError(f"scenario {d.names[s]}'s recourse problem: HiGHS ended {status}",
+                         status.removeprefix("k").lower())
+
+    def phase1(self, s: int, Tx: np.ndarray) -> tuple[float, np.ndarray]:
+        """(least total row violation, its row duals) of scenario ``s`` at T x = ``Tx``."""
+        d = self.d
+        m2, n2 = d.W.shape
+        if self._phase1 is None:
+            eye = sp.identity(m2, format="csc")
+            self._phase1 = _WarmLP(
+                sp.hstack([d.W, eye, -eye], format="csc"),
+                np.concatenate([np.zeros(n2), np.ones(2 * m2)]),
+                np.concatenate([d.y_lo[0], np.zeros(2 * m2)]),
+                np.concatenate([d.y_hi[0], np.full(2 * m2, np.inf)]), d.lo[0], d.hi[0])
+        bounds = {} if self.y_lo is None else {
+            "cols": self.cols, "col_lo": d.y_lo[s], "col_hi": d.y_hi[s]}
+        status = self._phase1.run(s, d.lo[s] - Tx, d.hi[s] - Tx, **bounds)
+        if status != "kOptimal":
+            raise InfeasibleError(
+                f"scenario {d.names[s]}'s recourse variables cannot meet their own bounds "
+                f"(phase-1 problem ended {status}), whatever the first stage")
+        h = self._phase1.h
+        return float(h.getInfo().objective_function_value), np.asarray(h.getSolution().row_dual)
+
+
+def _ptp_inf(a: np.ndarray) -> np.ndarray:
+    """Column ranges of ``a`` with inf - inf = 0."""
+    finite = np.where(np.isfinite(a), a, 0.0)
+    spread = np.ptp(finite, axis=0)
+    mixed = np.any(np.isfinite(a), axis=0) & np.any(~np.isfinite(a), axis=0)
+    return np.where(mixed, 1.0, spread)
+
+
+class _Master:
+    """The master LP (lower bound) and the level projection QP, sharing every cut."""
+
+    def __init__(self, d: Decomposition, n_clusters: int, floor: np.ndarray) -> None:
+        import highspy
+
+        self.d = d
+        self.n1 = n1 = d.n_first
+        self.C = n_clusters
+        self.floor = floor  # lower bound of each theta_c, -inf where none is known
+        A = sp.hstack([d.A1, sp.csr_matrix((d.A1.shape[0], n_clusters))], format="csc")
+        cost = np.concatenate([d.c, np.zeros(n_clusters)])
+        col_lo = np.concatenate([d.x_lo, np.zeros(n_clusters)])
+        col_hi = np.concatenate([d.x_hi, np.zeros(n_clusters)])  # theta_c = 0 until it has a cut
+        self.lp = _highs()
+        _pass_lp(self.lp, A, cost, col_lo, col_hi, d.a_lo, d.a_hi)
+        self.qp = _highs()
+        _pass_lp(self.qp, A, np.zeros(n1 + n_clusters), col_lo, col_hi, d.a_lo, d.a_hi)
+        # the level row: c'x + sum(theta) <= level (its bound is set before each projection)
+        self.level_row = d.A1.shape[0]
+        self.objective_cols = np.arange(n1 + n_clusters, dtype=np.int32)
+        self.qp.addRow(-np.inf, np.inf, n1 + n_clusters, self.objective_cols,
+                       np.concatenate([d.c, np.ones(n_clusters)]))
+        link = d.link.astype(np.int32)
+        hess = highspy.HighsHessian()
+        hess.dim_ = n1 + n_clusters
+        hess.format_ = highspy.HessianFormat.kTriangular
+        start = np.zeros(n1 + n_clusters + 1, dtype=np.int32)
+        counts = np.zeros(n1 + n_clusters, dtype=np.int32)
+        counts[link] = 1
+        start[1:] = np.cumsum(counts)
+        hess.start_ = start
+        hess.index_ = link
+        hess.value_ = np.full(link.size, 2.0)
+        if self.qp.passHessian(hess) != highspy.HighsStatus.kOk:
+            raise SolveError("HiGHS refused the level projection's Hessian")
+        self.active = np.zeros(n_clusters, bool)
+        self.n_cuts = 0
+
+    def activate(self, clusters: np.ndarray) -> None:
+        """Let theta_c take part (cost 1, bounded below by the floor) once c has a cut."""
+        new = clusters[~self.active[clusters]]
+        if new.size == 0:
+            return
+        self.active[new] = True
+        cols = (self.n1 + new).astype(np.int32)
+        self.lp.changeColsCost(cols.size, cols, np.ones(cols.size))
+        for h in (self.lp, self.qp):
+            h.changeColsBounds(cols.size, cols, self.floor[new], np.full(cols.size, np.inf))
+
+    def add_cuts(self, lower: np.ndarray, coef: sp.csr_matrix, upper: np.ndarray) -> None:
+        """Rows ``lower <= coef [x; theta] <= upper``."""
+        if coef.shape[0] == 0:
+            return
+        coef = coef.tocsr()
+        for h in (self.lp, self.qp):
+            h.addRows(coef.shape[0], lower, upper, coef.nnz, coef.indptr.astype(np.int32),
+                      coef.indices.astype(np.int32), coef.data.astype(np.float64))
+        self.n_cuts += coef.shape[0]
+
+    def solve_lp(self) -> tuple[str, float, np.ndarray | None]:
+        """(status, value, x) of the master LP."""
+        self.lp.run()
+        status = self.lp.getModelStatus().name
+        if status != "kOptimal":
+            return status.removeprefix("k").lower(), -math.inf, None
+        x = np.asarray(self.lp.getSolution().col_value)[: self.n1]
+        return "optimal", float(self.lp.getInfo().objective_function_value), x
+
+    def project(self, center: np.ndarray, level: float) -> np.ndarray | None:
+        """The plan nearest ``center`` (linking columns) with model value <= ``level``."""
+        n = self.n1 + self.C
+        cost = np.zeros(n)
+        cost[self.d.link] = -2.0 * center[self.d.link]
+        self.qp.changeColsCost(n, self.objective_cols, cost)
+        self.qp.changeRowBounds(self.level_row, -np.inf, level)
+        self.qp.run()
+        if self.qp.getModelStatus().name != "kOptimal":
+            return None
+        return np.asarray(self.qp.getSolution().col_value)[: self.n1]
+
+
+# ----------------------------------------------------------------------------------------------
+# The method
+
+
+def solve_lshaped(
+    module: ModuleType,
+    scenario_names: Sequence[str],
+    creator_kwargs: dict[str, Any] | None = None,
+    options: LShapedOptions | None = None,
+    comm: Any = None,
+    allow_partial: bool = False,
+    progress: Callable[[str], None] | None = None,
+    compiled: Any = None,
+) -> SolveResult | None:
+    """Solve the two-stage LP of ``module`` by the level-stabilised L-shaped method.
+
+    Call it on every rank of ``comm`` (None: serial) with the same arguments; rank 0 gets the
+    :class:`SolveResult` and the other ranks ``None``.
+
+    Parameters
+    ----------
+    module : module
+        Follows mpi-sppy's contract; its scenario models must share one constraint matrix
+        (fixed recourse) and have only continuous variables.
+    scenario_names : sequence of str
+    creator_kwargs : dict, optional
+        Keyword arguments of ``module.scenario_creator``.
+    options : LShapedOptions, optional
+    comm : mpi4py communicator, optional
+    allow_partial : bool
+        Return a result whose gap is above the target (iteration or time limit) instead of
+        raising.
+    progress : callable, optional
+        Called with the name of each phase as it starts (rank 0 only).
+    compiled : CompiledScenarios, optional
+        The scenarios already compiled (skips compiling them again).
+
+    Returns
+    -------
+    SolveResult or None
+        ``method="lshaped"``; ``objective`` is the expected cost of the best plan evaluated
+        (every scenario solved at it), ``bound`` the master's bound and ``gap`` their relative
+        gap. ``info`` holds ``iterations``, ``stop_reason``, ``clusters``, ``cuts``, ``ranks``
+        and ``history`` (``[seconds, iteration, bound, best objective]`` per iteration, in
+        the model's own sense).
+
+    Raises
+    ------
+    InputError
+        The model has integer variables, or its scenarios do not share one matrix.
+    InfeasibleError
+        No first-stage plan has feasible recourse in every scenario.
+    SolveError
+        The gap target was missed (and ``allow_partial`` is false), or HiGHS failed.
+    """
+    from stochplan.solve import matrix
+
+    options = options or LShapedOptions()
+    rank = 0 if comm is None else comm.Get_rank()
+    size = 1 if comm is None else comm.Get_size()
+    note = progress if (progress is not None and rank == 0) else (lambda phase: None)
+    timings: dict[str, float] = {}
+
+    note("build")
+    start = time.perf_counter()
+    if compiled is None:
+        try:
+            compiled = matrix.compile_scenarios(module, scenario_names, creator_kwargs)
+        except matrix.NotFixedRecourse as why:
+            raise InputError("method", "lshaped", f"needs fixed recourse: {why}") from None
+    if compiled.columns.integer.any():
+        raise InputError("method", "lshaped",
+                         "the L-shaped method solves linear programs and this model has "
+                         f"{int(compiled.columns.integer.sum())} integer variables: relax "
+                         "integrality (--relax, or model.integer = false) or use --method ef/ph")
+    d = Decomposition.of(compiled)
+    timings["build"] = time.perf_counter() - start
+
+    note("solve")
+    start = time.perf_counter()
+    run = _iterate(d, options, comm)
+    timings["solve"] = time.perf_counter() - start
+    timings.update(run.pop("timings"))
+
+    note("extract")
+    start = time.perf_counter()
+    best_y = _gather_rows(run.pop("best_y"), len(d.names), comm)
+    if rank != 0:
+        return None
+    index_names = tuple(getattr(module, "INDEX_NAMES", ()))
+    x = run["x"]
+    if x is None:
+        if run["infeasible_master"]:
+            raise InfeasibleError(
+                "no first-stage plan has feasible recourse in every scenario (the feasibility "
+                "cuts leave the first stage empty)", ("feasibility cuts",))
+        raise SolveError(f"the L-shaped method found no plan feasible in every scenario in "
+                         f"{run['iterations']} iterations ({run['stop_reason']})", "no_incumbent")
+    plan = matrix.plan_table(compiled.columns, x, index_names)
+    recourse = matrix.recourse_table(compiled.names, compiled.columns, best_y, index_names)
+    timings["extract"] = time.perf_counter() - start
+
+    objective = d.sense * run["ub"]
+    bound = d.sense * run["lb"] if math.isfinite(run["lb"]) else None
+    gap = relative_gap(objective, bound)
+    status = "optimal" if gap is not None and gap <= options.rel_gap else run["stop_reason"]
+    info = {"iterations": run["iterations"], "stop_reason": "gap" if status == "optimal"
+            else run["stop_reason"], "clusters": run["clusters"], "cuts": run["cuts"],
+            "feasibility_cuts": run["feasibility_cuts"], "ranks": size,
+            "rel_gap_target": options.rel_gap, "level": options.level,
+            "history": [[t, k, d.sense * lb, d.sense * ub] for t, k, lb, ub in run["history"]],
+            "backend": f"matrix ({compiled.method})"}
+    if status != "optimal" and not allow_partial:
+        raise SolveError(
+            f"the L-shaped method stopped ({run['stop_reason'].replace('_', ' ')}) after "
+            f"{run['iterations']} iterations with gap "
+            f"{gap if gap is not None else math.inf:.3%} above the target "
+            f"{options.rel_gap:.3%} (objective {objective:,.2f}, bound "
+            f"{'none' if bound is None else f'{bound:,.2f}'}); ask for partial results to "
+            "keep it", status)
+    return SolveResult(
+        method="lshaped", status=status, objective=objective, bound=bound, gap=gap,
+        plan=plan, recourse=recourse, scenario_names=compiled.names,
+        probabilities=compiled.probabilities, timings=timings, solver="highs", info=info)
+
+
+def _iterate(d: Decomposition, options: LShapedOptions, comm: Any) -> dict[str, Any]:
+    """The iterations. Every rank solves its scenarios; rank 0 keeps the master."""
+    rank = 0 if comm is None else comm.Get_rank()
+    S = len(d.names)
+    mine = share(range(S), comm)
+    recourse = _Recourse(d)
+    C = options.clusters_for(S)
+    cluster = np.minimum(np.arange(S) * C // S, C - 1)  # consecutive blocks of scenarios
+    master = None
+    if rank == 0:
+        floor_s = d.recourse_floor()
+        floor = np.array([float(d.p[cluster == c] @ floor_s[cluster == c]) for c in range(C)])
+        master = _Master(d, C, floor)
+    history: list[tuple[float, int, float, float]] = []
+    lb, ub = -math.inf, math.inf
+    best_x: np.ndarray | None = None
+    best_y_local = np.zeros((len(mine), d.W.shape[1]))
+    feasibility_cuts = 0
+    stop_reason = "iteration_limit"
+    infeasible_master = False
+    t_recourse = t_master = 0.0
+    start = time.perf_counter()
+
+    TT = d.T[:, d.link].T.tocsr()  # (linking columns) x (recourse rows)
+    x = _start_plan(d) if rank == 0 else None
+    x = _bcast(x, comm)
+    iteration = 0
+    while True:
+        iteration += 1
+        # every rank: its scenarios at x
+        t0 = time.perf_counter()
+        Tx = d.T @ x
+        values = np.empty(len(mine))
+        grads = np.zeros((len(mine), d.link.size))
+        infeasible: list[tuple[int, float, np.ndarray]] = []
+        ys = np.zeros((len(mine), d.W.shape[1]))
+        for i, s in enumerate(mine):
+            status, value, pi, y = recourse.solve(s, Tx)
+            if status == "optimal":
+                values[i] = value
+                grads[i] = -(TT @ pi)
+                ys[i] = y
+            else:
+                values[i] = math.inf
+                v, pi1 = recourse.phase1(s, Tx)
+                infeasible.append((s, v, -(TT @ pi1)))
+        t_recourse += time.perf_counter() - t0
+        parts = _gather(comm, (mine, values, grads, infeasible))
+
+        t0 = time.perf_counter()
+        decision = None
+        if rank == 0:
+            assert master is not None
+            decision = _master_step(d, master, options, x, parts, cluster, C, lb, ub, best_x,
+                                    iteration, time.perf_counter() - start)
+            lb, ub, best_x = decision["lb"], decision["ub"], decision["best_x"]
+            feasibility_cuts += decision["feasibility_cuts"]
+            history.append((time.perf_counter() - start, iteration, lb, ub))
+            log.info("L-shaped iteration %d: bound %.6g, best %.6g, %d infeasible scenarios",
+                     iteration, lb, ub, decision["n_infeasible"])
+        t_master += time.perf_counter() - t0
+        decision = _bcast_obj(decision and {k: decision[k] for k in ("next_x", "improved", "stop")},
+                              comm)
+        if decision["improved"]:
+            best_y_local = ys
+        if decision["stop"] is not None:
+            stop_reason = decision["stop"]
+            infeasible_master = stop_reason == "infeasible"
+            break
+        x = decision["next_x"]
+
+    out = {"x": best_x, "lb": lb, "ub": ub, "iterations": iteration, "stop_reason": stop_reason,
+           "history": history, "clusters": C, "cuts": master.n_cuts if master else 0,
+           "feasibility_cuts": feasibility_cuts, "infeasible_master": infeasible_master,
+           "best_y": (mine, best_y_local),
+           "timings": {"recourse": t_recourse, "master": t_master}}
+    return out
+
+
+def _master_step(d: Decomposition, master: _Master, options: LShapedOptions, x: np.ndarray,
+                 parts: list[Any], cluster: np.ndarray, C: int, lb: float, ub: float,
+                 best_x: np.ndarray | None, iteration: int, elapsed: float) -> dict[str, Any]:
+    """Rank 0: add the cuts of the plan ``x``, update the bounds, choose the next plan."""
+    S, n1 = len(d.names), d.n_first
+    values = np.empty(S)
+    grads = np.zeros((S, d.link.size))
+    infeasible: dict[int, tuple[float, np.ndarray]] = {}
+    for mine, v, g, inf in parts:
+        values[mine] = v
+        grads[mine] = g
+        for s, viol, h in inf:
+            infeasible[s] = (viol, h)
+
+    # optimality cuts: one per cluster whose scenarios all have recourse at x
+    feasible = np.isfinite(values)
+    ok = np.ones(C, bool)
+    np.logical_and.at(ok, cluster, feasible)
+    clusters = np.flatnonzero(ok)
+    improved = False
+    if clusters.size:
+        pv = np.where(feasible, d.p * values, 0.0)
+        pg = d.p[:, None] * np.where(feasible[:, None], grads, 0.0)
+        G = _sum_rows(pg, cluster, C)
+        alpha = np.bincount(cluster, weights=pv, minlength=C) - G @ x[d.link]
+        dense = np.zeros((clusters.size, n1 + C))
+        dense[:, d.link] = -G[clusters]
+        dense[np.arange(clusters.size), n1 + clusters] = 1.0
+        coef = sp.csr_matrix(dense)
+        master.activate(clusters)
+        master.add_cuts(alpha[clusters], coef, np.full(clusters.size, np.inf))
+    if feasible.all():
+        value = float(d.c @ x + d.p @ values)
+        if value < ub:
+            ub, best_x, improved = value, x.copy(), True
+
+    # feasibility cuts: v_s + h_s'(x - x_k) <= 0, one per distinct cut
+    n_feas = 0
+    if infeasible:
+        rows: dict[tuple[float, ...], tuple[np.ndarray, float]] = {}
+        for s in sorted(infeasible):  # parallel cuts: keep the tightest
+            viol, h = infeasible[s]
+            norm = float(np.linalg.norm(h))
+            if norm == 0.0:  # infeasible whatever the first stage: 0 <= -viol
+                rows[()] = (h, -viol)
+                continue
+            h, rhs = h / norm, float(h @ x[d.link] - viol) / norm
+            key = tuple(np.round(h, 9))
+            if key not in rows or rhs < rows[key][1]:
+                rows[key] = (h, rhs)
+        dense = np.zeros((len(rows), n1 + C))
+        dense[:, d.link] = np.array([r[0] for r in rows.values()])
+        coef = sp.csr_matrix(dense)
+        master.add_cuts(np.full(len(rows), -np.inf), coef, np.array([r[1] for r in rows.values()]))
+        n_feas = len(rows)
+
+    status, value_lp, x_lp = master.solve_lp()
+    out: dict[str, Any] = {
+        "lb": lb, "ub": ub, "best_x": best_x, "improved": improved, "feasibility_cuts": n_feas,
+           "n_infeasible": len(infeasible), "next_x": None, "stop": None}
+    if status == "infeasible":
+        out["stop"] = "infeasible"
+        return out
+    if status != "optimal":
+        raise SolveError(f"the L-shaped master problem ended {status}", status)
+    if master.active.all():
+        out["lb"] = lb = max(lb, value_lp)
+    gap = relative_gap(ub, lb)
+    if gap is not None and (gap <= options.rel_gap or ub - lb <= 1e-9 * max(1.0, abs(ub))):
+        out["stop"] = "gap"
+        return out
+    if iteration >= options.max_iterations:
+        out["stop"] = "iteration_limit"
+        return out
+    if options.time_limit is not None and elapsed >= options.time_limit:
+        out["stop"] = "time_limit"
+        return out
+    nxt = None
+    if best_x is not None and math.isfinite(lb):
+        nxt = master.project(best_x, lb + options.level * (ub - lb))
+    out["next_x"] = x_lp if nxt is None else nxt
+    return out
+
+
+def _sum_rows(values: np.ndarray, groups: np.ndarray, n: int) -> np.ndarray:
+    """Row sums of ``values`` per group, in row order (deterministic)."""
+    out = np.zeros((n, values.shape[1]))
+    np.add.at(out, groups, values)
+    return out
+
+
+def _start_plan(d: Decomposition) -> np.ndarray:
+    """The mean-value plan: the scenario LP with every scenario's data averaged."""
+    h = _highs()
+    A = sp.vstack([sp.hstack([d.A1, sp.csr_matrix((d.A1.shape[0], d.W.shape[1]))]),
+                   sp.hstack([d.T, d.W])], format="csc")
+
+    def mean(a: np.ndarray, missing: float) -> np.ndarray:  # inf where any scenario has inf
+        finite = np.isfinite(a)
+        return np.where(finite.all(axis=0), d.p @ np.where(finite, a, 0.0), missing)
+
+    y_lo, y_hi = mean(d.y_lo, -np.inf), mean(d.y_hi, np.inf)
+    lo, hi = mean(d.lo, -np.inf), mean(d.hi, np.inf)
+    _pass_lp(h, A, np.concatenate([d.c, d.p @ d.q]), np.concatenate([d.x_lo, y_lo]),
+             np.concatenate([d.x_hi, y_hi]), np.concatenate([d.a_lo, lo]),
+             np.concatenate([d.a_hi, hi]))
+    h.run()
+    if h.getModelStatus().name == "kOptimal":
+        return np.asarray(h.getSolution().col_value)[: d.n_first]
+    # the mean-value problem has no solution: start from the first-stage problem alone
+    h = _highs()
+    _pass_lp(h, d.A1.tocsc(), d.c, d.x_lo, d.x_hi, d.a_lo, d.a_hi)
+    h.run()
+    if h.getModelStatus().name != "kOptimal":
+        raise InfeasibleError("the first-stage constraints alone have no solution",
+                              ("first stage",))
+    return np.asarray(h.getSolution().col_value)
+
+
+# ----------------------------------------------------------------------------------------------
+# MPI helpers (no-ops without a communicator)
+
+
+def _bcast(x: np.ndarray | None, comm: Any) -> np.ndarray:
+    if comm is None:
+        assert x is not None
+        return x
+    return comm.bcast(x, root=0)
+
+
+def _bcast_obj(obj: Any, comm: Any) -> Any:
+    return obj if comm is None else comm.bcast(obj, root=0)
+
+
+def _gather(comm: Any, part: Any) -> list[Any]:
+    if comm is None:
+        return [part]
+    parts = comm.gather(part, root=0)
+    return parts if parts is not None else []
+
+
+def _gather_rows(local: tuple[list[int], np.ndarray], n: int, comm: Any) -> np.ndarray:
+    """Every rank's rows (scenario index, row) as one (n x k) array on rank 0."""
+    parts = _gather(comm, local)
+    if not parts:
+        return np.zeros((0, 0))
+    k = parts[0][1].shape[1]
+    out = np.zeros((n, k))
+    for idx, rows in parts:
+        out[idx] = rows
+    return out
+
