@@ -24,7 +24,7 @@ sys.path.insert(0, str(HERE / "specs"))
 import _results  # noqa: E402
 from registry import SPECS  # noqa: E402
 
-SPEC_MODULES = ("ef_speed", "plan_quality")
+SPEC_MODULES = ("ef_speed", "plan_quality", "decomposition", "ph_levers")
 
 
 def load_specs() -> None:

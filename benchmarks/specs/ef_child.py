@@ -1,10 +1,11 @@
 """One measured process of the EF speed benchmark (run by ef_speed.py, one process per cell).
 
-    python ef_child.py pipeline S ALGORITHM MPS_OUT     # stochplan: scenarios -> plan tables
+    python ef_child.py pipeline S ALGORITHM MPS_OUT [MODEL]   # stochplan: scenarios -> plans
     python ef_child.py raw MPS_IN ALGORITHM             # highspy alone on the exported LP
     python ef_child.py pyomo S ALGORITHM                # stochplan through Pyomo and mpi-sppy
 
-Prints one JSON line: wall seconds of the measured part, the solver's own seconds, the
+MODEL is an optional JSON object of model options over the LP relaxation (for variants such as
+lost sales). Prints one JSON line: wall seconds of the measured part, the solver's own seconds, the
 objective and the process's peak resident memory (MiB).
 """
 
@@ -22,7 +23,8 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def pipeline(n: int, algorithm: str, mps_out: str, backend: str) -> dict:
+def pipeline(n: int, algorithm: str, mps_out: str, backend: str,
+             model: dict | None = None) -> dict:
     start = time.perf_counter()
     from stochplan.models import aggregate
     from stochplan.solve import matrix
@@ -32,7 +34,7 @@ def pipeline(n: int, algorithm: str, mps_out: str, backend: str) -> dict:
     imported = time.perf_counter() - start
     solver = SolverOptions(algorithm=algorithm, backend=backend)
     start = time.perf_counter()
-    inst = aggregate.resolve("electronics", INSTANCE_OPTIONS)
+    inst = aggregate.resolve("electronics", {**INSTANCE_OPTIONS, **(model or {})})
     spec = f"poisson:{n}"
     names = aggregate.scenario_set(inst, spec, 0).names
     result = solve_ef(aggregate, names, aggregate.creator_kwargs(inst, spec, 0), solver)
@@ -65,7 +67,8 @@ def raw(mps_in: str, algorithm: str) -> dict:
 def main() -> None:
     mode = sys.argv[1]
     if mode == "pipeline":
-        out = pipeline(int(sys.argv[2]), sys.argv[3], sys.argv[4], "matrix")
+        model = json.loads(sys.argv[5]) if len(sys.argv) > 5 else None
+        out = pipeline(int(sys.argv[2]), sys.argv[3], sys.argv[4], "matrix", model)
     elif mode == "pyomo":
         out = pipeline(int(sys.argv[2]), sys.argv[3], "-", "pyomo")
     else:

@@ -25,12 +25,20 @@ Level stabilisation
 The master LP (first stage, cluster variables ``theta``, all cuts) gives the lower bound
 ``LB``; the best plan evaluated so far gives the upper bound ``UB``. Instead of jumping to
 the master's minimiser, as the plain L-shaped method does, the next plan is the point
-nearest the best plan (Euclidean distance over the *linking* columns, the first-stage
-columns that ``T`` touches) whose model value is at most ``LB + level * (UB - LB)``: a small
-quadratic program. This is the level decomposition of Fábián and Szőke (Computational
-Management Science 4, 2007), after Lemaréchal, Nemirovskii and Nesterov (1995); it needs far
-fewer iterations than the plain method. It stops when ``(UB - LB) / max(1, |UB|)`` is at most
-the gap target.
+nearest the best plan (over the *linking* columns, the first-stage columns that ``T``
+touches) whose model value is at most ``LB + level * (UB - LB)``. This is the level
+decomposition of Fábián and Szőke (Computational Management Science 4, 2007), after
+Lemaréchal, Nemirovskii and Nesterov (1995); it needs far fewer iterations than the plain
+method. The distance is a mix of the l1 and l-infinity norms, so the projection is an LP that
+HiGHS re-solves warm (HiGHS's QP solver stalled on these projections once cuts piled up). It
+stops when ``(UB - LB) / max(1, |UB|)`` is at most the gap target.
+
+Feasibility cuts are shared: phase-1 duals from one scenario are dual feasible for every
+scenario's phase-1 problem (they differ only in bounds), so each cut is tightened to the
+worst scenario at once, and only :data:`PHASE1_PER_ITERATION` phase-1 problems (spread over
+the scenarios without recourse) are solved per iteration. Clusters whose recourse cost the
+column bounds already bound below (nonnegative costs and bounds, say) take part in the master
+from the first iteration, so the lower bound is finite even while plans are infeasible.
 
 Reproducible whatever the number of ranks
 -----------------------------------------
@@ -112,7 +120,11 @@ class LShapedOptions:
 
 
 #: Optimality cuts per iteration when :attr:`LShapedOptions.clusters` is None.
-AUTO_CLUSTERS = 50
+AUTO_CLUSTERS = 200
+#: Phase-1 problems solved per iteration (for scenarios without recourse at the plan).
+PHASE1_PER_ITERATION = 64
+#: Weights of the l1 and the l-infinity distance in the level projection.
+PROJECTION_WEIGHTS = (1.0, 10.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -186,6 +198,24 @@ class Decomposition:
             link=np.unique(T.indices),
             sense=compiled.sense,
         )
+
+    def dual_constants(self, pi: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+        """The constant of the phase-1 dual bound at row duals ``pi``, for every scenario.
+
+        ``pi`` (from any scenario's phase-1 problem) is dual feasible for every scenario's
+        phase-1 problem, which differ only in bounds; so each scenario's least total violation
+        at ``x`` is at least ``const_s - (T'pi)'x``, with ``const_s`` the bound terms of the dual
+        objective: ``pi_i`` times the row bound it prices, and the same for the reduced costs
+        ``-W'pi`` of the recourse columns (entries below ``tol`` count as zero; -inf where a
+        priced bound is infinite).
+        """
+        pi = np.where(np.abs(pi) > tol, pi, 0.0)
+        red = -(self.W.T @ pi)
+        red = np.where(np.abs(red) > tol, red, 0.0)
+        with np.errstate(invalid="ignore"):
+            rows = np.where(pi > 0, self.lo * pi, np.where(pi < 0, self.hi * pi, 0.0))
+            cols = np.where(red > 0, self.y_lo * red, np.where(red < 0, self.y_hi * red, 0.0))
+        return rows.sum(axis=1) + cols.sum(axis=1)
 
     def recourse_floor(self) -> np.ndarray:
         """A lower bound on each Q_s from the column bounds alone (-inf where there is none)."""
@@ -322,42 +352,49 @@ def _ptp_inf(a: np.ndarray) -> np.ndarray:
 
 
 class _Master:
-    """The master LP (lower bound) and the level projection QP, sharing every cut."""
+    """The master LP (lower bound) and the level projection LP, sharing every cut.
+
+    The projection measures distance over the linking columns in a mix of the l1 and the
+    l-infinity norm (``PROJECTION_WEIGHTS``), so it stays a linear program that HiGHS
+    re-solves warm; columns ``[x, theta, p, m, t]`` with ``x_j - p_j + m_j = center_j`` and
+    ``p_j, m_j <= t`` on the linking columns.
+    """
 
     def __init__(self, d: Decomposition, n_clusters: int, floor: np.ndarray) -> None:
-        import highspy
-
         self.d = d
         self.n1 = n1 = d.n_first
-        self.C = n_clusters
+        self.C = C = n_clusters
         self.floor = floor  # lower bound of each theta_c, -inf where none is known
-        A = sp.hstack([d.A1, sp.csr_matrix((d.A1.shape[0], n_clusters))], format="csc")
-        cost = np.concatenate([d.c, np.zeros(n_clusters)])
-        col_lo = np.concatenate([d.x_lo, np.zeros(n_clusters)])
-        col_hi = np.concatenate([d.x_hi, np.zeros(n_clusters)])  # theta_c = 0 until it has a cut
+        m1 = d.A1.shape[0]
+        A = sp.hstack([d.A1, sp.csr_matrix((m1, C))], format="csc")
+        cost = np.concatenate([d.c, np.zeros(C)])
+        col_lo = np.concatenate([d.x_lo, np.zeros(C)])
+        col_hi = np.concatenate([d.x_hi, np.zeros(C)])  # theta_c = 0 until it has a cut
         self.lp = _highs()
         _pass_lp(self.lp, A, cost, col_lo, col_hi, d.a_lo, d.a_hi)
-        self.qp = _highs()
-        _pass_lp(self.qp, A, np.zeros(n1 + n_clusters), col_lo, col_hi, d.a_lo, d.a_hi)
-        # the level row: c'x + sum(theta) <= level (its bound is set before each projection)
-        self.level_row = d.A1.shape[0]
-        self.objective_cols = np.arange(n1 + n_clusters, dtype=np.int32)
-        self.qp.addRow(-np.inf, np.inf, n1 + n_clusters, self.objective_cols,
-                       np.concatenate([d.c, np.ones(n_clusters)]))
-        link = d.link.astype(np.int32)
-        hess = highspy.HighsHessian()
-        hess.dim_ = n1 + n_clusters
-        hess.format_ = highspy.HessianFormat.kTriangular
-        start = np.zeros(n1 + n_clusters + 1, dtype=np.int32)
-        counts = np.zeros(n1 + n_clusters, dtype=np.int32)
-        counts[link] = 1
-        start[1:] = np.cumsum(counts)
-        hess.start_ = start
-        hess.index_ = link
-        hess.value_ = np.full(link.size, 2.0)
-        if self.qp.passHessian(hess) != highspy.HighsStatus.kOk:
-            raise SolveError("HiGHS refused the level projection's Hessian")
-        self.active = np.zeros(n_clusters, bool)
+
+        L = d.link.size
+        w1, winf = PROJECTION_WEIGHTS
+        eye = sp.identity(L, format="csr")
+        pick = sp.csr_matrix((np.ones(L), (np.arange(L), d.link)), shape=(L, n1))
+        zeros = sp.csr_matrix
+        rows = [
+            sp.hstack([d.A1, zeros((m1, C + 2 * L + 1))]),
+            sp.hstack([sp.csr_matrix(d.c[None, :]), np.ones((1, C)), zeros((1, 2 * L + 1))]),
+            sp.hstack([pick, zeros((L, C)), -eye, eye, zeros((L, 1))]),
+            sp.hstack([zeros((L, n1 + C)), eye, zeros((L, L)), -np.ones((L, 1))]),
+            sp.hstack([zeros((L, n1 + C + L)), eye, -np.ones((L, 1))]),
+        ]
+        self.level_row = m1
+        self.center_rows = np.arange(m1 + 1, m1 + 1 + L, dtype=np.int32)
+        self.proj = _highs()
+        _pass_lp(self.proj, sp.vstack(rows, format="csc"),
+                 np.concatenate([np.zeros(n1 + C), np.full(2 * L, w1), [winf]]),
+                 np.concatenate([col_lo, np.zeros(2 * L + 1)]),
+                 np.concatenate([col_hi, np.full(2 * L + 1, np.inf)]),
+                 np.concatenate([d.a_lo, [-np.inf], np.zeros(L), np.full(2 * L, -np.inf)]),
+                 np.concatenate([d.a_hi, [np.inf], np.zeros(L), np.zeros(2 * L)]))
+        self.active = np.zeros(C, bool)
         self.n_cuts = 0
 
     def activate(self, clusters: np.ndarray) -> None:
@@ -368,7 +405,7 @@ class _Master:
         self.active[new] = True
         cols = (self.n1 + new).astype(np.int32)
         self.lp.changeColsCost(cols.size, cols, np.ones(cols.size))
-        for h in (self.lp, self.qp):
+        for h in (self.lp, self.proj):
             h.changeColsBounds(cols.size, cols, self.floor[new], np.full(cols.size, np.inf))
 
     def add_cuts(self, lower: np.ndarray, coef: sp.csr_matrix, upper: np.ndarray) -> None:
@@ -376,7 +413,7 @@ class _Master:
         if coef.shape[0] == 0:
             return
         coef = coef.tocsr()
-        for h in (self.lp, self.qp):
+        for h in (self.lp, self.proj):
             h.addRows(coef.shape[0], lower, upper, coef.nnz, coef.indptr.astype(np.int32),
                       coef.indices.astype(np.int32), coef.data.astype(np.float64))
         self.n_cuts += coef.shape[0]
@@ -392,15 +429,14 @@ class _Master:
 
     def project(self, center: np.ndarray, level: float) -> np.ndarray | None:
         """The plan nearest ``center`` (linking columns) with model value <= ``level``."""
-        n = self.n1 + self.C
-        cost = np.zeros(n)
-        cost[self.d.link] = -2.0 * center[self.d.link]
-        self.qp.changeColsCost(n, self.objective_cols, cost)
-        self.qp.changeRowBounds(self.level_row, -np.inf, level)
-        self.qp.run()
-        if self.qp.getModelStatus().name != "kOptimal":
+        h = self.proj
+        c = center[self.d.link]
+        h.changeRowsBounds(self.center_rows.size, self.center_rows, c, c)
+        h.changeRowBounds(self.level_row, -np.inf, level)
+        h.run()
+        if h.getModelStatus().name != "kOptimal":
             return None
-        return np.asarray(self.qp.getSolution().col_value)[: self.n1]
+        return np.asarray(h.getSolution().col_value)[: self.n1]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -446,8 +482,8 @@ def solve_lshaped(
         ``method="lshaped"``; ``objective`` is the expected cost of the best plan evaluated
         (every scenario solved at it), ``bound`` the master's bound and ``gap`` their relative
         gap. ``info`` holds ``iterations``, ``stop_reason``, ``clusters``, ``cuts``, ``ranks``
-        and ``history`` (``[seconds, iteration, bound, best objective]`` per iteration, in
-        the model's own sense).
+        and ``history`` (``[seconds since the call, iteration, bound, best objective]`` per
+        iteration, in the model's own sense).
 
     Raises
     ------
@@ -467,7 +503,7 @@ def solve_lshaped(
     timings: dict[str, float] = {}
 
     note("build")
-    start = time.perf_counter()
+    called = start = time.perf_counter()
     if compiled is None:
         try:
             compiled = matrix.compile_scenarios(module, scenario_names, creator_kwargs)
@@ -483,7 +519,7 @@ def solve_lshaped(
 
     note("solve")
     start = time.perf_counter()
-    run = _iterate(d, options, comm)
+    run = _iterate(d, options, comm, called)
     timings["solve"] = time.perf_counter() - start
     timings.update(run.pop("timings"))
 
@@ -529,11 +565,17 @@ def solve_lshaped(
         probabilities=compiled.probabilities, timings=timings, solver="highs", info=info)
 
 
-def _iterate(d: Decomposition, options: LShapedOptions, comm: Any) -> dict[str, Any]:
-    """The iterations. Every rank solves its scenarios; rank 0 keeps the master."""
+def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,
+             called: float) -> dict[str, Any]:
+    """The iterations. Every rank solves its scenarios; rank 0 keeps the master.
+
+    ``history`` times count from ``called`` (when :func:`solve_lshaped` was called); the time
+    limit counts from the start of the iterations.
+    """
     rank = 0 if comm is None else comm.Get_rank()
     S = len(d.names)
     mine = share(range(S), comm)
+    owned = set(mine)
     recourse = _Recourse(d)
     C = options.clusters_for(S)
     cluster = np.minimum(np.arange(S) * C // S, C - 1)  # consecutive blocks of scenarios
@@ -542,6 +584,9 @@ def _iterate(d: Decomposition, options: LShapedOptions, comm: Any) -> dict[str, 
         floor_s = d.recourse_floor()
         floor = np.array([float(d.p[cluster == c] @ floor_s[cluster == c]) for c in range(C)])
         master = _Master(d, C, floor)
+        # a cluster whose recourse cost is bounded below by its column bounds takes part
+        # from the start: the bound is valid before any cut, even at infeasible plans
+        master.activate(np.flatnonzero(np.isfinite(floor)))
     history: list[tuple[float, int, float, float]] = []
     lb, ub = -math.inf, math.inf
     best_x: np.ndarray | None = None
@@ -573,8 +618,12 @@ def _iterate(d: Decomposition, options: LShapedOptions, comm: Any) -> dict[str, 
                 ys[i] = y
             else:
                 values[i] = math.inf
-                v, pi1 = recourse.phase1(s, Tx)
-                infeasible.append((s, v, -(TT @ pi1)))
+        # phase-1 problems of a few scenarios without recourse, spread over them and the same
+        # whatever the ranks: each one's duals give a cut valid (and tightened) for all
+        lacking = _allgather(comm, [s for i, s in enumerate(mine) if not math.isfinite(values[i])])
+        for s in _spread(sorted(lacking), PHASE1_PER_ITERATION):
+            if s in owned:
+                infeasible.append((s, *recourse.phase1(s, Tx)))
         t_recourse += time.perf_counter() - t0
         parts = _gather(comm, (mine, values, grads, infeasible))
 
@@ -586,7 +635,7 @@ def _iterate(d: Decomposition, options: LShapedOptions, comm: Any) -> dict[str, 
                                     iteration, time.perf_counter() - start)
             lb, ub, best_x = decision["lb"], decision["ub"], decision["best_x"]
             feasibility_cuts += decision["feasibility_cuts"]
-            history.append((time.perf_counter() - start, iteration, lb, ub))
+            history.append((time.perf_counter() - called, iteration, lb, ub))
             log.info("L-shaped iteration %d: bound %.6g, best %.6g, %d infeasible scenarios",
                      iteration, lb, ub, decision["n_infeasible"])
         t_master += time.perf_counter() - t0
@@ -619,8 +668,8 @@ def _master_step(d: Decomposition, master: _Master, options: LShapedOptions, x: 
     for mine, v, g, inf in parts:
         values[mine] = v
         grads[mine] = g
-        for s, viol, h in inf:
-            infeasible[s] = (viol, h)
+        for s, viol, pi in inf:
+            infeasible[s] = (viol, pi)
 
     # optimality cuts: one per cluster whose scenarios all have recourse at x
     feasible = np.isfinite(values)
@@ -644,30 +693,38 @@ def _master_step(d: Decomposition, master: _Master, options: LShapedOptions, x: 
         if value < ub:
             ub, best_x, improved = value, x.copy(), True
 
-    # feasibility cuts: v_s + h_s'(x - x_k) <= 0, one per distinct cut
+    # feasibility cuts: each infeasible scenario's phase-1 duals pi bound every scenario's
+    # violation below by const_s - (T'pi)'x, so (T'pi)'x >= max_s const_s; parallel cuts are
+    # merged, keeping the tightest
     n_feas = 0
     if infeasible:
         rows: dict[tuple[float, ...], tuple[np.ndarray, float]] = {}
-        for s in sorted(infeasible):  # parallel cuts: keep the tightest
-            viol, h = infeasible[s]
-            norm = float(np.linalg.norm(h))
-            if norm == 0.0:  # infeasible whatever the first stage: 0 <= -viol
-                rows[()] = (h, -viol)
+        TT = d.T[:, d.link].T.tocsr()
+        duals: dict[tuple[float, ...], np.ndarray] = {}
+        for s in sorted(infeasible):  # scenarios often share their phase-1 duals
+            pi = infeasible[s][1]
+            duals.setdefault(tuple(np.round(pi, 9)), pi)
+        for pi in duals.values():
+            g = TT @ pi
+            rhs = float(np.max(d.dual_constants(pi)))
+            norm = float(np.linalg.norm(g))
+            if norm == 0.0:  # infeasible whatever the first stage: 0 >= rhs > 0
+                rows[()] = (g, rhs)
                 continue
-            h, rhs = h / norm, float(h @ x[d.link] - viol) / norm
-            key = tuple(np.round(h, 9))
-            if key not in rows or rhs < rows[key][1]:
-                rows[key] = (h, rhs)
+            g, rhs = g / norm, rhs / norm
+            key = tuple(np.round(g, 9))
+            if key not in rows or rhs > rows[key][1]:
+                rows[key] = (g, rhs)
         dense = np.zeros((len(rows), n1 + C))
         dense[:, d.link] = np.array([r[0] for r in rows.values()])
-        coef = sp.csr_matrix(dense)
-        master.add_cuts(np.full(len(rows), -np.inf), coef, np.array([r[1] for r in rows.values()]))
+        master.add_cuts(np.array([r[1] for r in rows.values()]), sp.csr_matrix(dense),
+                        np.full(len(rows), np.inf))
         n_feas = len(rows)
 
     status, value_lp, x_lp = master.solve_lp()
     out: dict[str, Any] = {
         "lb": lb, "ub": ub, "best_x": best_x, "improved": improved, "feasibility_cuts": n_feas,
-           "n_infeasible": len(infeasible), "next_x": None, "stop": None}
+           "n_infeasible": int((~feasible).sum()), "next_x": None, "stop": None}
     if status == "infeasible":
         out["stop"] = "infeasible"
         return out
@@ -740,6 +797,19 @@ def _bcast(x: np.ndarray | None, comm: Any) -> np.ndarray:
 
 def _bcast_obj(obj: Any, comm: Any) -> Any:
     return obj if comm is None else comm.bcast(obj, root=0)
+
+
+def _allgather(comm: Any, items: list[int]) -> list[int]:
+    if comm is None:
+        return list(items)
+    return [k for part in comm.allgather(items) for k in part]
+
+
+def _spread(items: list[int], k: int) -> list[int]:
+    """At most ``k`` of ``items``, evenly spaced (first and last included)."""
+    if len(items) <= k:
+        return items
+    return [items[round(i * (len(items) - 1) / (k - 1))] for i in range(k)]
 
 
 def _gather(comm: Any, part: Any) -> list[Any]:

@@ -24,12 +24,21 @@ from stochplan.models import aggregate
 from stochplan.solve import matrix
 from stochplan.solve.ef import solve_ef
 from stochplan.solve.evaluate import evaluate_plan
-from stochplan.solve.lshaped import Decomposition, LShapedOptions, _Recourse, solve_lshaped
+from stochplan.solve.lshaped import (
+    Decomposition,
+    LShapedOptions,
+    _Recourse,
+    _start_plan as _start,
+    solve_lshaped,
+)
 from stochplan.solve.solvers import SolverOptions, relative_gap
 from stochplan.store import ResultsStore
 
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
 pytestmark = pytest.mark.solve
+#: Polyhedral recourse: cutting planes end at the optimum, so a hand-checkable instance can
+#: be asked for it.
+EXACT = LShapedOptions(rel_gap=1e-8)
 
 
 def _problem(inst, spec, seed=0):
@@ -57,7 +66,7 @@ def test_bad_options_name_the_field(field, value):
 def test_clusters_never_exceed_the_scenarios():
     assert LShapedOptions().clusters_for(3) == 3
     assert LShapedOptions(clusters=7).clusters_for(100) == 7
-    assert LShapedOptions().clusters_for(10_000) == 50
+    assert LShapedOptions().clusters_for(10_000) == 200
 
 
 # ----------------------------------------------------------------------------------------------
@@ -69,11 +78,11 @@ def test_tiny_instance_by_hand(tiny_path):
     hours. The LP relaxation has the same optimum."""
     inst = _lp(tiny_path)
     names, kwargs = _problem(inst, "three-point")
-    result = solve_lshaped(aggregate, names, kwargs)
+    result = solve_lshaped(aggregate, names, kwargs, EXACT)
     assert result.method == "lshaped" and result.status == "optimal"
     assert result.objective == pytest.approx(85.0, abs=1e-6)
     assert result.bound <= result.objective + 1e-9
-    assert result.gap <= 1e-4
+    assert result.gap <= 1e-8
     assert result.first_stage("X").tolist() == pytest.approx([10.0, 15.0], abs=1e-6)
 
 
@@ -82,7 +91,7 @@ def test_feasibility_cuts_without_relatively_complete_recourse(tiny_path):
     scenario without recourse, so a feasibility cut must move the plan to 15 (RP 85)."""
     inst = _lp(tiny_path, backorder_fraction=0.0)
     names, kwargs = _problem(inst, "three-point")
-    result = solve_lshaped(aggregate, names, kwargs)
+    result = solve_lshaped(aggregate, names, kwargs, EXACT)
     assert result.info["feasibility_cuts"] >= 1
     assert result.objective == pytest.approx(85.0, abs=1e-6)
     assert result.first_stage("X").tolist() == pytest.approx([10.0, 15.0], abs=1e-6)
@@ -208,3 +217,23 @@ def test_same_result_bit_for_bit_on_1_2_3_ranks(tmp_path):
         assert out["iterations"] == first["iterations"]
         assert plan["value"].to_numpy().tobytes() == plan1["value"].to_numpy().tobytes()
     assert [o["ranks"] for o, _ in outputs] == [1, 2, 3]
+
+
+def test_phase1_duals_bound_every_scenarios_violation():
+    """The feasibility cut: one scenario's phase-1 duals pi give, for EVERY scenario t,
+    v_t(x) >= const_t(pi) - (T'pi)'x, with equality for the scenario they came from (strong
+    duality); so the cut can be tightened to the worst scenario."""
+    inst = _lp("electronics")  # no lost sales: a plan that makes little has no recourse
+    names, kwargs = _problem(inst, "poisson:12", seed=4)
+    d = Decomposition.of(matrix.compile_scenarios(aggregate, names, kwargs))
+    x = np.clip(0.5 * _start(d), d.x_lo, d.x_hi)
+    rec = _Recourse(d)
+    Tx = d.T @ x
+    assert all(rec.solve(s, Tx)[0] == "infeasible" for s in range(len(names)))
+    violation = np.array([rec.phase1(s, Tx)[0] for s in range(len(names))])
+    assert np.all(violation > 0)
+    for s in range(len(names)):
+        v, pi = rec.phase1(s, Tx)
+        bound = d.dual_constants(pi) - (d.T.T @ pi) @ x
+        assert bound[s] == pytest.approx(v, rel=1e-7, abs=1e-6)
+        assert np.all(violation >= bound - 1e-6 * np.maximum(1.0, violation))
