@@ -39,6 +39,14 @@ def test_every_spec_runs_at_its_smallest_size(tmp_path):
     best = min(r["mean"] for r in rows if r["plan"].startswith("stochastic"))
     assert best <= ev["mean"] + 1e-6
     assert all(r["ws_mean"] <= r["mean"] + 1e-6 for r in rows)
+    # the L-shaped method brackets the EF optimum within its gap, identically on 1 and 2 ranks
+    for row in results["decomposition"]["rows"]:
+        ef = row["ef"]["objective"]
+        one, two = row["lshaped"]
+        for cell in (one, two):
+            assert cell["bound"] <= ef * (1 + 1e-7) and ef <= cell["objective"] * (1 + 1e-7)
+            assert cell["gap"] <= 1e-4
+        assert (one["ranks"], two["ranks"]) == (1, 2) and one["objective"] == two["objective"]
 
 
 def test_smoke_never_overwrites_the_real_results():

@@ -39,7 +39,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "lost sales $1000/unit": {"lost_sales_penalty": 1000.0},
 }
 #: PH's time limit (seconds of PH) in a full run and in the smoke run.
-PH_TIME_LIMIT, PH_SMOKE_LIMIT = 600.0, 60.0
+PH_TIME_LIMIT, PH_SMOKE_LIMIT = 600.0, 15.0
 #: PH on one rank only at S up to this (it has no spokes: one rank does everything).
 PH_ONE_RANK_MAX_S = 100
 LSHAPED = {"rel_gap": 1e-4}
@@ -102,8 +102,8 @@ def run(sizes: tuple[int, ...], workdir: Path, smoke: bool) -> Outcome:
             row: dict[str, Any] = {"variant": label, "S": n, "ef": ef_cells(n, model, workdir)}
             row["lshaped"] = [decomposed("lshaped", n, k, model, LSHAPED, 3600) for k in (1, 2)]
             ph_ranks = [3] + ([1] if n <= PH_ONE_RANK_MAX_S else [])
-            if smoke and not model:  # PH smoke on the complete-recourse variant only
-                ph_ranks = []
+            if smoke:  # PH smoke: 3 ranks, on the complete-recourse variant only
+                ph_ranks = [3] if model else []
             row["ph"] = [decomposed("ph", n, k, model,
                                     {"rel_gap": 0.001, "time_limit": ph_limit,
                                      "max_iterations": 100_000}, ph_limit + 900)
