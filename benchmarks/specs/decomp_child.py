@@ -14,11 +14,19 @@ iteration, bound, incumbent] per iteration).
 from __future__ import annotations
 
 import json
+import os
+import resource
 import sys
 import time
 
+#: Address-space cap per rank, GiB (so a run too big for the machine fails alone, with a
+#: MemoryError, instead of waking the kernel's out-of-memory killer).
+MEMORY_CAP_GIB = float(os.environ.get("STOCHPLAN_BENCH_MEMORY_GIB", "7"))
+
 
 def main() -> None:
+    cap = int(MEMORY_CAP_GIB * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     method, n = sys.argv[1], int(sys.argv[2])
     model, options = json.loads(sys.argv[3]), json.loads(sys.argv[4])
     from stochplan.models import aggregate
