@@ -237,3 +237,16 @@ def test_run_config_is_frozen():
         cfg.instance = "tiny"  # type: ignore[misc]
     assert cfg.replace(instance="tiny").instance == "tiny"
     assert cfg.instance == "electronics"
+
+
+def test_readme_configuration_example_loads(tmp_path):
+    """The run configuration the README shows is valid as printed."""
+    import re
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[scenarios]" in b]
+    assert blocks, "the README shows a run configuration"
+    path = tmp_path / "run.toml"
+    path.write_text(blocks[0])
+    config = load_config(path)
+    assert config.lshaped.clusters == 200 and config.ph.max_iterations == 200
