@@ -47,6 +47,14 @@ def test_every_spec_runs_at_its_smallest_size(tmp_path):
             assert cell["bound"] <= ef * (1 + 1e-7) and ef <= cell["objective"] * (1 + 1e-7)
             assert cell["gap"] <= 1e-4
         assert (one["ranks"], two["ranks"]) == (1, 2) and one["objective"] == two["objective"]
+    # PH (smoke: complete recourse, 3 ranks) brackets it too
+    ph = [(row["ef"]["objective"], cell) for row in results["decomposition"]["rows"]
+          for cell in row["ph"]]
+    assert ph and all("error" not in cell for _, cell in ph), ph
+    for ef, cell in ph:
+        assert cell["bound"] <= ef * (1 + 1e-7) and ef <= cell["objective"] * (1 + 1e-7)
+    levers = results["ph-levers"]["rows"]
+    assert levers and all("error" not in row["out"] for row in levers), levers
 
 
 def test_smoke_never_overwrites_the_real_results():

@@ -31,6 +31,7 @@ def main() -> None:
     model, options = json.loads(sys.argv[3]), json.loads(sys.argv[4])
     from stochplan.models import aggregate
     from stochplan.parallel import world
+    from stochplan.errors import SolveError
     from stochplan.solve.lshaped import LShapedOptions, solve_lshaped
     from stochplan.solve.ph import PHOptions, solve_ph
 
@@ -41,12 +42,17 @@ def main() -> None:
     names = aggregate.scenario_set(inst, spec, 0).names
     kwargs = aggregate.creator_kwargs(inst, spec, 0)
     offset = time.perf_counter() - t0
-    if method == "lshaped":
-        result = solve_lshaped(aggregate, names, kwargs, LShapedOptions(**options), comm=comm,
-                               allow_partial=True)
-    else:
-        result = solve_ph(aggregate, names, kwargs, PHOptions(**options), comm=comm,
-                          allow_partial=True)
+    try:
+        if method == "lshaped":
+            result = solve_lshaped(aggregate, names, kwargs, LShapedOptions(**options),
+                                   comm=comm, allow_partial=True)
+        else:
+            result = solve_ph(aggregate, names, kwargs, PHOptions(**options), comm=comm,
+                              allow_partial=True)
+    except SolveError as exc:  # e.g. PH found no incumbent: a result of the benchmark
+        if comm.Get_rank() == 0:
+            print(json.dumps({"error": str(exc), "wall": time.perf_counter() - t0}))
+        return
     if result is not None:
         out = result.to_dict()
         out["wall"] = time.perf_counter() - t0

@@ -473,6 +473,9 @@ def inparser_adder(cfg: Any) -> None:
                       domain=int, default=0)
     cfg.add_to_config("relax_integrality", description="solve the LP relaxation",
                       domain=bool, default=False)
+    cfg.add_to_config("lost_sales_penalty", description="cost per unit of demand lost (gives "
+                      "complete recourse; default: the instance's, usually none)",
+                      domain=float, default=None)
 
 
 def kw_creator(cfg: Any) -> dict[str, Any]:
@@ -480,12 +483,14 @@ def kw_creator(cfg: Any) -> dict[str, Any]:
     kind = cfg.get("scenario_kind", "poisson")
     num_scens = cfg.get("num_scens", None)
     spec = "three-point" if kind == "three-point" else f"{kind}:{num_scens}"
-    options = {"integer": False} if cfg.get("relax_integrality", False) else None
+    options = {"integer": False} if cfg.get("relax_integrality", False) else {}
+    if cfg.get("lost_sales_penalty", None) is not None:
+        options["lost_sales_penalty"] = float(cfg.get("lost_sales_penalty"))
     return {
         "instance": cfg.get("instance", "electronics"),
         "scenarios": spec,
         "seed": cfg.get("scenario_seed", 0),
-        "options": options,
+        "options": options or None,
         "num_scens": num_scens if kind != "three-point" else None,
     }
 

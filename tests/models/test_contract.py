@@ -44,8 +44,16 @@ def test_names_and_kwargs_from_an_mpisppy_config():
     cfg.scenario_seed = 4
     kw = aggregate.kw_creator(cfg)
     assert kw["scenarios"] == "poisson:8" and kw["seed"] == 4 and kw["num_scens"] == 8
+    assert kw["options"] is None  # the instance as shipped
     model = aggregate.scenario_creator("scen2", **kw)
     assert model._mpisppy_probability == pytest.approx(1 / 8)
+    assert not hasattr(model, "L")
+    cfg.relax_integrality = True
+    cfg.lost_sales_penalty = 1000
+    kw = aggregate.kw_creator(cfg)
+    assert kw["options"] == {"integer": False, "lost_sales_penalty": 1000.0}
+    model = aggregate.scenario_creator("scen2", **kw)
+    assert hasattr(model, "L") and not model.X["A", 1].is_integer()
 
 
 def test_average_scenario_uses_expected_demand():
