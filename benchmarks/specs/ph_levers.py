@@ -2,9 +2,9 @@
 
 Electronics, LP relaxation, without and with lost sales (the decomposition spec's two
 variants), S Poisson scenarios (seed 0), 3 MPI ranks (hub + Lagrangian bound + xhat-shuffle
-incumbent), asked for a 0.1 % gap within a time limit; one run per configuration. First the plain ``mpisppy.generic_cylinders`` command of issue 3
-(Pyomo's ``highs`` interface, no bundles, rho 1); then stochplan's ``solve_ph`` with one
-lever changed at a time. Times count from just after the imports (``decomp_child.py``); the
+incumbent), asked for a 0.1 % gap within a time limit; one run per configuration. First
+the plain ``mpisppy.generic_cylinders`` command of issue 3 (Pyomo's ``highs`` interface, no
+bundles, rho 1); then stochplan's ``solve_ph`` with one lever changed at a time. Times count from just after the imports (``decomp_child.py``); the
 plain command's times are mpi-sppy's own (from the start of its PH).
 """
 
