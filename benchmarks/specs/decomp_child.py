@@ -29,9 +29,9 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     method, n = sys.argv[1], int(sys.argv[2])
     model, options = json.loads(sys.argv[3]), json.loads(sys.argv[4])
-    from stochplan.models import aggregate
-    from stochplan.parallel import world
     from stochplan.errors import SolveError
+    from stochplan.models import aggregate
+    from stochplan.parallel import rank, world
     from stochplan.solve.lshaped import LShapedOptions, solve_lshaped
     from stochplan.solve.ph import PHOptions, solve_ph
 
@@ -50,7 +50,7 @@ def main() -> None:
             result = solve_ph(aggregate, names, kwargs, PHOptions(**options), comm=comm,
                               allow_partial=True)
     except SolveError as exc:  # e.g. PH found no incumbent: a result of the benchmark
-        if comm.Get_rank() == 0:
+        if rank(comm) == 0:
             print(json.dumps({"error": str(exc), "wall": time.perf_counter() - t0}))
         return
     if result is not None:

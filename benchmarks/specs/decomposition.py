@@ -64,7 +64,7 @@ def _reason(stderr: str) -> str:
     """The line of a failed child's stderr that says why: the last exception line (a rank
     that raised, e.g. ``MemoryError``), else the last line (mpiexec's ``Abort(1)``)."""
     lines = stderr.strip().splitlines() or ["(no output)"]
-    errors = [line for line in lines if re.match(r"^[\w.]*(Error|Exception)\b", line)]
+    errors = [line for line in lines if re.search(r"\w(Error|Exception)\b", line)]
     return (errors or lines)[-1][-160:]
 
 
@@ -85,6 +85,7 @@ def decomposed(method: str, n: int, ranks: int, model: dict[str, Any],
            str(n), json.dumps(model), json.dumps(options)]
     out = _run(cmd, timeout)
     out["ranks"] = ranks
+    out.setdefault("method", method)  # a failed child says nothing of itself
     for gap in GAPS:
         out[f"t_{gap}"] = time_to_gap(out, gap)
     out.pop("history", None)  # kept out of RESULTS.json: long, and summarised by t_*
@@ -126,7 +127,7 @@ def _progress(row: dict[str, Any]) -> None:
     ef = row["ef"]
     parts = [f"EF {_s(ef['pipeline_s'])} s (raw {_s(ef['raw_s'])} s)"]
     for cell in row["lshaped"] + row["ph"]:
-        parts.append(f"{cell.get('method', '?')}x{cell['ranks']} to 0.1 % {_s(cell['t_0.001'])} s")
+        parts.append(f"{cell['method']}x{cell['ranks']} to 0.1 % {_s(cell['t_0.001'])} s")
     print(f"  decomposition {row['variant']} S={row['S']}: " + "; ".join(parts), flush=True)
 
 
@@ -153,7 +154,7 @@ def best_time(row: dict[str, Any], gap: float) -> tuple[float | None, str]:
     for cell in row["lshaped"] + row["ph"]:
         t = cell.get(f"t_{gap}")
         if t is not None and (best[0] is None or t < best[0]):
-            best = (t, f"{cell.get('method', '?')} on {cell['ranks']} rank(s)")
+            best = (t, f"{cell['method']} on {cell['ranks']} rank(s)")
     return best
 
 

@@ -4,8 +4,9 @@ Electronics, LP relaxation, without and with lost sales (the decomposition spec'
 variants), S Poisson scenarios (seed 0), 3 MPI ranks (hub + Lagrangian bound + xhat-shuffle
 incumbent), asked for a 0.1 % gap within a time limit; one run per configuration. First
 the plain ``mpisppy.generic_cylinders`` command of issue 3 (Pyomo's ``highs`` interface, no
-bundles, rho 1); then stochplan's ``solve_ph`` with one lever changed at a time. Times count from just after the imports (``decomp_child.py``); the
-plain command's times are mpi-sppy's own (from the start of its PH).
+bundles, rho 1); then stochplan's ``solve_ph`` with one lever changed at a time. Times count
+from just after the imports (``decomp_child.py``); the plain command's times are mpi-sppy's
+own (from the start of its PH).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def plain_generic_cylinders(n: int, time_limit: float, model: dict[str, Any]) ->
            "mpisppy.generic_cylinders", "--module-name", "stochplan.models.aggregate",
            "--num-scens", str(n), "--relax-integrality", "--solver-name", "highs",
            "--default-rho", "1", "--lagrangian", "--xhatshuffle", "--rel-gap", "0.001",
-           "--time-limit", str(time_limit), "--max-iterations", "100000"]
+           "--time-limit", str(int(time_limit)),  # an integer: mpi-sppy refuses "300.0"
+           "--max-iterations", "100000"]
     if "lost_sales_penalty" in model:
         cmd += ["--lost-sales-penalty", str(model["lost_sales_penalty"])]
     with tempfile.TemporaryDirectory() as tmp:

@@ -259,14 +259,14 @@ def solve_ph(
     try:
         note("solve")
         start = time.perf_counter()
-        with _rank_output(os.path.join(log_dir, f"rank{rank}.log")):
+        with _cylinder_output(comm, os.path.join(log_dir, f"rank{rank}.log")):
             mp = _import_mpisppy(log_dir)
             run = _run_wheel(mp, module, names, creator_kwargs, options, per_bundle, layout,
                              linearize, integer, comm)
         timings["solve"] = time.perf_counter() - start
         note("extract")
         start = time.perf_counter()
-        with _rank_output(os.path.join(log_dir, f"rank{rank}.log"), mode="a"):
+        with _cylinder_output(comm, os.path.join(log_dir, f"rank{rank}.log"), mode="a"):
             outcome = _collect(mp, run, module, names, creator_kwargs, options, comm)
         timings["extract"] = time.perf_counter() - start
     finally:
@@ -512,6 +512,27 @@ def _subproblem_solver(name: str, role: str) -> Any:
 
 #: How long an idle spoke sleeps between looks at the hub's buffers, seconds.
 _IDLE_SECONDS = 0.02
+
+
+@contextlib.contextmanager
+def _cylinder_output(comm: Any, path: str, mode: str = "w") -> Iterator[None]:
+    """:func:`_rank_output` to ``path``; a failure on any rank is logged there with its
+    traceback, said in one line on the real stderr and, as the other ranks may wait for this
+    one in a collective call, ends the whole job."""
+    try:
+        with _rank_output(path, mode):
+            try:
+                yield
+            except BaseException:
+                log.exception("progressive hedging failed on rank %d", comm.Get_rank())
+                raise
+    except BaseException as exc:
+        if comm.Get_size() > 1:
+            sys.stderr.write(f"stochplan: progressive hedging failed on rank {comm.Get_rank()}: "
+                             f"{type(exc).__name__}: {exc} (mpi-sppy's output: {path})\n")
+            sys.stderr.flush()
+            comm.Abort(1)
+        raise
 
 
 @contextlib.contextmanager
@@ -853,14 +874,7 @@ def _run_wheel(
         hub["rank_ratio"] = float(comm.Get_size() - len(spokes))
     wheel = mp.WheelSpinner(hub, spokes)
     start = time.perf_counter()
-    try:
-        wheel.spin(comm_world=comm)
-    except BaseException:
-        log.exception("progressive hedging failed on rank %d", comm.Get_rank())
-        if comm.Get_size() > 1:
-            sys.stderr.flush()
-            comm.Abort(1)
-        raise
+    wheel.spin(comm_world=comm)
     return _Run(wheel, layout, per_bundle, members, creator, kwargs, denouement, sub_names, cfg,
                 time.perf_counter() - start)
 

@@ -195,3 +195,31 @@ def test_same_seed_same_scenarios_and_plan_on_1_2_3_ranks(tmp_path):
         assert out["status"] == "optimal"
         assert out["bound"] <= ef.objective * (1 + 1e-9)
         assert (value - ef.objective) / ef.objective <= 0.01 + 1e-9
+
+
+@pytest.mark.mpi
+def test_a_failure_on_one_rank_is_said_and_ends_the_job(tmp_path):
+    """A rank that raises inside mpi-sppy says so on stderr (type, message, log) and the
+    job ends instead of leaving the other ranks waiting."""
+    if not MPIEXEC.exists():
+        pytest.skip(f"no mpiexec beside {sys.executable}")
+    (tmp_path / "broken.py").write_text(
+        "from stochplan.models.farmer import *\n"
+        "from stochplan.models import farmer\n"
+        "def scenario_creator(name, **kw):\n"
+        "    if name == 'scen2':\n"
+        "        raise ValueError('no data for scen2')\n"
+        "    return farmer.scenario_creator(name, **kw)\n")
+    script = ("import broken\n"
+              "from stochplan.parallel import world\n"
+              "from stochplan.solve.ph import PHOptions, solve_ph\n"
+              "solve_ph(broken, ['scen0', 'scen1', 'scen2'], {}, PHOptions(bundle_size=1),\n"
+              "         comm=world())\n")
+    cmd = [str(MPIEXEC), "-n", "3", sys.executable, "-m", "mpi4py", "-c", script]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert run.returncode != 0
+    said = [line for line in run.stderr.splitlines() if "progressive hedging failed" in line]
+    assert said and "ValueError: no data for scen2" in said[0], run.stderr[-2000:]
+    log = Path(said[0].rsplit("mpi-sppy's output: ", 1)[1].rstrip(")"))
+    assert "Traceback" in log.read_text() and "no data for scen2" in log.read_text()
