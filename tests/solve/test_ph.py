@@ -107,7 +107,8 @@ def _ef(case: str):
     return inst, names, kwargs, solve_ef(aggregate, names, kwargs)
 
 
-def _run_ph(tmp_path: Path, ranks: int, case: str, rel_gap: float = 0.01) -> tuple[dict, Path]:
+def _run_ph(tmp_path: Path, ranks: int, case: str, rel_gap: float = 0.01,
+            max_iterations: int = 60) -> tuple[dict, Path]:
     """``stochplan solve --method ph --json`` on ``ranks`` ranks; (its JSON, its database)."""
     if not MPIEXEC.exists():
         pytest.skip(f"no mpiexec beside {sys.executable}")
@@ -119,7 +120,7 @@ def _run_ph(tmp_path: Path, ranks: int, case: str, rel_gap: float = 0.01) -> tup
     db = run_dir / "runs.db"
     cmd = [str(MPIEXEC), "-n", str(ranks), sys.executable, "-m", "mpi4py", "-m", "stochplan",
            "solve", instance, "--method", "ph", "--config", str(cfg), "--scenarios", SPEC,
-           "--seed", str(SEED), "--rel-gap", str(rel_gap), "--max-iterations", "60",
+           "--seed", str(SEED), "--rel-gap", str(rel_gap), "--max-iterations", str(max_iterations),
            "--db", str(db), "--json", "--partial"]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=run_dir,
                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -168,33 +169,35 @@ def test_ph_brackets_the_extensive_form(tmp_path, ranks, case):
 
 @pytest.mark.mpi
 def test_same_seed_same_scenarios_and_plan_on_1_2_3_ranks(tmp_path):
-    """Same seed => same scenarios and, up to PH's gap, the same plan, whatever the ranks.
+    """Same seed => the same scenarios and the same plan, whatever the ranks.
 
-    Each layout finds its incumbent differently (PH alone tries xbar and its own
-    subproblems' plans; 2 and 3 ranks have an incumbent spoke, and the cylinders run
-    asynchronously), so the plans may differ where near-optimal plans abound. The property
-    checked is the one that matters: the scenario data are identical, and every plan,
-    evaluated on those same scenarios in this process, costs what PH reported and lies within
-    the 1 % target of the extensive-form optimum.
+    The hub's PH iterations do not depend on the spokes (one hub rank, the same bundles on
+    1, 2 and 3 ranks), so when PH stops at its iteration limit (a gap target it cannot
+    reach) the subproblems agree on the same first stage on every layout, and that plan is
+    the incumbent. The bound and the gap do depend on the layout: the Lagrangian spoke runs
+    asynchronously. (Stopped by a gap, the iteration count, hence the plan, may differ
+    within the gap: the README says so.)
     """
     inst, names, kwargs, ef = _ef("lp")
     expected = aggregate.scenario_set(inst, SPEC, SEED).demand
-    demand = None
+    demand = plan = objective = None
     for ranks in (1, 2, 3):
-        out, db = _run_ph(tmp_path, ranks, "lp")
+        out, db = _run_ph(tmp_path, ranks, "lp", rel_gap=1e-6, max_iterations=80)
+        assert out["status"] == "iteration_limit" and out["iterations"] == 80
         record = _stored(db)
         table = record.tables["demand"].sort_values(["scenario", "product", "week"])
         table = table.reset_index(drop=True)
         if demand is None:
-            demand = table
+            demand, plan, objective = table, record.plan, out["objective"]
             assert np.array_equal(np.sort(demand["value"].to_numpy()), np.sort(expected.ravel()))
         else:
             assert demand.equals(table)
+            assert record.plan.equals(plan), ranks
+            assert out["objective"] == pytest.approx(objective, rel=1e-12)
         value = evaluate_plan(aggregate, record.plan, names, kwargs).expected()
         assert value == pytest.approx(out["objective"], rel=1e-9)
-        assert out["status"] == "optimal"
-        assert out["bound"] <= ef.objective * (1 + 1e-9)
-        assert (value - ef.objective) / ef.objective <= 0.01 + 1e-9
+        assert out["bound"] <= ef.objective * (1 + 1e-9) <= out["objective"] * (1 + 2e-9)
+        assert (out["objective"] - ef.objective) / ef.objective <= 1e-3
 
 
 @pytest.mark.mpi
