@@ -20,7 +20,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# The full benchmark suite (tens of minutes): writes benchmarks/RESULTS.md and RESULTS.json.
+# The full benchmark suite (about 1.5 hours on 2 cores): writes benchmarks/RESULTS.md and RESULTS.json.
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
