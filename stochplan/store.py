@@ -1,49 +1,74 @@
 """Results store: every solve run, its plan, KPIs and tables, in one SQLite file.
 
 The database is plain SQLite (stdlib :mod:`sqlite3`), meant to be queried with SQL as well as
-through :class:`ResultsStore`. Schema version 1 (``PRAGMA user_version``):
+through :class:`ResultsStore`. Schema version 2 (``PRAGMA user_version``):
 
 ``runs``
     One row per run: ``id``, ``created`` (ISO-8601 UTC), ``instance``, ``family``, ``method``,
     ``scenarios``, ``seed``, ``n_scenarios``, ``status``, ``objective``, ``bound``, ``gap``,
     ``config`` / ``versions`` / ``timings`` (JSON text), ``parent_run`` (a run this one derives
-    from) and ``label``.
+    from), ``label`` and ``plan_index`` (JSON list of the plan's index names in order, e.g.
+    ``["product", "week"]``, ``["crop"]``, ``[]`` for scalar variables).
 ``plans``
-    The first-stage plan in long format: ``run_id``, ``variable``, ``product``, ``week``,
-    ``value``.
+    The first-stage plan in long format, any model family: ``run_id``, ``variable``, ``idx``,
+    ``value``. ``idx`` is a JSON object mapping index name to value in ``plan_index`` order,
+    e.g. ``{"product":"A","week":3}`` (strings stay strings, integers integers; a missing value
+    is an absent key; ``{}`` for a scalar variable), so SQL reads it with
+    ``json_extract(idx, '$.week')``.
 ``kpis``
     Headline KPIs: ``run_id``, ``name``, ``value``.
+``recourse``
+    The per-scenario second-stage values of the table ``"recourse"``, in long format:
+    ``run_id``, ``scenario``, ``variable``, ``idx`` (as in ``plans``), ``value``. E.g. the
+    backorders of run 7 per scenario and week::
+
+        SELECT scenario, json_extract(idx, '$.week') AS week, SUM(value) FROM recourse
+        WHERE run_id = 7 AND variable = 'B' GROUP BY scenario, week
 ``tables``
     Further tables: ``run_id``, ``name``, ``payload`` (the DataFrame as JSON in pandas'
     ``orient="split"`` layout, readable with ``pd.read_json(StringIO(payload), orient="split")``)
     and ``meta`` (JSON: the dtypes and index layout the store needs to rebuild the frame
-    exactly).
+    exactly). The row of the table ``"recourse"`` keeps its place among the run's tables, its
+    columns and dtypes, but no rows (``payload`` has ``"data": []``, ``meta`` has
+    ``"rows": "recourse"``): those are in ``recourse``.
 
 A run is written in ONE transaction: a save that fails or is interrupted (any exception,
 including :class:`KeyboardInterrupt`) part-way leaves the database as it was. Deleting a run
-deletes its plan, KPIs and tables (``ON DELETE CASCADE``).
+deletes its plan, KPIs, recourse rows and tables (``ON DELETE CASCADE``).
 
-Float conventions: ``objective``, ``bound``, ``gap``, plan values and KPIs are SQLite ``REAL``,
-which holds +-inf; SQLite stores NaN as NULL, read back as ``None`` for objective/bound/gap and
-as NaN for plan values and KPIs. Table payloads keep floats exactly (shortest repr), NaN as
-``null`` and +-inf as the strings ``"inf"`` / ``"-inf"``. Non-finite floats in ``config``,
-``versions`` and ``timings`` are stored as the strings ``"nan"``, ``"inf"``, ``"-inf"``, so these
-columns stay valid JSON for SQLite's ``json_extract``.
+Opening a version-1 file (plans with fixed ``product``/``week`` columns, recourse as a JSON
+table) migrates it to version 2 in one transaction; a migration that fails leaves the file as
+it was. Files of a newer version are refused.
+
+Float conventions: ``objective``, ``bound``, ``gap``, plan, recourse and KPI values are SQLite
+``REAL``, which holds +-inf and every finite double except the sign of -0.0 (read back as 0.0);
+SQLite stores NaN as NULL, read back as ``None`` for objective/bound/gap and as NaN for plan,
+recourse and KPI values. Float index values in ``idx`` and table payloads keep floats exactly
+(shortest repr); payloads write NaN as ``null`` and +-inf as the strings ``"inf"`` / ``"-inf"``.
+Non-finite floats in ``config``, ``versions`` and ``timings`` are stored as the strings ``"nan"``,
+``"inf"``, ``"-inf"``, so these columns stay valid JSON for SQLite's ``json_extract``.
 
 Examples
 --------
 >>> import pandas as pd, tempfile, pathlib
->>> plan = pd.DataFrame({"variable": ["X"], "product": ["A"], "week": [1], "value": [10.0]})
+>>> plan = pd.DataFrame(
+...     {"variable": ["X", "X"], "crop": ["wheat", "corn"], "value": [170.0, 80.0]}
+... )
 >>> record = RunRecord(
-...     instance="seed", family="aggregate", method="ef", scenarios="three-point", seed=1,
-...     n_scenarios=3, status="optimal", objective=-1.0, bound=-1.0, gap=0.0, config={},
-...     versions={}, timings={}, plan=plan, kpis={"profit": 1.0},
+...     instance="farmer", family="farmer", method="ef", scenarios="three-point", seed=1,
+...     n_scenarios=3, status="optimal", objective=-108390.0, bound=-108390.0, gap=0.0,
+...     config={}, versions={}, timings={}, plan=plan, kpis={"profit": 108390.0},
 ... )
 >>> with tempfile.TemporaryDirectory() as tmp:
 ...     with ResultsStore(pathlib.Path(tmp) / "results.db") as store:
 ...         run_id = store.save_run(record)
-...         store.get_run(run_id).record.kpis
-{'profit': 1.0}
+...         stored = store.get_run(run_id).record
+>>> stored.plan
+  variable   crop  value
+0        X  wheat  170.0
+1        X   corn   80.0
+>>> stored.kpis
+{'profit': 108390.0}
 """
 
 from __future__ import annotations
@@ -76,10 +101,16 @@ log = logging.getLogger(__name__)
 #: Database file used when none is given, relative to the current working directory.
 DEFAULT_DB = "stochplan.db"
 
-#: Schema version written to ``PRAGMA user_version``; newer files are refused.
-SCHEMA_VERSION = 1
+#: Schema version written to ``PRAGMA user_version``; version 1 files are migrated on opening,
+#: newer files are refused.
+SCHEMA_VERSION = 2
 
-PLAN_COLUMNS = ("variable", "product", "week", "value")
+#: Columns every plan has; the others are its index columns.
+PLAN_VALUE_COLUMNS = ("variable", "value")
+#: Name of the table stored row by row in the SQL table ``recourse``.
+RECOURSE_TABLE = "recourse"
+#: Columns every recourse table has; the others are its index columns.
+RECOURSE_VALUE_COLUMNS = ("scenario", "variable", "value")
 RUN_LIST_COLUMNS = (
     "id",
     "created",
@@ -93,7 +124,29 @@ RUN_LIST_COLUMNS = (
     "label",
 )
 
-_SCHEMA = """
+_PLANS_DDL = """
+CREATE TABLE IF NOT EXISTS plans (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    variable TEXT NOT NULL,
+    idx TEXT NOT NULL DEFAULT '{}',
+    value REAL
+);
+CREATE INDEX IF NOT EXISTS plans_run_id ON plans(run_id);
+"""
+
+_RECOURSE_DDL = """
+CREATE TABLE IF NOT EXISTS recourse (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    scenario TEXT NOT NULL,
+    variable TEXT NOT NULL,
+    idx TEXT NOT NULL DEFAULT '{}',
+    value REAL
+);
+CREATE INDEX IF NOT EXISTS recourse_run_id ON recourse(run_id);
+"""
+
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     created TEXT NOT NULL,
@@ -111,17 +164,13 @@ CREATE TABLE IF NOT EXISTS runs (
     versions TEXT NOT NULL,
     timings TEXT NOT NULL,
     parent_run INTEGER REFERENCES runs(id),
-    label TEXT NOT NULL DEFAULT ''
+    label TEXT NOT NULL DEFAULT '',
+    plan_index TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS runs_parent_run ON runs(parent_run);
-CREATE TABLE IF NOT EXISTS plans (
-    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    variable TEXT NOT NULL,
-    product TEXT,
-    week INTEGER,
-    value REAL
-);
-CREATE INDEX IF NOT EXISTS plans_run_id ON plans(run_id);
+"""
+    + _PLANS_DDL
+    + """
 CREATE TABLE IF NOT EXISTS kpis (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     name TEXT NOT NULL,
@@ -136,6 +185,8 @@ CREATE TABLE IF NOT EXISTS "tables" (
     PRIMARY KEY (run_id, name)
 );
 """
+    + _RECOURSE_DDL
+)
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -246,15 +297,24 @@ class RunRecord:
     timings : dict
         Wall-clock seconds per phase, ``{"build": ..., "solve": ...}``.
     plan : pandas.DataFrame
-        First-stage plan in long format with exactly the columns ``variable``, ``product``,
-        ``week`` (integer, may be missing for variables without a week) and ``value``. The
-        index is not stored; the plan is read back in row order with a fresh RangeIndex.
+        First-stage plan in long format, any model family: a column ``variable`` (names), the
+        index columns of the family in order (e.g. ``product``, ``week``; ``crop``;
+        ``site``, ``product``; none for scalar variables) and ``value`` (numbers). Column names
+        are strings; index values are strings, integers, finite floats or missing (None/NaN:
+        the variable has no such index). Read back as ``variable``, the index columns in the
+        order given, ``value``, rows in order with a fresh RangeIndex (the index is not
+        stored); an index column reads back as strings, int64 (Int64 when some are missing),
+        float64 or, mixed, object, by its values, and as object when it has no values.
     kpis : dict of str to float
         Headline KPIs (e.g. ``"profit"``, ``"operating_margin"``); +-inf kept, NaN read back as
         NaN.
     tables : dict of str to pandas.DataFrame
-        Further named tables (per-product KPIs, cost composition, per-scenario second-stage
-        quantities, ...). Dtypes, column labels and index round-trip.
+        Further named tables (per-product KPIs, cost composition, ...). Dtypes, column labels,
+        index and order round-trip. The table ``"recourse"`` (per-scenario second-stage
+        values) must be in long format: columns ``scenario`` (strings), ``variable``
+        (strings), index columns as in ``plan`` and ``value`` (numbers), in any order; it is
+        stored row by row in the SQL table ``recourse`` and reads back with the same columns
+        and dtypes and a fresh RangeIndex.
     parent_run : int or None
         Id of a stored run this one derives from (e.g. an evaluation of its plan).
     label : str
@@ -435,6 +495,7 @@ class ResultsStore:
             _dumps_json("timings", record.timings),
             None if record.parent_run is None else int(record.parent_run),
             record.label,
+            json.dumps(_index_names(record.plan, PLAN_VALUE_COLUMNS), ensure_ascii=False),
         )
         with self._transaction() as conn:
             if record.parent_run is not None:
@@ -442,7 +503,8 @@ class ResultsStore:
             cursor = conn.execute(
                 "INSERT INTO runs (created, instance, family, method, scenarios, seed, "
                 "n_scenarios, status, objective, bound, gap, config, versions, timings, "
-                "parent_run, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "parent_run, label, plan_index) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
             run_id = cursor.lastrowid
@@ -476,7 +538,8 @@ class ResultsStore:
         name : str
             Table name, unique per run.
         table : pandas.DataFrame
-            The table; dtypes, column labels and index round-trip.
+            The table; dtypes, column labels and index round-trip. The table ``"recourse"``
+            goes row by row into the SQL table ``recourse`` (see :class:`RunRecord`).
         replace : bool
             Overwrite a table of the same name (default: refuse).
 
@@ -506,7 +569,7 @@ class ResultsStore:
         log.info("added %d KPIs to run %d in %s", len(kpis), run_id, self.path)
 
     def delete_run(self, run_id: int) -> None:
-        """Delete a run with its plan, KPIs and tables.
+        """Delete a run with its plan, KPIs, recourse rows and tables.
 
         Raises
         ------
@@ -597,16 +660,18 @@ class ResultsStore:
             cursor = conn.execute("SELECT * FROM runs WHERE id = ?", key)
             values = dict(zip([d[0] for d in cursor.description], cursor.fetchone(), strict=True))
             plan_rows = conn.execute(
-                "SELECT variable, product, week, value FROM plans WHERE run_id = ? "
-                "ORDER BY rowid",
-                key,
+                "SELECT variable, idx, value FROM plans WHERE run_id = ? ORDER BY rowid", key
             ).fetchall()
             kpi_rows = conn.execute(
                 "SELECT name, value FROM kpis WHERE run_id = ? ORDER BY rowid", key
             ).fetchall()
-            table_rows = conn.execute(
-                'SELECT name, payload, meta FROM "tables" WHERE run_id = ? ORDER BY rowid', key
-            ).fetchall()
+            tables = {
+                name: _read_table(conn, int(run_id), payload, meta)
+                for name, payload, meta in conn.execute(
+                    'SELECT name, payload, meta FROM "tables" WHERE run_id = ? ORDER BY rowid',
+                    key,
+                ).fetchall()
+            }
         record = RunRecord(
             instance=values["instance"],
             family=values["family"],
@@ -621,9 +686,9 @@ class ResultsStore:
             config=json.loads(values["config"]),
             versions=json.loads(values["versions"]),
             timings=json.loads(values["timings"]),
-            plan=_plan_frame(plan_rows),
+            plan=_plan_frame(plan_rows, json.loads(values["plan_index"])),
             kpis={name: math.nan if value is None else float(value) for name, value in kpi_rows},
-            tables={name: _decode_table(payload, meta) for name, payload, meta in table_rows},
+            tables=tables,
             parent_run=values["parent_run"],
             label=values["label"],
         )
@@ -654,7 +719,28 @@ class ResultsStore:
             raise InputError(field_name, run_id, f"no such run in {self.path}")
 
     def _init_schema(self) -> None:
+        """Create the schema in a new file, migrate a version-1 file, refuse newer ones."""
         version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        self._refuse_newer(version)
+        if version == SCHEMA_VERSION:
+            return
+        with self._transaction() as conn:
+            # Re-read inside the write lock: another process may have created it meanwhile.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            self._refuse_newer(version)
+            if version == SCHEMA_VERSION:
+                return
+            if version == 1:
+                _migrate_v1(conn, self.path)
+            else:
+                _execute_script(conn, _SCHEMA)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if version == 1:
+            log.info("migrated results store %s from schema v1 to v%d", self.path, SCHEMA_VERSION)
+        else:
+            log.info("created results store schema v%d in %s", SCHEMA_VERSION, self.path)
+
+    def _refuse_newer(self, version: int) -> None:
         if version > SCHEMA_VERSION:
             raise InputError(
                 "db",
@@ -662,17 +748,84 @@ class ResultsStore:
                 f"schema version {version} was written by a newer stochplan (this one reads "
                 f"version {SCHEMA_VERSION}); upgrade stochplan",
             )
-        if version == SCHEMA_VERSION:
-            return
-        with self._transaction() as conn:
-            # Re-read inside the write lock: another process may have created it meanwhile.
-            if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-                return
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        log.info("created results store schema v%d in %s", SCHEMA_VERSION, self.path)
+
+
+def _execute_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run ``;``-separated statements one by one (``executescript`` would COMMIT first)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+# --------------------------------------------------------------------------------------------
+# Migration from schema version 1
+# --------------------------------------------------------------------------------------------
+#
+# Version 1 had ``plans(run_id, variable, product, week, value)`` and kept the table
+# "recourse" as a JSON payload in "tables". The caller runs the steps below in the one
+# transaction that also sets ``user_version``, so a step that fails leaves the file as it was.
+
+
+def _migrate_v1(conn: sqlite3.Connection, path: Path) -> None:
+    """Migrate a version-1 database to version 2 (inside the caller's transaction)."""
+    _migrate_plans_v1(conn)
+    _migrate_recourse_v1(conn, path)
+
+
+def _migrate_plans_v1(conn: sqlite3.Connection) -> None:
+    """``(product, week)`` -> ``idx`` (NULL ones left out) and ``runs.plan_index``.
+
+    A run's index names are ``["product", "week"]`` when any of its plan rows has a product
+    or a week, else none (v1 wrote the fixed columns even for plans without an index).
+    """
+    conn.execute("ALTER TABLE runs ADD COLUMN plan_index TEXT NOT NULL DEFAULT '[]'")
+    conn.execute(
+        "UPDATE runs SET plan_index = ? WHERE id IN (SELECT run_id FROM plans "
+        "WHERE product IS NOT NULL OR week IS NOT NULL)",
+        (json.dumps(["product", "week"]),),
+    )
+    conn.execute("ALTER TABLE plans RENAME TO plans_v1")
+    conn.execute("DROP INDEX IF EXISTS plans_run_id")
+    _execute_script(conn, _PLANS_DDL)
+    rows = conn.execute(
+        "SELECT run_id, variable, product, week, value FROM plans_v1 ORDER BY rowid"
+    ).fetchall()
+    run_id, variable, product, week, value = (
+        (list(c) for c in zip(*rows)) if rows else ([], [], [], [], [])
+    )
+    where = "plans (schema version 1)"
+    idx = _encode_idx(
+        ["product", "week"],
+        [_index_values(f"{where}.product", product), _index_values(f"{where}.week", week)],
+        len(rows),
+    )
+    conn.executemany(
+        "INSERT INTO plans (run_id, variable, idx, value) VALUES (?, ?, ?, ?)",
+        zip(run_id, variable, idx, value, strict=True),
+    )
+    conn.execute("DROP TABLE plans_v1")
+
+
+def _migrate_recourse_v1(conn: sqlite3.Connection, path: Path) -> None:
+    """Each run's JSON table "recourse" -> rows of ``recourse``; its place in "tables" kept."""
+    _execute_script(conn, _RECOURSE_DDL)
+    stored = conn.execute(
+        'SELECT run_id, payload, meta FROM "tables" WHERE name = ? ORDER BY rowid',
+        (RECOURSE_TABLE,),
+    ).fetchall()
+    for run_id, payload, meta in stored:
+        table = _decode_table(payload, meta)
+        try:
+            _check_recourse(table)
+        except InputError as exc:
+            raise InputError(
+                "db",
+                str(path),
+                f"cannot migrate to schema version {SCHEMA_VERSION}: the table "
+                f"{RECOURSE_TABLE!r} of run {run_id} is not a long-format recourse table "
+                f"({exc}); the file is unchanged",
+            ) from exc
+        _insert_table(conn, run_id, RECOURSE_TABLE, table, replace=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -681,13 +834,13 @@ class ResultsStore:
 
 
 def _insert_plan(conn: sqlite3.Connection, run_id: int, plan: pd.DataFrame) -> None:
+    names = _index_names(plan, PLAN_VALUE_COLUMNS)
     variable = [str(v) for v in plan["variable"].tolist()]
-    product = [None if _is_missing(v) else str(v) for v in plan["product"].tolist()]
-    week = [None if _is_missing(v) else int(v) for v in plan["week"].tolist()]
+    idx = _encode_idx(names, [_index_values(f"plan.{n}", plan[n]) for n in names], len(plan))
     value = [None if _is_missing(v) else float(v) for v in plan["value"].tolist()]
     conn.executemany(
-        "INSERT INTO plans (run_id, variable, product, week, value) VALUES (?, ?, ?, ?, ?)",
-        zip([run_id] * len(variable), variable, product, week, value, strict=True),
+        "INSERT INTO plans (run_id, variable, idx, value) VALUES (?, ?, ?, ?)",
+        zip([run_id] * len(variable), variable, idx, value, strict=True),
     )
 
 
@@ -702,7 +855,13 @@ def _insert_kpis(conn: sqlite3.Connection, run_id: int, kpis: Mapping[str, float
 def _insert_table(
     conn: sqlite3.Connection, run_id: int, name: str, table: pd.DataFrame, replace: bool
 ) -> None:
-    payload, meta = _encode_table(name, table)
+    """One named table as a JSON payload in "tables"; "recourse" as rows of ``recourse``."""
+    if name == RECOURSE_TABLE:
+        # "tables" keeps the columns, dtypes and place among the run's tables; no rows.
+        payload, meta = _encode_table(name, table.iloc[:0].reset_index(drop=True))
+        meta = json.dumps({**json.loads(meta), "rows": RECOURSE_TABLE}, separators=(",", ":"))
+    else:
+        payload, meta = _encode_table(name, table)
     if replace:
         sql = (
             'INSERT INTO "tables" (run_id, name, payload, meta) VALUES (?, ?, ?, ?) '
@@ -719,6 +878,22 @@ def _insert_table(
             )
         sql = 'INSERT INTO "tables" (run_id, name, payload, meta) VALUES (?, ?, ?, ?)'
     conn.execute(sql, (run_id, name, payload, meta))
+    if name == RECOURSE_TABLE:
+        conn.execute("DELETE FROM recourse WHERE run_id = ?", (run_id,))
+        _insert_recourse(conn, run_id, table)
+
+
+def _insert_recourse(conn: sqlite3.Connection, run_id: int, table: pd.DataFrame) -> None:
+    where = f"tables[{RECOURSE_TABLE!r}]"
+    names = _index_names(table, RECOURSE_VALUE_COLUMNS)
+    scenario = [str(v) for v in table["scenario"].tolist()]
+    variable = [str(v) for v in table["variable"].tolist()]
+    idx = _encode_idx(names, [_index_values(f"{where}.{n}", table[n]) for n in names], len(table))
+    value = [None if _is_missing(v) else float(v) for v in table["value"].tolist()]
+    conn.executemany(
+        "INSERT INTO recourse (run_id, scenario, variable, idx, value) VALUES (?, ?, ?, ?, ?)",
+        zip([run_id] * len(table), scenario, variable, idx, value, strict=True),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -726,18 +901,38 @@ def _insert_table(
 # --------------------------------------------------------------------------------------------
 
 
-def _plan_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """The plan as written: variable/product strings, week int64 (Int64 if any missing)."""
-    variable, product, week, value = (list(c) for c in zip(*rows)) if rows else ([], [], [], [])
-    week_dtype = "Int64" if any(w is None for w in week) else "int64"
-    return pd.DataFrame(
-        {
-            "variable": _str_column(variable),
-            "product": _str_column(product),
-            "week": pd.array(week, dtype=week_dtype),
-            "value": np.array(value, dtype=np.float64),
-        }
-    )
+def _plan_frame(rows: list[tuple[Any, ...]], names: list[str]) -> pd.DataFrame:
+    """The plan as written: ``variable``, the index columns ``names``, ``value``."""
+    variable, idx, value = (list(c) for c in zip(*rows)) if rows else ([], [], [])
+    columns: dict[str, Any] = {"variable": _str_column(variable)}
+    for name, values in zip(names, _decode_idx(names, idx), strict=True):
+        columns[name] = _index_column(values)
+    columns["value"] = np.array(value, dtype=np.float64)
+    return pd.DataFrame(columns)
+
+
+def _read_table(conn: sqlite3.Connection, run_id: int, payload: str, meta: str) -> pd.DataFrame:
+    """One named table: decoded from its payload, or rebuilt from the rows of ``recourse``."""
+    layout = json.loads(meta)
+    if layout.get("rows") != RECOURSE_TABLE:
+        return _decode_table(payload, meta)
+    rows = conn.execute(
+        "SELECT scenario, variable, idx, value FROM recourse WHERE run_id = ? ORDER BY rowid",
+        (run_id,),
+    ).fetchall()
+    scenario, variable, idx, value = (list(c) for c in zip(*rows)) if rows else ([], [], [], [])
+    empty = _decode_table(payload, meta)  # the columns, as labelled and typed when written
+    labels = list(empty.columns)
+    names = [c for c in labels if c not in RECOURSE_VALUE_COLUMNS]
+    values = dict(zip(names, _decode_idx(names, idx), strict=True))
+    values.update(scenario=scenario, variable=variable, value=value)
+    data = {
+        i: _decode_values(values[label], spec)
+        for i, (label, spec) in enumerate(zip(labels, layout["dtypes"], strict=True))
+    }
+    frame = pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
+    frame.columns = empty.columns
+    return frame
 
 
 def _str_column(values: Any) -> pd.Series:
@@ -748,6 +943,102 @@ def _str_column(values: Any) -> pd.Series:
 
 #: The dtype pandas gives a column of strings: ``str`` on pandas 3, object on pandas 2.
 _STR_DTYPE = pd.Series(["x"]).dtype
+
+
+# --------------------------------------------------------------------------------------------
+# Index columns <-> ``idx`` JSON objects
+# --------------------------------------------------------------------------------------------
+#
+# Written with the stdlib encoder (floats as shortest repr, exact) in compact form, never with
+# SQLite's json_object (which prints floats with 15 significant digits); read with json.loads.
+
+
+def _index_names(frame: pd.DataFrame, value_columns: tuple[str, ...]) -> list[str]:
+    """The index columns of a long-format frame: all but ``value_columns``, in order."""
+    return [str(c) for c in frame.columns if c not in value_columns]
+
+
+def _index_values(where: str, column: Any) -> list[str | int | float | None]:
+    """One index column as JSON-ready values: str, int, finite float, None when missing.
+
+    Raises
+    ------
+    InputError
+        A value of another type (bool, date, ...) or +-inf; ``where`` names the column.
+    """
+    dtype = getattr(column, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+        return column.tolist()  # type: ignore[no-any-return]
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        array = column.to_numpy()
+        if np.isinf(array).any():
+            raise InputError(where, array[np.isinf(array)][0], _INDEX_VALUE_RULE)
+        return [None if math.isnan(v) else v for v in array.tolist()]
+    objects = column.to_numpy(dtype=object) if hasattr(column, "to_numpy") else column
+    return [_index_value(where, v) for v in objects]
+
+
+_INDEX_VALUE_RULE = "index values must be strings, integers, finite floats or missing (None/NaN)"
+
+
+def _index_value(where: str, value: Any) -> str | int | float | None:
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, str):
+        return str(value)
+    if _is_int(value):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return None
+        if math.isfinite(value):
+            return float(value)
+    raise InputError(where, value, _INDEX_VALUE_RULE)
+
+
+def _encode_idx(names: list[str], columns: list[list[Any]], n_rows: int) -> list[str]:
+    """``idx`` texts, e.g. ``{"product":"A","week":3}``; missing values are left out."""
+    if not names:
+        return ["{}"] * n_rows
+    keys = [json.dumps(name, ensure_ascii=False) + ":" for name in names]
+    encoded = [[_json_atom(v) for v in column] for column in columns]
+    return [
+        "{" + ",".join(k + v for k, v in zip(keys, row, strict=True) if v is not None) + "}"
+        for row in zip(*encoded, strict=True)
+    ]
+
+
+def _json_atom(value: str | float | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return repr(value)  # int, or a finite float as its shortest repr (what json.dumps writes)
+
+
+def _decode_idx(names: list[str], texts: list[str]) -> list[list[Any]]:
+    """The index columns ``names`` of ``idx`` texts; None where a key is absent."""
+    objects = [json.loads(text) for text in texts]
+    return [[obj.get(name) for obj in objects] for name in names]
+
+
+def _index_column(values: list[Any]) -> Any:
+    """An index column with the dtype its values imply (see :class:`RunRecord`)."""
+    kinds = {type(v) for v in values if v is not None}
+    if kinds == {str}:
+        return _str_column(values)
+    if kinds == {int}:
+        try:
+            if None in values:
+                return pd.array(values, dtype="Int64")
+            return np.array(values, dtype=np.int64)
+        except (OverflowError, TypeError, ValueError):  # beyond int64: object
+            pass
+    if kinds == {float}:
+        return np.array(values, dtype=np.float64)
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -1011,23 +1302,41 @@ def _json_key(key: Any) -> str | int | float | bool | None:
 def _check_plan(plan: object) -> None:
     if not isinstance(plan, pd.DataFrame):
         raise InputError("plan", type(plan).__name__, "must be a pandas DataFrame")
-    if sorted(map(str, plan.columns)) != sorted(PLAN_COLUMNS) or plan.columns.has_duplicates:
-        raise InputError("plan", list(plan.columns), f"columns must be exactly {PLAN_COLUMNS}")
+    _check_long_format("plan", plan, PLAN_VALUE_COLUMNS)
     if plan["variable"].isna().any():
         raise InputError("plan.variable", None, "every plan row needs a variable name")
-    week = plan["week"].dropna()
-    if len(week):
-        try:
-            numeric = pd.to_numeric(week)
-        except (TypeError, ValueError) as exc:
-            raise InputError("plan.week", week.iloc[0], "weeks must be integers") from exc
-        if not (pd.api.types.is_integer_dtype(numeric) or (numeric % 1 == 0).all()):
-            bad = numeric[numeric % 1 != 0].iloc[0]
-            raise InputError("plan.week", bad, "weeks must be integers")
+
+
+def _check_recourse(table: pd.DataFrame) -> None:
+    where = f"tables[{RECOURSE_TABLE!r}]"
+    _check_long_format(where, table, RECOURSE_VALUE_COLUMNS)
+    for name in ("scenario", "variable"):
+        for value in table[name].to_numpy(dtype=object):
+            if not isinstance(value, str):
+                raise InputError(f"{where}.{name}", value, f"every {name} must be a string")
+
+
+def _check_long_format(where: str, frame: pd.DataFrame, value_columns: tuple[str, ...]) -> None:
+    """String column names including ``value_columns``, valid index values, numeric values."""
+    if isinstance(frame.columns, pd.MultiIndex) or frame.columns.has_duplicates:
+        raise InputError(where, list(frame.columns), "column names must be unique strings")
+    for label in frame.columns:
+        if not isinstance(label, str):
+            raise InputError(where, label, "column names must be strings")
+    missing = [c for c in value_columns if c not in frame.columns]
+    if missing:
+        raise InputError(
+            where,
+            list(frame.columns),
+            f"needs the columns {list(value_columns)} (missing {missing}), any others are "
+            "index columns",
+        )
+    for name in _index_names(frame, value_columns):
+        _index_values(f"{where}.{name}", frame[name])
     try:
-        pd.to_numeric(plan["value"])
+        pd.to_numeric(frame["value"])
     except (TypeError, ValueError) as exc:
-        raise InputError("plan.value", None, f"plan values must be numbers ({exc})") from exc
+        raise InputError(f"{where}.value", None, f"values must be numbers ({exc})") from exc
 
 
 def _check_kpis(kpis: object) -> None:
@@ -1045,6 +1354,8 @@ def _check_table(name: object, table: object) -> None:
         raise InputError("tables", name, "table names must be non-empty strings")
     if not isinstance(table, pd.DataFrame):
         raise InputError(f"tables[{name!r}]", type(table).__name__, "must be a pandas DataFrame")
+    if name == RECOURSE_TABLE:
+        _check_recourse(table)
 
 
 def _is_int(value: object) -> bool:
