@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
+from stochplan import _mpisppy
 from stochplan.errors import InputError, SolveError
 from stochplan.metrics.value import evpi, vss
 from stochplan.parallel import rank
@@ -98,7 +99,7 @@ def solve_mean_value(
     if not outcome.ok or outcome.objective is None:
         raise SolveError(f"the mean-value problem ended {outcome.status!r}", outcome.status)
     index_names = tuple(getattr(module, "INDEX_NAMES", ()))
-    plan = var_table(model._mpisppy_node_list[0].nonant_vardata_list, index_names)
+    plan = var_table(_mpisppy.nonant_vars(model), index_names)
     return outcome.objective, plan, objective_sense(model), policy
 
 

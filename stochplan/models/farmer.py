@@ -29,7 +29,7 @@ from typing import Any
 
 import pyomo.environ as pyo
 
-from stochplan._mpisppy import sputils as _sputils
+from stochplan._mpisppy import attach_root
 from stochplan.errors import InputError
 
 CROPS = ("WHEAT", "CORN", "SUGAR_BEETS")
@@ -83,9 +83,7 @@ def build_model(yields: dict[str, float], sense: str = "min", name: str = "farme
 
 def _attach(model: pyo.ConcreteModel, sense: str, probability: float) -> pyo.ConcreteModel:
     first = model.FirstStageCost if sense == "min" else -model.FirstStageCost
-    _sputils().attach_root_node(model, first, [model.x])
-    model._mpisppy_probability = probability
-    return model
+    return attach_root(model, first, [model.x], probability)
 
 
 def scenario_creator(scenario_name: str, sense: str = "min", num_scens: int | None = None) -> pyo.ConcreteModel:

@@ -8,11 +8,11 @@ families, named by their Pyomo component names, whose slack is positive.
 from __future__ import annotations
 
 from collections import defaultdict
+
 import pyomo.environ as pyo
 
+from stochplan import _mpisppy
 from stochplan.solve.solvers import SolverOptions, solve_model
-
-_STRUCTURAL_PREFIXES = ("_C_EF_", "_mpisppy")
 
 
 def explain_infeasibility(model: pyo.ConcreteModel, solver: SolverOptions) -> tuple[tuple[str, ...], str]:
@@ -24,7 +24,7 @@ def explain_infeasibility(model: pyo.ConcreteModel, solver: SolverOptions) -> tu
     pyo.TransformationFactory("core.relax_integer_vars").apply_to(model)
     cons = [
         c for c in model.component_data_objects(pyo.Constraint, active=True, descend_into=True)
-        if not c.parent_component().local_name.startswith(_STRUCTURAL_PREFIXES)
+        if not _mpisppy.is_added_component(c.parent_component().local_name)
     ]
     for obj in model.component_data_objects(pyo.Objective, active=True, descend_into=True):
         obj.deactivate()

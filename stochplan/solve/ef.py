@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
+from stochplan import _mpisppy
 from stochplan.errors import InfeasibleError, SolveError
 from stochplan.solve.diagnose import explain_infeasibility
 from stochplan.solve.results import SolveResult
-from stochplan.solve.solvers import SolverOptions, solve_model
+from stochplan.solve.solvers import MATRIX_SOLVER, SolverOptions, solve_model
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +29,7 @@ def build_ef(
     module: ModuleType, scenario_names: Sequence[str], creator_kwargs: dict[str, Any] | None = None
 ) -> pyo.ConcreteModel:
     """The extensive form of ``scenario_names`` (a single scenario's model when there is one)."""
-    from stochplan._mpisppy import sputils as _sputils
-
-    sputils = _sputils()
-
-    return sputils.create_EF(
-        list(scenario_names), module.scenario_creator, creator_kwargs or {}, suppress_warnings=True
-    )
+    return _mpisppy.create_ef(scenario_names, module.scenario_creator, creator_kwargs)
 
 
 def scenario_blocks(ef: pyo.ConcreteModel, scenario_names: Sequence[str]) -> list[Any]:
@@ -102,21 +97,19 @@ def solve_ef(
     blocks = scenario_blocks(ef, scenario_names)
     index_names = tuple(getattr(module, "INDEX_NAMES", ()))
     first = blocks[0]
-    nonants = list(first._mpisppy_node_list[0].nonant_vardata_list)
+    nonants = _mpisppy.nonant_vars(first)
     nonant_ids = {id(v) for v in nonants}
     plan = var_table(nonants, index_names)
     frames = []
     for name, block in zip(scenario_names, blocks):
-        own = nonant_ids if block is first else {
-            id(v) for v in block._mpisppy_node_list[0].nonant_vardata_list
-        }
+        own = nonant_ids if block is first else {id(v) for v in _mpisppy.nonant_vars(block)}
         second = [v for v in block.component_data_objects(pyo.Var, descend_into=True)
                   if id(v) not in own]
         table = var_table(second, index_names)
         table.insert(0, "scenario", str(name))
         frames.append(table)
     recourse = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    probabilities = np.array([float(b._mpisppy_probability) for b in blocks])
+    probabilities = np.array([_mpisppy.probability(b) for b in blocks])
     timings["extract"] = time.perf_counter() - start
 
     return SolveResult(
@@ -172,7 +165,12 @@ def _solve_ef_matrix(
     allow_partial: bool,
     note: Callable[[str], None],
 ) -> SolveResult:
-    """:func:`solve_ef` through the matrix backend (same result, same errors)."""
+    """:func:`solve_ef` through the matrix backend (same result, same errors).
+
+    HiGHS runs through highspy, not through the Pyomo interface ``solver.name`` names: the
+    result's ``solver`` says :data:`~stochplan.solve.solvers.MATRIX_SOLVER` and
+    ``info["requested_solver"]`` keeps the name asked for.
+    """
     from stochplan.solve import matrix
 
     timings: dict[str, float] = {}
@@ -203,8 +201,8 @@ def _solve_ef_matrix(
         scenario_names=compiled.names,
         probabilities=compiled.probabilities,
         timings=timings,
-        solver=solver.name,
-        info={"backend": f"matrix ({compiled.method})"},
+        solver=MATRIX_SOLVER,
+        info={"backend": f"matrix ({compiled.method})", "requested_solver": solver.name},
     )
 
 

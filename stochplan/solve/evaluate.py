@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
+from stochplan import _mpisppy
 from stochplan.errors import InputError, SolveError
 from stochplan.parallel import gather_all, share
 from stochplan.solve.ef import var_table
@@ -74,7 +75,7 @@ def nonant_values(plan: pd.DataFrame, model: pyo.ConcreteModel, index_names: tup
 
     Raises InputError when the plan does not hold exactly the model's first-stage variables.
     """
-    nonants = model._mpisppy_node_list[0].nonant_vardata_list
+    nonants = _mpisppy.nonant_vars(model)
     keys = var_table(nonants, index_names).drop(columns="value")
     plan_keys = [c for c in plan.columns if c not in ("value", "scenario")]
     if list(keys.columns) != plan_keys:
@@ -113,7 +114,7 @@ def evaluate_plan(
         nonlocal values
         if values is None:
             values = nonant_values(plan, model, index_names)
-        for var, x in zip(model._mpisppy_node_list[0].nonant_vardata_list, values):
+        for var, x in zip(_mpisppy.nonant_vars(model), values):
             var.fix(round(x) if var.is_integer() else x)
         return model
 
@@ -160,14 +161,14 @@ def _per_scenario(
     for done, k in enumerate(mine, start=1):
         model = prepare(module.scenario_creator(names[k], **kwargs))
         outcome = solve_model(model, solver)
-        probability = float(model._mpisppy_probability)
+        probability = _mpisppy.probability(model)
         if outcome.status in ("infeasible", "infeasible_or_unbounded"):
             worst = math.inf if _minimises(model) else -math.inf
             results[k] = (probability, worst, outcome.status, None, None)
         elif not outcome.has_solution or not outcome.ok:
             raise SolveError(f"scenario {names[k]}: HiGHS ended {outcome.status!r}", outcome.status)
         else:
-            nonants = model._mpisppy_node_list[0].nonant_vardata_list
+            nonants = _mpisppy.nonant_vars(model)
             rec = pln = None
             if keep_recourse:
                 ids = {id(v) for v in nonants}

@@ -35,6 +35,7 @@ import pandas as pd
 import pyomo.environ as pyo
 import scipy.sparse as sp
 
+from stochplan import _mpisppy
 from stochplan.errors import SolveError
 from stochplan.parallel import gather_all, share
 from stochplan.solve.solvers import SolverOptions, highs_options, relative_gap
@@ -110,7 +111,7 @@ class CompiledScenarios:
 
 
 def _column_vars(model: pyo.ConcreteModel) -> list[Any]:
-    nonants = list(model._mpisppy_node_list[0].nonant_vardata_list)
+    nonants = _mpisppy.nonant_vars(model)
     ids = {id(v) for v in nonants}
     rest = [v for v in model.component_data_objects(pyo.Var, descend_into=True) if id(v) not in ids]
     return nonants + rest
@@ -150,7 +151,7 @@ def compile_model(model: pyo.ConcreteModel) -> _Compiled:
     lo = np.array([-np.inf if v.lb is None else float(v.lb) for v in variables])
     hi = np.array([np.inf if v.ub is None else float(v.ub) for v in variables])
     integer = np.array([v.is_integer() or v.is_binary() for v in variables])
-    n_first = len(model._mpisppy_node_list[0].nonant_vardata_list)
+    n_first = len(_mpisppy.nonant_vars(model))
     columns = Columns(
         variables=tuple(v.parent_component().local_name for v in variables),
         indices=tuple(v.index() if isinstance(v.index(), tuple) else (v.index(),) for v in variables),
@@ -207,7 +208,7 @@ def _each(module: ModuleType, names: list[str], kwargs: dict[str, Any],
         hi.append(comp.col_hi)
         cost.append(comp.cost)
         offset.append(comp.offset)
-        probs.append(float(model._mpisppy_probability))
+        probs.append(_mpisppy.probability(model))
         if progress is not None:
             progress(k + 1, len(names))
     assert first is not None

@@ -70,6 +70,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stochplan import _mpisppy
 from stochplan.errors import InputError, SolveError
 from stochplan.solve.results import SolveResult
 from stochplan.solve.solvers import SOLVERS, relative_gap
@@ -336,9 +337,9 @@ def _world() -> Any:
 
 @dataclass
 class _Mpisppy:
-    """The mpi-sppy modules a run needs (imported once, with logs kept out of the cwd)."""
+    """The mpi-sppy modules and (tuned) classes a run needs (imported once, with logs kept out
+    of the cwd)."""
 
-    sputils: ModuleType
     config: ModuleType
     vanilla: ModuleType
     parsing: ModuleType
@@ -349,42 +350,32 @@ class _Mpisppy:
     PH: type
     PHBase: type
     Hub: type
+    Converger: type
+    PrimalDualRho: type
 
 
 _MPISPPY: _Mpisppy | None = None
 
 
 def _import_mpisppy(log_dir: str) -> _Mpisppy:
-    """Import mpi-sppy's cylinders with ``log_dir`` as working directory.
-
-    Some mpi-sppy modules open log files (``hub.log``, ``xhatclp.log``, ``xhateval.log``) in
-    the working directory when they are first imported.
-    """
+    """mpi-sppy's PH machinery (imported with ``log_dir`` as working directory: some of its
+    modules open log files there on import), with the cylinder classes tuned as described in
+    the module docstring."""
     global _MPISPPY
     if _MPISPPY is not None:
         return _MPISPPY
-    cwd = os.getcwd()
-    os.chdir(log_dir)
-    try:
-        from mpisppy.cylinders.hub import PHHub  # opens hub.log on import
-        from mpisppy.cylinders.lagrangian_bounder import LagrangianOuterBound
-        from mpisppy.cylinders.xhatshufflelooper_bounder import XhatShuffleInnerBound
-        from mpisppy.generic import parsing
-        from mpisppy.opt.ph import PH
-        from mpisppy.phbase import PHBase
-        from mpisppy.spin_the_wheel import WheelSpinner
-        from mpisppy.utils import cfg_vanilla, config, sputils
-        from mpisppy.utils.xhat_eval import Xhat_Eval
-    finally:
-        os.chdir(cwd)
+    mp = _mpisppy.ph_machinery(log_dir)
+    lagrangian: Any = mp.LagrangianOuterBound
+    xhat_shuffle: Any = mp.XhatShuffleInnerBound
+    hub: Any = mp.PHHub
 
-    class QuietLagrangian(LagrangianOuterBound):
+    class QuietLagrangian(lagrangian):
         """mpi-sppy's Lagrangian bound spoke, sleeping while it waits for new weights."""
 
         def do_while_waiting_for_new_Ws(self, need_solution, warmstart=None):
             time.sleep(_IDLE_SECONDS)
 
-    class QuietXhatShuffle(XhatShuffleInnerBound):
+    class QuietXhatShuffle(xhat_shuffle):
         """mpi-sppy's xhat-shuffle incumbent spoke, sleeping while it has nothing new."""
 
         def update_nonants(self):
@@ -393,7 +384,7 @@ def _import_mpisppy(log_dir: str) -> _Mpisppy:
                 time.sleep(_IDLE_SECONDS)
             return new
 
-    class RecordingHub(PHHub):
+    class RecordingHub(hub):
         """mpi-sppy's PH hub, keeping (seconds, iteration, bound, incumbent) per iteration."""
 
         def is_converged(self, screen_trace: bool = True) -> bool:
@@ -404,9 +395,10 @@ def _import_mpisppy(log_dir: str) -> _Mpisppy:
                                  float(self.BestOuterBound), float(self.BestInnerBound)))
             return done
 
-    _MPISPPY = _Mpisppy(sputils, config, cfg_vanilla, parsing, WheelSpinner, QuietLagrangian,
-                        QuietXhatShuffle, _tuned(Xhat_Eval, "xhat"), _tuned(PH, "hub"),
-                        _tuned(PHBase, "bound"), RecordingHub)
+    _MPISPPY = _Mpisppy(mp.config, mp.cfg_vanilla, mp.parsing, mp.WheelSpinner,
+                        QuietLagrangian, QuietXhatShuffle, _tuned(mp.Xhat_Eval, "xhat"),
+                        _tuned(mp.PH, "hub"), _tuned(mp.PHBase, "bound"), RecordingHub,
+                        mp.Converger, mp.PrimalDualRho)
     return _MPISPPY
 
 
@@ -426,8 +418,8 @@ def _tuned(base: type, role: str) -> type:
             tol = self.prox_approx_tol
             for s in self.local_scenarios.values():
                 adder = _CutAdder(s._solver_plugin)
-                managers = [m for m in s._mpisppy_data.xsqvar_prox_approx.values()
-                            if not m.xvar.fixed]
+                every = _mpisppy.prox_approx_managers(s)
+                managers = [m for m in every if not m.xvar.fixed]
                 x = np.array([m.xvar.value for m in managers], dtype=float)
                 y = np.array([m.xvarsqrd.value or 0.0 for m in managers], dtype=float)
                 projected, ok = _project_on_parabola(x, y)
@@ -436,7 +428,7 @@ def _tuned(base: type, role: str) -> type:
                         manager.add_cuts(p, tol, adder)
                     else:
                         manager.check_tol_add_cut(tol, adder)
-                for manager in s._mpisppy_data.xsqvar_prox_approx.values():
+                for manager in every:
                     manager.xvarsqrd._value = manager.xvar.value ** 2
 
     Tuned.__name__ = Tuned.__qualname__ = f"Tuned{base.__name__}"
@@ -629,9 +621,9 @@ def _hub_bounder(
     subproblems' own first stages as incumbents, evaluated on a second copy of the
     subproblems, and stops PH when the gap target is met.
     """
-    from mpisppy.convergers.converger import Converger
+    converger: Any = mp.Converger
 
-    class HubBounder(Converger):
+    class HubBounder(converger):
         def __init__(self, opt: Any) -> None:
             self.opt = opt
             self.conv = None
@@ -728,23 +720,13 @@ def _bundle_creator(
     module: ModuleType,
     members: dict[str, list[str]],
     module_kwargs: dict[str, Any],
-    sputils: ModuleType,
 ) -> Any:
     """One bundle: the extensive form of its scenarios, with its own first stage as nonants.
 
     The same construction as mpi-sppy's ``ProperBundler``, for any scenario names.
     """
-    bundle = sputils.create_EF(
-        members[bundle_name], module.scenario_creator, scenario_creator_kwargs=module_kwargs,
-        EF_name=bundle_name, suppress_warnings=True, nonant_for_fixed_vars=False,
-    )
-    nonants = [v for idx, v in bundle.ref_vars.items()
-               if idx[0] == "ROOT" and idx not in bundle.ref_surrogate_vars]
-    suppl = [v for idx, v in bundle.ref_suppl_vars.items()
-             if idx[0] == "ROOT" and idx not in bundle.ref_surrogate_vars]
-    surrogates = [v for idx, v in bundle.ref_surrogate_vars.items() if idx[0] == "ROOT"]
-    sputils.attach_root_node(bundle, 0, nonants, suppl, surrogates)
-    return bundle
+    return _mpisppy.create_bundle(bundle_name, members[bundle_name], module.scenario_creator,
+                                  module_kwargs)
 
 
 def _denouement_for(module: ModuleType, bundled: bool) -> Callable[..., None]:
@@ -819,8 +801,7 @@ def _run_wheel(
     if per_bundle > 1:
         members = _bundles(names, per_bundle)
         creator: Callable[..., Any] = _bundle_creator
-        kwargs = {"module": module, "members": members, "module_kwargs": creator_kwargs,
-                  "sputils": mp.sputils}
+        kwargs = {"module": module, "members": members, "module_kwargs": creator_kwargs}
         sub_names = list(members)
     else:
         members = None
@@ -846,9 +827,7 @@ def _run_wheel(
     elif options.rho == "coeff":
         mp.vanilla.add_coeff_rho(hub, cfg)
     if options.adaptive_rho:
-        from mpisppy.extensions.primal_dual_rho import PrimalDualRho
-
-        mp.vanilla.extension_adder(hub, PrimalDualRho)
+        mp.vanilla.extension_adder(hub, mp.PrimalDualRho)
         hub["opt_kwargs"]["options"]["primal_dual_rho_options"] = {
             "verbose": False, "rho_update_threshold": 2.0, "primal_bias": 1.0}
     hub["opt_kwargs"]["options"]["cfg"] = cfg
@@ -1013,20 +992,11 @@ def _stop_reason(iterations: int, elapsed: float, options: PHOptions) -> str:
 
 
 def _nonants(model: Any) -> list[float]:
-    return [float(v.value) for v in model._mpisppy_data.nonant_indices.values()]
+    return _mpisppy.nonant_values(model)
 
 
 def _xbar(opt: Any) -> list[float]:
-    s = next(iter(opt.local_scenarios.values()))
-    return [float(s._mpisppy_model.xbars[i]._value) for i in s._mpisppy_data.nonant_indices]
-
-
-def _scenario_blocks(model: Any) -> list[tuple[str, Any]]:
-    """(scenario name, block) of every scenario in a subproblem (a bundle or one scenario)."""
-    names = getattr(model, "_ef_scenario_names", None)
-    if names is None or not hasattr(model, str(names[0])):
-        return [(model.name, model)]
-    return [(str(n), model.component(n)) for n in names]
+    return _mpisppy.xbar_values(next(iter(opt.local_scenarios.values())))
 
 
 def _local_solution(opt: Any, module: ModuleType) -> dict[str, Any]:
@@ -1041,18 +1011,15 @@ def _local_solution(opt: Any, module: ModuleType) -> dict[str, Any]:
     probs = {}
     for sub in opt.local_scenarios.values():
         if nonants is None:
-            nonants = [float(v.value) for v in sub._mpisppy_data.nonant_indices.values()]
-        for name, block in _scenario_blocks(sub):
-            own = {id(v) for v in block._mpisppy_node_list[0].nonant_vardata_list}
-            extra = getattr(block, "_mpisppy_model", None)
-            if extra is not None:
-                own |= {id(v) for v in extra.component_data_objects(pyo.Var)}
+            nonants = _mpisppy.nonant_values(sub)
+        for name, block in _mpisppy.ef_scenarios(sub):
+            own = {id(v) for v in _mpisppy.nonant_vars(block) + _mpisppy.added_vars(block)}
             second = [v for v in block.component_data_objects(pyo.Var, descend_into=True)
                       if id(v) not in own]
             table = var_table(second, index_names)
             table.insert(0, "scenario", name)
             frames.append(table)
-            probs[name] = float(block._mpisppy_probability)
+            probs[name] = _mpisppy.probability(block)
     return {"nonants": nonants, "recourse": frames, "probabilities": probs}
 
 
@@ -1062,7 +1029,7 @@ def _plan_table(module: ModuleType, name: str, creator_kwargs: dict[str, Any],
     from stochplan.solve.ef import var_table
 
     model = module.scenario_creator(name, **creator_kwargs)
-    nonants = list(model._mpisppy_node_list[0].nonant_vardata_list)
+    nonants = _mpisppy.nonant_vars(model)
     if len(nonants) != len(values):
         raise SolveError(f"the incumbent has {len(values)} first-stage values, the model "
                          f"{len(nonants)}")

@@ -36,7 +36,9 @@ class SolveResult:
     timings : dict
         Seconds per phase (``build``, ``solve``, ``extract``, ...).
     solver : str
-        Solver name.
+        The solver that ran: a key of :data:`stochplan.solve.solvers.SOLVERS` when a Pyomo
+        interface solved, ``"highspy"`` when the extensive form went through the matrix
+        backend (then ``info["requested_solver"]`` holds the name asked for).
     """
 
     method: str

@@ -1,9 +1,18 @@
 """Solvers, chosen by name in one place.
 
-``"highs"`` is Pyomo's HiGHS interface (``pyomo.contrib.solver``, through highspy): it accepts
-LPs, MIPs and the quadratic proximal terms of progressive hedging. Anything else a name in
-:data:`SOLVERS` maps to goes through :func:`make_solver`, which says what to install when a
-name is unknown or unavailable.
+Every name in :data:`SOLVERS` is a Pyomo interface to a solver, usable for every solve of a
+Pyomo model (:func:`solve_model`) and for progressive hedging's subproblems:
+
+``"highs"``
+    Pyomo's HiGHS interface (``pyomo.contrib.solver``, through highspy): it accepts LPs, MIPs
+    and the quadratic proximal terms of progressive hedging.
+``"appsi_highs"``
+    Pyomo's older APPSI interface to HiGHS (``pyomo.contrib.appsi``): LPs and MIPs; it rejects
+    quadratic objectives, so PH linearises its proximal term with it.
+
+:func:`make_solver` says what to install when a name is unknown or unavailable. The matrix
+backend (:mod:`stochplan.solve.matrix`) does not go through Pyomo: it calls HiGHS through
+highspy whatever the name, and results say so (:data:`MATRIX_SOLVER`).
 """
 
 from __future__ import annotations
@@ -12,15 +21,36 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from stochplan.errors import InputError
 
-#: Solver name -> (Pyomo factory name, what to install when it is missing).
-SOLVERS: dict[str, tuple[str, str]] = {
-    "highs": ("highs", "pip install highspy"),
-    "appsi_highs": ("appsi_highs", "pip install highspy"),
+
+class SolverSpec(NamedTuple):
+    """What a solver name stands for."""
+
+    #: Pyomo ``SolverFactory`` name (what mpi-sppy's PH subproblems are given).
+    factory: str
+    #: What to install when it is missing.
+    install: str
+    #: Pyomo's solver API it follows: ``"contrib"`` (``pyomo.contrib.solver``) or ``"appsi"``
+    #: (``pyomo.contrib.appsi``); :func:`solve_model` drives each its own way.
+    interface: str
+
+
+#: Solver name -> what it stands for. Each name is tested with a real solve
+#: (``tests/solve/test_solvers.py``).
+SOLVERS: dict[str, SolverSpec] = {
+    "highs": SolverSpec("highs", "pip install highspy", "contrib"),
+    "appsi_highs": SolverSpec("appsi_highs", "pip install highspy", "appsi"),
 }
+
+#: The solver name results carry when the matrix backend solved (HiGHS through highspy).
+MATRIX_SOLVER = "highspy"
+
+
+def _unknown(name: str) -> InputError:
+    return InputError("solver.name", name, f"unknown solver (known: {', '.join(SOLVERS)})")
 
 
 @dataclass(frozen=True)
@@ -30,7 +60,8 @@ class SolverOptions:
     Attributes
     ----------
     name : str
-        A key of :data:`SOLVERS`.
+        A key of :data:`SOLVERS`: the Pyomo interface used whenever a Pyomo model is solved.
+        Solves through the matrix backend call HiGHS through highspy instead.
     time_limit : float or None
         Seconds; None for no limit.
     mip_rel_gap : float or None
@@ -66,7 +97,7 @@ class SolverOptions:
 
     def __post_init__(self) -> None:
         if self.name not in SOLVERS:
-            raise InputError("solver.name", self.name, f"unknown solver (known: {', '.join(SOLVERS)})")
+            raise _unknown(self.name)
         if self.time_limit is not None and not self.time_limit > 0:
             raise InputError("solver.time_limit", self.time_limit, "must be positive seconds")
         if self.mip_rel_gap is not None and not 0 <= self.mip_rel_gap < 1:
@@ -118,31 +149,42 @@ def relative_gap(objective: float | None, bound: float | None) -> float | None:
 
 
 def make_solver(name: str) -> Any:
-    """A fresh solver object for ``name``, or a clear error saying what to install."""
+    """A fresh solver object for ``name`` (in the API of its :attr:`SolverSpec.interface`),
+    or a clear error saying what to install."""
     if name not in SOLVERS:
-        raise InputError("solver.name", name, f"unknown solver (known: {', '.join(SOLVERS)})")
-    factory_name, install = SOLVERS[name]
-    if name == "highs":
-        from pyomo.contrib.solver.solvers.highs import Highs
+        raise _unknown(name)
+    spec = SOLVERS[name]
+    import pyomo.environ  # noqa: F401  (registers the solvers with both factories)
 
-        solver = Highs()
+    if spec.interface == "contrib":
+        from pyomo.contrib.solver.common.factory import SolverFactory
+
+        solver = SolverFactory(spec.factory)
+    elif spec.interface == "appsi":
+        from pyomo.contrib.appsi.base import SolverFactory as AppsiSolverFactory
+
+        solver = AppsiSolverFactory(spec.factory.removeprefix("appsi_"))
     else:
-        import pyomo.environ as pyo
-
-        solver = pyo.SolverFactory(factory_name)
-    available = solver.available()
-    if not available:
-        raise InputError("solver.name", name, f"not available on this machine ({install})")
+        raise InputError("solver.name", name, f"unsupported interface {spec.interface!r}")
+    if solver is None:
+        raise InputError("solver.name", name,
+                         f"Pyomo has no {spec.interface} solver {spec.factory!r} ({spec.install})")
+    if not solver.available():
+        raise InputError("solver.name", name, f"not available on this machine ({spec.install})")
     return solver
 
 
+#: Pyomo termination conditions (both APIs) -> stochplan's statuses.
 _STATUS = {
     "convergenceCriteriaSatisfied": "optimal",
+    "optimal": "optimal",  # appsi
     "maxTimeLimit": "time_limit",
     "iterationLimit": "iteration_limit",
+    "maxIterations": "iteration_limit",  # appsi
     "objectiveLimit": "objective_limit",
     "minStepLength": "numerical",
     "provenInfeasible": "infeasible",
+    "infeasible": "infeasible",  # appsi
     "locallyInfeasible": "infeasible",
     "infeasibleOrUnbounded": "infeasible_or_unbounded",
     "unbounded": "unbounded",
@@ -166,8 +208,16 @@ def highs_options(options: SolverOptions) -> dict[str, Any]:
 
 
 def solve_model(model: Any, options: SolverOptions) -> SolveOutcome:
-    """Solve a Pyomo model with Pyomo's HiGHS interface and load the solution if there is one."""
+    """Solve a Pyomo model with the interface ``options.name`` names and load the solution if
+    there is one."""
     solver = make_solver(options.name)
+    if SOLVERS[options.name].interface == "appsi":
+        return _solve_appsi(solver, model, options)
+    return _solve_contrib(solver, model, options)
+
+
+def _solve_contrib(solver: Any, model: Any, options: SolverOptions) -> SolveOutcome:
+    """:func:`solve_model` with a ``pyomo.contrib.solver`` interface."""
     kwargs: dict[str, Any] = {
         "tee": options.tee,
         "load_solutions": False,
@@ -183,12 +233,41 @@ def solve_model(model: Any, options: SolverOptions) -> SolveOutcome:
     start = time.perf_counter()
     res = solver.solve(model, **kwargs)
     seconds = time.perf_counter() - start
-    status = _STATUS.get(res.termination_condition.name, res.termination_condition.name)
     has_solution = res.solution_status.name in ("optimal", "feasible")
     if has_solution:
         res.solution_loader.load_vars()
-    objective = res.incumbent_objective if has_solution else None
-    bound = res.objective_bound
+    return _outcome(res.termination_condition.name,
+                    res.incumbent_objective if has_solution else None, res.objective_bound,
+                    seconds, str(getattr(res, "solver_log", "") or ""))
+
+
+def _solve_appsi(solver: Any, model: Any, options: SolverOptions) -> SolveOutcome:
+    """:func:`solve_model` with a ``pyomo.contrib.appsi`` interface (options in its config and
+    ``highs_options``; the solution is loaded only if there is one)."""
+    config = solver.config
+    config.stream_solver = options.tee
+    config.load_solution = False
+    if options.time_limit is not None:
+        config.time_limit = options.time_limit
+    if options.mip_rel_gap is not None:
+        config.mip_gap = options.mip_rel_gap
+    solver_options = highs_options(options)
+    if options.threads is not None:
+        solver_options["threads"] = options.threads
+    solver.highs_options = solver_options
+    start = time.perf_counter()
+    res = solver.solve(model)
+    seconds = time.perf_counter() - start
+    objective = res.best_feasible_objective
+    if objective is not None:
+        res.solution_loader.load_vars()
+    return _outcome(res.termination_condition.name, objective, res.best_objective_bound,
+                    seconds, "")
+
+
+def _outcome(condition: str, objective: float | None, bound: float | None, seconds: float,
+             log: str) -> SolveOutcome:
+    status = _STATUS.get(condition, condition)
     bound = float(bound) if bound is not None and math.isfinite(bound) else None
     if bound is None and status == "optimal" and objective is not None:
         bound = float(objective)  # an LP solved to optimality: the bound is the objective
@@ -198,5 +277,5 @@ def solve_model(model: Any, options: SolverOptions) -> SolveOutcome:
         bound=bound,
         gap=relative_gap(objective, bound),
         seconds=seconds,
-        log=str(getattr(res, "solver_log", "") or ""),
+        log=log,
     )
