@@ -31,7 +31,7 @@ TABLE = {  # product: units produced, turnover, avg unit cost, profit margin %
 
 
 def _share(outcome, category: str) -> float:
-    comp = outcome.kpis.composition.set_index("category")
+    comp = outcome.kpis.tables["composition"].set_index("category")
     return float(comp.loc[category, "percent"])
 
 
@@ -45,7 +45,7 @@ def main() -> int:
         run_id = store.save_run(to_record(outcome))
 
     rows = [(label, seed, get(outcome), digits) for label, seed, get, digits in PUBLISHED]
-    products = outcome.kpis.products.set_index("product")
+    products = outcome.kpis.tables["products"].set_index("product")
     for p, (units, turnover, unit_cost, margin) in TABLE.items():
         row = products.loc[p]
         rows += [

@@ -19,10 +19,10 @@ from importlib import metadata
 
 import pandas as pd
 
+from typing import Any
+
 from stochplan.config import RunConfig
-from stochplan.data import AggregateInstance
-from stochplan.metrics.production import KPIReport, kpi_report
-from stochplan.models import aggregate
+from stochplan.family import KPIs, Family, get_family
 from stochplan.scenarios import ScenarioSet
 from stochplan.solve.ef import solve_ef
 from stochplan.solve.results import SolveResult
@@ -38,10 +38,11 @@ class RunOutcome:
     """Everything a solve produced: the inputs as used, the solution and its KPIs."""
 
     config: RunConfig
-    instance: AggregateInstance
+    family: Family
+    instance: Any
     scenarios: ScenarioSet
     result: SolveResult
-    kpis: KPIReport
+    kpis: KPIs
     timings: dict[str, float]
 
 
@@ -58,7 +59,7 @@ def package_versions() -> dict[str, str]:
 
 def solve_instance(
     config: RunConfig,
-    instance: AggregateInstance | None = None,
+    instance: Any = None,
     progress: Callable[[str], None] | None = None,
     allow_partial: bool = False,
 ) -> RunOutcome | None:
@@ -80,30 +81,32 @@ def solve_instance(
 
     note("load")
     start = time.perf_counter()
-    inst = aggregate.resolve(instance or config.instance, config.model or None)
+    family = config.family_object()
+    inst = family.resolve(instance or config.instance, config.model or None)
     sc = config.scenarios
-    scen_set = aggregate.scenario_set(inst, sc.spec, sc.seed, sc.multipliers, sc.weights)
+    scen_set = family.scenario_set(inst, sc.spec, sc.seed, sc.multipliers, sc.weights)
     timings["scenarios"] = time.perf_counter() - start
 
-    kwargs = aggregate.creator_kwargs(inst, sc.spec, sc.seed, sc.multipliers, sc.weights)
+    module = family.module
+    kwargs = family.creator_kwargs(inst, sc.spec, sc.seed, sc.multipliers, sc.weights)
     if config.method in ("ph", "lshaped"):
         decomposed: SolveResult | None
         if config.method == "ph":
             from stochplan.solve.ph import solve_ph
 
-            decomposed = solve_ph(aggregate, scen_set.names, kwargs, config.ph,
+            decomposed = solve_ph(module, scen_set.names, kwargs, config.ph,
                                   allow_partial=allow_partial, progress=note)
         else:
             from stochplan.parallel import world
             from stochplan.solve.lshaped import solve_lshaped
 
-            decomposed = solve_lshaped(aggregate, scen_set.names, kwargs, config.lshaped,
+            decomposed = solve_lshaped(module, scen_set.names, kwargs, config.lshaped,
                                        comm=world(), allow_partial=allow_partial, progress=note)
         if decomposed is None:  # not MPI rank 0
             return None
         result = decomposed
     else:
-        result = solve_ef(aggregate, scen_set.names, kwargs, config.solver,
+        result = solve_ef(module, scen_set.names, kwargs, config.solver,
                           allow_partial=allow_partial, progress=note)
     timings.update(result.timings)
 
@@ -113,56 +116,37 @@ def solve_instance(
 
 def outcome_from_result(
     config: RunConfig,
-    inst: AggregateInstance,
+    inst: Any,
     scen_set: ScenarioSet,
     result: SolveResult,
     timings: dict[str, float] | None = None,
 ) -> RunOutcome:
-    """A run outcome (with KPIs) from a solve of ``scen_set`` made by any method."""
+    """A run outcome (with the family's KPIs) from a solve of ``scen_set`` by any method."""
+    family = config.family_object()
     timings = dict(timings or result.timings)
     start = time.perf_counter()
-    plan = aggregate.plan_arrays(result.plan, inst)
-    recourse = aggregate.recourse_arrays(result.recourse, inst, result.scenario_names)
-    kpis = kpi_report(inst, plan, recourse, scen_set.demand, scen_set.probabilities)
+    kpis = family.kpis(inst, scen_set, result)
     timings["kpis"] = time.perf_counter() - start
     log.info("solved %s (%s): objective %.2f", inst.name, scen_set.spec, result.objective)
-    return RunOutcome(config, inst, scen_set, result, kpis, timings)
+    return RunOutcome(config, family, inst, scen_set, result, kpis, timings)
 
 
 def to_record(outcome: RunOutcome) -> RunRecord:
     """The results-database record of a run."""
-    res, cfg, inst = outcome.result, outcome.config, outcome.instance
+    res, cfg, inst, family = outcome.result, outcome.config, outcome.instance, outcome.family
     config = cfg.to_dict()
-    config["model"] = {**_options_dict(inst)}
-    config["instance_data"] = {
-        "name": inst.name,
-        "source": inst.source,
-        "hours_per_worker": inst.hours_per_worker,
-        "overtime_fraction": inst.overtime_fraction,
-        "regular_capacity": inst.regular_capacity,
-        "overflow_capacity": inst.options.overflow_capacity,
-        "weeks": list(inst.weeks),
-    }
-    scen = outcome.scenarios
-    scenario_table = pd.DataFrame({
-        "scenario": list(scen.names),
-        "label": list(scen.labels),
-        "probability": scen.probabilities,
-    })
-    demand = pd.DataFrame(
-        [(name, p, t, float(scen.demand[s, i, j]))
-         for s, name in enumerate(scen.names)
-         for i, p in enumerate(inst.products)
-         for j, t in enumerate(inst.weeks)],
-        columns=["scenario", "product", "week", "value"],
-    )
+    config["family"] = family.name
+    config["model"] = inst.options.model_dump()
+    config["instance_data"] = family.instance_summary(inst)
+    config["solve_info"] = {k: v for k, v in res.info.items()
+                            if k != "history" and isinstance(v, (str, int, float, bool, list))}
     return RunRecord(
         instance=inst.name,
-        family=inst.family,
+        family=family.name,
         method=res.method,
-        scenarios=scen.spec,
-        seed=scen.seed,
-        n_scenarios=len(scen),
+        scenarios=outcome.scenarios.spec,
+        seed=outcome.scenarios.seed,
+        n_scenarios=len(outcome.scenarios),
         status=res.status,
         objective=res.objective,
         bound=res.bound,
@@ -173,31 +157,49 @@ def to_record(outcome: RunOutcome) -> RunRecord:
         plan=res.plan,
         kpis=dict(outcome.kpis.headline),
         tables={
-            "products": outcome.kpis.products,
-            "composition": outcome.kpis.composition,
-            "weekly": outcome.kpis.weekly,
+            **outcome.kpis.tables,
             "recourse": res.recourse,
-            "scenarios": scenario_table,
-            "demand": demand,
-            "instance_products": instance_products(inst),
+            **scenario_tables(family.uncertainty(inst), outcome.scenarios),
+            **family.instance_tables(inst),
+            **convergence_table(res),
         },
     )
 
 
-def instance_products(inst: AggregateInstance) -> pd.DataFrame:
-    """The per-product instance parameters a stored run needs to be redrawn."""
-    return pd.DataFrame({
-        "product": list(inst.products),
-        "label": list(inst.labels),
-        "hours_per_unit": inst.hours_per_unit,
-        "space_per_unit": inst.space_per_unit,
-        "initial_workforce": inst.initial_workforce,
-        "initial_inventory": inst.initial_inventory,
-        "price": inst.price,
+def convergence_table(result: SolveResult) -> dict[str, pd.DataFrame]:
+    """A decomposition's per-iteration history (seconds, iteration, bound, incumbent) as the
+    table ``convergence``; nothing for the extensive form."""
+    history = result.info.get("history")
+    if not history:
+        return {}
+    table = pd.DataFrame([list(h)[:4] for h in history],
+                         columns=["seconds", "iteration", "bound", "incumbent"])
+    return {"convergence": table.astype({"seconds": float, "iteration": "int64",
+                                         "bound": float, "incumbent": float})}
+
+
+def scenario_tables(unc: Any, scen: ScenarioSet) -> dict[str, pd.DataFrame]:
+    """The scenarios of a run as stored: their names, labels and probabilities, and the random
+    data as a tidy table (``scenario``, one column per axis, ``value``) named after it."""
+    import numpy as np
+
+    table = pd.DataFrame({
+        "scenario": list(scen.names),
+        "label": list(scen.labels),
+        "probability": scen.probabilities,
     })
-
-
-def _options_dict(inst: AggregateInstance) -> dict[str, object]:
-    import dataclasses
-
-    return dataclasses.asdict(inst.options)
+    axes = list(unc.axes.items())
+    grids = np.meshgrid(*[np.arange(len(labels)) for _, labels in axes], indexing="ij")
+    cells = [g.ravel() for g in grids]
+    n_cells = int(np.prod(unc.shape)) if axes else 1
+    data = {"scenario": np.repeat(np.array(scen.names, dtype=object), n_cells)}
+    for (name, labels), pos in zip(axes, cells):
+        data[name] = np.tile(np.array(labels, dtype=object)[pos], len(scen))
+    data["value"] = scen.data.reshape(len(scen), -1).ravel().astype(float)
+    random_data = pd.DataFrame(data)
+    for name, labels in axes:
+        if all(isinstance(x, int) for x in labels):
+            random_data[name] = random_data[name].astype("int64")
+        else:
+            random_data[name] = random_data[name].astype(str)
+    return {"scenarios": table, unc.name: random_data}

@@ -1,14 +1,25 @@
-"""Demand scenarios: the instance's own three-point levels, Poisson Monte Carlo and Sobol QMC.
+"""Scenarios: the instance's own named scenarios, Monte Carlo, Sobol QMC and a researcher's file.
 
 Step two of the pipeline (data -> **scenarios** -> models -> solve -> metrics -> reports). This
 module draws numbers and knows nothing about models: it imports neither Pyomo nor any other part
-of stochplan except :mod:`stochplan.errors`.
+of stochplan except :mod:`stochplan.errors`. What is random in a family (demand, acceptances,
+...) is described by an :class:`Uncertainty`: named axes, Poisson rates and/or a sampler of its
+own, and the instance's named scenarios; :func:`draw_set` and :func:`draw_one` turn a spec into
+numbers for any family.
 
-A scenario set is named by a spec string (:func:`parse_spec`):
+A scenario set is named by a spec string (:func:`parse_spec`), the same vocabulary for every
+family and command:
 
-``"three-point"``
+``"named"`` (alias ``"three-point"``)
     The instance's own discrete scenarios (the seed's low/med/high levels and probabilities),
     reproduced as they are; no randomness.
+``"sample:N"``
+    N equally likely Monte Carlo scenarios from the family's own distribution (its sampler, or
+    Poisson around its rates for the demand families).
+``"file:PATH"``
+    The scenarios of a CSV or Parquet file (history, another generator): a tidy table with a
+    ``scenario`` column, one column per axis of the random data, ``value``, and optionally
+    ``probability`` (equal probabilities when absent); see :func:`read_scenario_file`.
 ``"poisson:N"``
     N equally likely Poisson scenarios. Scenario ``k`` of base seed ``s`` draws from
     ``np.random.default_rng([s, k])`` and from nothing else, so scenario 17 is the same whether it
@@ -47,11 +58,14 @@ True
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path as _Path
 from types import MappingProxyType
 from typing import Any
 
@@ -69,10 +83,15 @@ __all__ = [
     "parse_spec",
     "poisson",
     "poisson_demand",
+    "probability",
     "qmc",
     "qmc_demand",
     "scenario_demand",
     "scenario_index",
+    "Uncertainty",
+    "draw_one",
+    "draw_set",
+    "read_scenario_file",
     "three_point",
 ]
 
@@ -86,10 +105,13 @@ SEED_LEVELS: Mapping[str, tuple[Any, ...]] = MappingProxyType(
     }
 )
 
-_KINDS = ("three-point", "poisson", "qmc")
-_SPEC_HELP = "expected three-point, poisson:N or qmc:N with N a positive integer"
+_KINDS = ("named", "sample", "poisson", "qmc", "file")
+#: Old names of spec kinds, still accepted.
+ALIASES = {"three-point": "named"}
+_SPEC_HELP = ("expected named (alias three-point), sample:N, poisson:N, qmc:N with N a positive "
+              "integer, or file:PATH")
 _NAME_RE = re.compile(r"scen(0|[1-9][0-9]*)")
-_SPEC_RE = re.compile(r"(poisson|qmc):([0-9]+)")
+_SPEC_RE = re.compile(r"(sample|poisson|qmc):([0-9]+)")
 _U_EPS = 1e-12  # QMC coordinates are clipped to [_U_EPS, 1 - _U_EPS] before the quantile map
 _PROB_TOL = 1e-9  # probabilities and weights must sum to 1 within this
 
@@ -100,34 +122,52 @@ _PROB_TOL = 1e-9  # probabilities and weights must sum to 1 within this
 
 @dataclass(frozen=True)
 class ScenarioSpec:
-    """Which scenarios to use, as parsed from ``"three-point"``, ``"poisson:N"`` or ``"qmc:N"``.
+    """Which scenarios to use, as parsed from ``"named"``, ``"sample:N"``, ``"poisson:N"``,
+    ``"qmc:N"`` or ``"file:PATH"``.
 
     Attributes
     ----------
     kind : str
-        ``"three-point"``, ``"poisson"`` or ``"qmc"``.
+        ``"named"``, ``"sample"``, ``"poisson"``, ``"qmc"`` or ``"file"`` (``"three-point"`` is
+        read as ``"named"``).
     n : int or None
-        Number of scenarios for ``poisson`` and ``qmc`` (a positive integer); None for
-        ``three-point``, whose count is the instance's number of levels.
+        Number of scenarios for ``sample``, ``poisson`` and ``qmc`` (a positive integer); None
+        for ``named`` and ``file``, whose count is the instance's or the file's.
+    path : str or None
+        The file of ``file:PATH``.
     """
 
     kind: str
     n: int | None = None
+    path: str | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", ALIASES.get(self.kind, self.kind))
         if self.kind not in _KINDS:
             raise InputError("scenarios", self.kind, _SPEC_HELP)
-        if self.kind == "three-point":
+        if self.kind == "file":
+            if not self.path or self.n is not None:
+                raise InputError("scenarios", f"file:{self.path or ''}", "file:PATH names a file")
+        elif self.path is not None:
+            raise InputError("scenarios", f"{self.kind}:{self.path}", _SPEC_HELP)
+        if self.kind in ("named", "file"):
             if self.n is not None:
-                raise InputError("scenarios", f"three-point:{self.n}",
-                                 "three-point takes no scenario count")
+                raise InputError("scenarios", f"{self.kind}:{self.n}",
+                                 f"{self.kind} takes no scenario count")
         elif isinstance(self.n, bool) or not isinstance(self.n, (int, np.integer)) or self.n < 1:
             raise InputError("scenarios", f"{self.kind}:{self.n}", _SPEC_HELP)
         else:
             object.__setattr__(self, "n", int(self.n))
 
     def __str__(self) -> str:
+        if self.kind == "file":
+            return f"file:{self.path}"
         return self.kind if self.n is None else f"{self.kind}:{self.n}"
+
+    @property
+    def sampled(self) -> bool:
+        """True for the kinds drawn from a seed (``sample``, ``poisson``, ``qmc``)."""
+        return self.kind in ("sample", "poisson", "qmc")
 
 
 def parse_spec(text: str | ScenarioSpec) -> ScenarioSpec:
@@ -161,8 +201,10 @@ def parse_spec(text: str | ScenarioSpec) -> ScenarioSpec:
     if not isinstance(text, str):
         raise InputError("scenarios", text, _SPEC_HELP)
     stripped = text.strip()
-    if stripped == "three-point":
-        return ScenarioSpec("three-point", None)
+    if stripped in ("named", *ALIASES):
+        return ScenarioSpec("named", None)
+    if stripped.startswith("file:"):
+        return ScenarioSpec("file", None, stripped[len("file:"):].strip())
     match = _SPEC_RE.fullmatch(stripped)
     if match is None or int(match.group(2)) < 1:
         raise InputError("scenarios", text, _SPEC_HELP)
@@ -194,7 +236,7 @@ def scenario_index(name: str) -> int:
 
 @dataclass(frozen=True, eq=False)
 class ScenarioSet:
-    """S demand scenarios with their probabilities; validated and read-only.
+    """S scenarios of a family's random data with their probabilities; validated, read-only.
 
     Attributes
     ----------
@@ -203,13 +245,15 @@ class ScenarioSet:
         names of the scenarios it holds, and :func:`scenario_demand` redraws scenario k alone).
     probabilities : numpy.ndarray
         Shape (S,), non-negative, sums to 1.
-    demand : numpy.ndarray
-        Shape (S, *rate_shape), float, units per cell; non-negative (whole numbers for Poisson
-        and QMC scenarios).
+    data : numpy.ndarray
+        Shape (S, *rate_shape), float: the random data of each scenario (units demanded per
+        cell for the demand families, 0/1 for acceptances, ...); non-negative (whole numbers for
+        Poisson and QMC scenarios). ``demand`` is the same array under the demand families'
+        name.
     spec : str
         The spec the set was drawn from, e.g. ``"poisson:100"``.
     seed : int or None
-        Base seed (None for three-point sets).
+        Base seed (None for named and file sets).
     labels : tuple of str
         Human labels (``("low", "med", "high")`` for the seed's levels); same as ``names`` for
         sampled sets.
@@ -220,7 +264,7 @@ class ScenarioSet:
 
     names: tuple[str, ...]
     probabilities: np.ndarray
-    demand: np.ndarray
+    data: np.ndarray
     spec: str
     seed: int | None
     labels: tuple[str, ...]
@@ -248,12 +292,12 @@ class ScenarioSet:
             raise InputError("probabilities", [float(p) for p in probs[:5]],
                              f"must sum to 1 (they sum to {float(probs.sum()):.12g})")
 
-        demand = _float_array("demand", self.demand)
+        demand = _float_array("data", self.data)
         if demand.ndim < 1 or demand.shape[0] != S:
-            raise InputError("demand", f"shape {demand.shape}",
+            raise InputError("data", f"shape {demand.shape}",
                              f"expected shape ({S}, ...), one row per scenario")
         if np.any(demand < 0):
-            raise InputError("demand", float(demand[demand < 0][0]), "must be non-negative")
+            raise InputError("data", float(demand[demand < 0][0]), "must be non-negative")
         if self.seed is not None:
             _check_seed(self.seed)
 
@@ -262,7 +306,7 @@ class ScenarioSet:
         object.__setattr__(self, "names", names)
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "probabilities", probs)
-        object.__setattr__(self, "demand", demand)
+        object.__setattr__(self, "data", demand)
         object.__setattr__(self, "spec", str(self.spec))
         object.__setattr__(self, "seed", None if self.seed is None else int(self.seed))
 
@@ -278,15 +322,20 @@ class ScenarioSet:
             and self.spec == other.spec
             and self.seed == other.seed
             and np.array_equal(self.probabilities, other.probabilities)
-            and np.array_equal(self.demand, other.demand)
+            and np.array_equal(self.data, other.data)
         )
 
     __hash__ = None  # type: ignore[assignment]
 
     @property
     def rate_shape(self) -> tuple[int, ...]:
-        """Shape of one scenario's demand (``demand.shape[1:]``)."""
-        return tuple(self.demand.shape[1:])
+        """Shape of one scenario's data (``data.shape[1:]``)."""
+        return tuple(self.data.shape[1:])
+
+    @property
+    def demand(self) -> np.ndarray:
+        """The random data under the demand families' name (the same array as ``data``)."""
+        return self.data
 
     @property
     def indices(self) -> tuple[int, ...]:
@@ -294,9 +343,14 @@ class ScenarioSet:
         return tuple(scenario_index(n) for n in self.names)
 
     @property
+    def expected(self) -> np.ndarray:
+        """Probability-weighted mean of the data over the scenarios, shape ``rate_shape``."""
+        return np.tensordot(self.probabilities, self.data, axes=1)
+
+    @property
     def expected_demand(self) -> np.ndarray:
-        """Probability-weighted mean demand over the scenarios, shape ``rate_shape``."""
-        return np.tensordot(self.probabilities, self.demand, axes=1)
+        """:attr:`expected` under the demand families' name."""
+        return self.expected
 
     def subset(self, indices: Iterable[int]) -> ScenarioSet:
         """The scenarios at the given positions, probabilities renormalised to sum to 1.
@@ -328,7 +382,7 @@ class ScenarioSet:
         return ScenarioSet(
             names=tuple(self.names[i] for i in idx),
             probabilities=probs / total,
-            demand=self.demand[idx],
+            data=self.data[idx],
             spec=self.spec,
             seed=self.seed,
             labels=tuple(self.labels[i] for i in idx),
@@ -358,7 +412,7 @@ def three_point(
     Returns
     -------
     ScenarioSet
-        Names ``scen0 .. scen{K-1}`` in the order given, spec ``"three-point"``, seed None.
+        Names ``scen0 .. scen{K-1}`` in the order given, spec ``"named"``, seed None.
     """
     demand = _float_array("level demand", level_demand)
     if demand.ndim < 1 or demand.shape[0] < 1:
@@ -369,8 +423,8 @@ def three_point(
     return ScenarioSet(
         names=names,
         probabilities=_float_array("probabilities", probabilities),
-        demand=demand,
-        spec="three-point",
+        data=demand,
+        spec="named",
         seed=None,
         labels=names if labels is None else tuple(labels),
     )
@@ -589,9 +643,11 @@ def generate(
         rates, or any invalid argument.
     """
     sp = parse_spec(spec)
-    if sp.kind == "three-point":
+    if sp.kind == "file":
+        raise InputError("scenarios", str(sp), "file scenarios are read by draw_set")
+    if sp.kind == "named":
         if level_demand is None or np.asarray(level_demand).size == 0:
-            raise InputError("scenarios", "three-point", "this instance has no three-point levels")
+            raise InputError("scenarios", "named", "this instance has no named scenarios")
         if level_probabilities is None:
             raise InputError("level probabilities", None, "needed for three-point scenarios")
         return three_point(level_demand, level_probabilities, level_labels)
@@ -600,8 +656,9 @@ def generate(
     if rates is None:
         raise InputError("rates", None, f"{sp} scenarios need demand rates")
     assert sp.n is not None
-    draw = poisson if sp.kind == "poisson" else qmc
-    return draw(rates, sp.n, seed, multipliers=multipliers, weights=weights)
+    draw = qmc if sp.kind == "qmc" else poisson
+    out = draw(rates, sp.n, seed, multipliers=multipliers, weights=weights)
+    return out if sp.kind != "sample" else dataclasses.replace(out, spec=str(sp))
 
 
 def scenario_demand(
@@ -628,9 +685,11 @@ def scenario_demand(
     """
     sp = parse_spec(spec)
     k = _check_index("k", k)
-    if sp.kind == "three-point":
+    if sp.kind == "file":
+        raise InputError("scenarios", str(sp), "file scenarios are read by draw_one")
+    if sp.kind == "named":
         if level_demand is None or np.asarray(level_demand).size == 0:
-            raise InputError("scenarios", "three-point", "this instance has no three-point levels")
+            raise InputError("scenarios", "named", "this instance has no named scenarios")
         levels = _float_array("level demand", level_demand)
         if k >= levels.shape[0]:
             raise InputError("k", k, f"out of range for {levels.shape[0]} three-point levels")
@@ -639,8 +698,282 @@ def scenario_demand(
         raise InputError("seed", None, f"{sp} scenarios need a seed (a non-negative integer)")
     if rates is None:
         raise InputError("rates", None, f"{sp} scenarios need demand rates")
-    draw = poisson_demand if sp.kind == "poisson" else qmc_demand
+    draw = qmc_demand if sp.kind == "qmc" else poisson_demand
     return draw(rates, seed, k, multipliers=multipliers, weights=weights)
+
+
+# ----------------------------------------------------------------------------------------------
+# Any family's random data
+
+
+@dataclass(frozen=True, eq=False)
+class Uncertainty:
+    """What is random in one scenario of a family, and how the spec kinds draw it.
+
+    Attributes
+    ----------
+    name : str
+        What the data is: ``"demand"``, ``"acceptance"``, ...; it names the stored table.
+    axes : mapping of str to tuple
+        The axes of one scenario's data, in order, with their labels, e.g.
+        ``{"product": ("A", "B"), "week": (1, 2, 3)}``: the data has shape
+        ``tuple(len(labels) for labels in axes.values())``.
+    rates : ndarray or None
+        Poisson means per cell: ``poisson:N`` and ``qmc:N`` draw around them, and so does
+        ``sample:N`` when there is no ``sampler``.
+    named_data, named_probabilities, named_labels
+        The instance's own scenarios: shape (K, *shape), (K,) summing to 1, and K labels; the
+        ``named`` spec reproduces them.
+    sampler : callable or None
+        ``sampler(seed, k)``: scenario k of base seed ``seed``, an array of the data's shape
+        drawn from ``np.random.default_rng([seed, k])`` and nothing else (Bernoulli acceptances,
+        say). ``sample:N`` uses it in place of Poisson draws.
+    upper : float or None
+        Largest admissible value (1 for probabilities and 0/1 data); file data is checked
+        against it. Values are always >= 0.
+    """
+
+    name: str
+    axes: Mapping[str, tuple[Any, ...]]
+    rates: np.ndarray | None = None
+    named_data: np.ndarray | None = None
+    named_probabilities: np.ndarray | None = None
+    named_labels: tuple[str, ...] = ()
+    sampler: Any = None
+    upper: float | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one scenario's data."""
+        return tuple(len(labels) for labels in self.axes.values())
+
+    @property
+    def has_named(self) -> bool:
+        return self.named_data is not None and np.asarray(self.named_data).size > 0
+
+    def _named(self) -> tuple[np.ndarray, np.ndarray, tuple[str, ...] | None]:
+        if not self.has_named or self.named_probabilities is None:
+            raise InputError("scenarios", "named", "this instance has no named scenarios")
+        return (np.asarray(self.named_data), np.asarray(self.named_probabilities),
+                self.named_labels or None)
+
+
+def draw_set(
+    unc: Uncertainty,
+    spec: ScenarioSpec | str,
+    seed: int | None,
+    multipliers: Sequence[float] = (1.0,),
+    weights: Sequence[float] | None = None,
+) -> ScenarioSet:
+    """The scenario set a spec names, for any family's :class:`Uncertainty`.
+
+    ``named`` gives the instance's own scenarios, ``file:PATH`` the file's, ``poisson:N`` and
+    ``qmc:N`` draw around the rates (with the ``multipliers``/``weights`` mixture), and
+    ``sample:N`` uses the family's sampler when it has one, else Poisson draws.
+
+    Raises
+    ------
+    InputError
+        A kind the family cannot draw (no rates, no named scenarios), a missing seed, or a
+        malformed scenario file (naming the column, row and file).
+    """
+    sp = parse_spec(spec)
+    if sp.kind == "named":
+        data, probs, labels = unc._named()
+        return three_point(data, probs, labels)
+    if sp.kind == "file":
+        assert sp.path is not None
+        labels, data, probs = read_scenario_file(sp.path, unc)
+        names = tuple(f"scen{k}" for k in range(len(labels)))
+        return ScenarioSet(names=names, probabilities=probs, data=data, spec=str(sp), seed=None,
+                           labels=labels)
+    if sp.kind == "sample" and unc.sampler is not None:
+        if seed is None:
+            raise InputError("seed", None, f"{sp} scenarios need a seed (a non-negative integer)")
+        assert sp.n is not None
+        s = _check_seed(seed)
+        data = np.stack([np.asarray(unc.sampler(s, k), dtype=float) for k in range(sp.n)])
+        return dataclasses.replace(_sampled_set(sp, data, s, 0), spec=str(sp))
+    if unc.rates is None:
+        raise InputError("scenarios", str(sp), f"this family's {unc.name} has no Poisson rates "
+                         "(use sample:N, named or file:PATH)")
+    return generate(sp, rates=unc.rates, seed=seed, multipliers=multipliers, weights=weights)
+
+
+def draw_one(
+    unc: Uncertainty,
+    spec: ScenarioSpec | str,
+    seed: int | None,
+    k: int,
+    multipliers: Sequence[float] = (1.0,),
+    weights: Sequence[float] | None = None,
+) -> np.ndarray:
+    """Scenario ``k`` alone: equal to ``draw_set(...).data[k]`` for the same arguments."""
+    sp = parse_spec(spec)
+    k = _check_index("k", k)
+    if sp.kind == "named":
+        data, _, _ = unc._named()
+        if k >= data.shape[0]:
+            raise InputError("k", k, f"out of range for {data.shape[0]} named scenarios")
+        return np.array(data[k], dtype=float)
+    if sp.kind == "file":
+        assert sp.path is not None
+        _, data, _ = read_scenario_file(sp.path, unc)
+        if k >= data.shape[0]:
+            raise InputError("k", k, f"out of range for the {data.shape[0]} scenarios of "
+                             f"{sp.path}")
+        return np.array(data[k])
+    if sp.kind == "sample" and unc.sampler is not None:
+        if seed is None:
+            raise InputError("seed", None, f"{sp} scenarios need a seed (a non-negative integer)")
+        return np.asarray(unc.sampler(_check_seed(seed), k), dtype=float)
+    if unc.rates is None:
+        raise InputError("scenarios", str(sp), f"this family's {unc.name} has no Poisson rates "
+                         "(use sample:N, named or file:PATH)")
+    return scenario_demand(sp, k, rates=unc.rates, seed=seed, multipliers=multipliers,
+                           weights=weights)
+
+
+def probability(unc: Uncertainty, spec: ScenarioSpec | str, k: int, n: int | None = None) -> float:
+    """Probability of scenario ``k``: the instance's or the file's, else 1/N (N = ``n`` or the
+    spec's count)."""
+    sp = parse_spec(spec)
+    if sp.kind == "named":
+        return float(unc._named()[1][k])
+    if sp.kind == "file":
+        assert sp.path is not None
+        return float(read_scenario_file(sp.path, unc)[2][k])
+    return 1.0 / float(n or sp.n or 1)
+
+
+def read_scenario_file(
+    path: str, unc: Uncertainty
+) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """A researcher's scenarios from a CSV or Parquet file: (labels, data, probabilities).
+
+    The file is a tidy table: a ``scenario`` column (any labels; order of first appearance is
+    the scenario order), one column per axis of ``unc.axes`` holding that axis's labels, a
+    ``value`` column and optionally a ``probability`` column (the same on every row of a
+    scenario; the probabilities must sum to 1 within 1e-6 and are then normalised). Without it
+    the scenarios are equally likely. Every scenario must give every cell exactly once.
+
+    Raises
+    ------
+    InputError
+        One line naming the column (and row), the value and the file.
+    """
+    p = _Path(path).expanduser()
+    if not p.is_file():
+        raise InputError("scenarios", f"file:{path}", "file not found")
+    stat = p.stat()
+    key = (str(p.resolve()), stat.st_mtime_ns, stat.st_size,
+           tuple((name, tuple(labels)) for name, labels in unc.axes.items()), unc.upper)
+    return _read_scenario_file(key)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_scenario_file(key: tuple[Any, ...]) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    import pandas as pd
+
+    path, _, _, axes_items, upper = key
+    axes = dict(axes_items)
+    src = _Path(path)
+    try:
+        if src.suffix.lower() in (".parquet", ".pq"):
+            df = pd.read_parquet(src)
+        else:
+            df = pd.read_csv(src)
+    except ImportError as err:
+        raise InputError("file", src.name, f"cannot be read ({err}); install pyarrow for "
+                         "Parquet files", src) from None
+    except (ValueError, OSError, UnicodeDecodeError) as err:
+        raise InputError("file", src.name, f"not a readable scenario table ({err})", src) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    for col in ("scenario", *axes, "value"):
+        if col not in df.columns:
+            raise InputError("column", col, f"missing (columns found: {', '.join(df.columns)}; "
+                             f"expected scenario, {', '.join(axes)}, value[, probability])", src)
+    extra = [c for c in df.columns if c not in ("scenario", *axes, "value", "probability")]
+    if extra:
+        raise InputError("column", extra[0], "unknown (expected scenario, "
+                         f"{', '.join(axes)}, value[, probability])", src)
+    if df.empty:
+        raise InputError("file", src.name, "has no scenario rows", src)
+    numbers = {}
+    for col in ("value", "probability"):
+        if col not in df.columns:
+            continue
+        values = pd.to_numeric(df[col], errors="coerce").astype(float)
+        bad = values.isna().to_numpy() | ~np.isfinite(values.to_numpy())
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{col} (row {row + 2})", _plain(df[col].iloc[row]),
+                             "not a finite number", src)
+        low = values.to_numpy() < 0
+        if low.any():
+            row = int(np.flatnonzero(low)[0])
+            raise InputError(f"{col} (row {row + 2})", float(values.iloc[row]),
+                             "must be non-negative", src)
+        numbers[col] = values.to_numpy()
+    if upper is not None:
+        high = numbers["value"] > upper
+        if high.any():
+            row = int(np.flatnonzero(high)[0])
+            raise InputError(f"value (row {row + 2})", float(numbers["value"][row]),
+                             f"must be <= {upper:g}", src)
+    positions = []
+    for name, labels in axes.items():
+        lookup = {str(label): i for i, label in enumerate(labels)}
+        column = df[name].astype(str).str.strip()
+        pos = column.map(lookup)
+        if pos.isna().any():
+            row = int(np.flatnonzero(pos.isna().to_numpy())[0])
+            known = ", ".join(str(x) for x in list(labels)[:10])
+            raise InputError(f"{name} (row {row + 2})", _plain(df[name].iloc[row]),
+                             f"not one of the instance's {name} labels ({known})", src)
+        positions.append(pos.to_numpy(dtype=int))
+    scen_labels = df["scenario"].astype(str).str.strip()
+    order = tuple(dict.fromkeys(scen_labels))
+    s_pos = scen_labels.map({label: i for i, label in enumerate(order)}).to_numpy(dtype=int)
+    shape = tuple(len(v) for v in axes.values())
+    count = np.zeros((len(order), *shape), dtype=int)
+    np.add.at(count, (s_pos, *positions), 1)
+    data = np.zeros((len(order), *shape))
+    data[(s_pos, *positions)] = numbers["value"]
+    if (count > 1).any():
+        cell = np.argwhere(count > 1)[0]
+        raise InputError("scenario", order[cell[0]], "gives the cell "
+                         f"{_cell(axes, cell[1:])} more than once", src)
+    if (count == 0).any():
+        cell = np.argwhere(count == 0)[0]
+        raise InputError("scenario", order[cell[0]], f"has no row for {_cell(axes, cell[1:])}",
+                         src)
+    if "probability" in numbers:
+        probs = np.zeros(len(order))
+        probs[s_pos] = numbers["probability"]
+        mismatch = np.abs(numbers["probability"] - probs[s_pos]) > 1e-12
+        if mismatch.any():
+            row = int(np.flatnonzero(mismatch)[0])
+            raise InputError(f"probability (row {row + 2})", float(numbers["probability"][row]),
+                             f"differs from the other rows of scenario {scen_labels.iloc[row]}",
+                             src)
+        if not math.isclose(float(probs.sum()), 1.0, abs_tol=1e-6):
+            raise InputError("probability", float(probs.sum()),
+                             "the scenarios' probabilities must sum to 1", src)
+        probs = probs / probs.sum()
+    else:
+        probs = np.full(len(order), 1.0 / len(order))
+    data.setflags(write=False)
+    probs.setflags(write=False)
+    return order, data, probs
+
+
+def _cell(axes: Mapping[str, tuple[Any, ...]], index: Sequence[int]) -> str:
+    return ", ".join(f"{name} {labels[i]}" for (name, labels), i in zip(axes.items(), index))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
 
 
 # ----------------------------------------------------------------------------------------------
@@ -650,7 +983,7 @@ def scenario_demand(
 def _sampled_set(spec: ScenarioSpec, demand: np.ndarray, seed: int, start: int) -> ScenarioSet:
     n = demand.shape[0]
     names = tuple(f"scen{start + i}" for i in range(n))
-    return ScenarioSet(names=names, probabilities=np.full(n, 1.0 / n), demand=demand,
+    return ScenarioSet(names=names, probabilities=np.full(n, 1.0 / n), data=demand,
                        spec=str(spec), seed=seed, labels=names)
 
 

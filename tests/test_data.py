@@ -16,13 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stochplan.data import (
-    AggregateInstance,
-    ModelOptions,
-    builtin_instances,
-    load_instance,
-    resolve_instance,
-)
+from stochplan.data import builtin_instances, load_instance, resolve_instance
+from stochplan.models.aggregate import AggregateInstance, ModelOptions
 from stochplan.errors import InputError
 
 TINY = Path(__file__).parent / "data" / "tiny"

@@ -27,7 +27,8 @@ DRAWS = {"poisson": (sc.poisson, sc.poisson_demand), "qmc": (sc.qmc, sc.qmc_dema
 # Specs and names
 
 
-@pytest.mark.parametrize("text", ["three-point", "poisson:100", "qmc:64", "poisson:1"])
+@pytest.mark.parametrize("text", ["named", "poisson:100", "qmc:64", "poisson:1", "sample:7",
+                                  "file:history/demand.csv"])
 def test_parse_spec_round_trips(text: str) -> None:
     """str(parse_spec(text)) == text for every canonical spec, and parsing is idempotent."""
     spec = sc.parse_spec(text)
@@ -189,7 +190,7 @@ def test_three_point_reproduces_inputs() -> None:
     assert len(s) == 3
     assert s.names == ("scen0", "scen1", "scen2")
     assert s.labels == ("low", "med", "high")
-    assert s.spec == "three-point"
+    assert s.spec == "named"
     assert s.seed is None
     assert np.array_equal(s.demand, level_demand)
     assert np.array_equal(s.probabilities, probs)
@@ -205,7 +206,7 @@ def test_expected_demand_is_probability_weighted_mean() -> None:
     s = sc.ScenarioSet(
         names=("scen0", "scen1"),
         probabilities=np.array([0.25, 0.75]),
-        demand=np.array([[4.0, 8.0], [0.0, 4.0]]),
+        data=np.array([[4.0, 8.0], [0.0, 4.0]]),
         spec="three-point",
         seed=None,
         labels=("a", "b"),
@@ -235,7 +236,7 @@ def test_scenario_set_rejects_probabilities_not_summing_to_one() -> None:
         sc.ScenarioSet(
             names=("scen0", "scen1"),
             probabilities=np.array([0.5, 0.6]),
-            demand=np.zeros((2, 3)),
+            data=np.zeros((2, 3)),
             spec="three-point",
             seed=None,
             labels=("a", "b"),
@@ -249,9 +250,9 @@ def test_scenario_set_rejects_probabilities_not_summing_to_one() -> None:
     [
         {"probabilities": np.array([1.0])},
         {"probabilities": np.array([1.5, -0.5])},
-        {"demand": np.zeros((3, 2))},
-        {"demand": -np.ones((2, 2))},
-        {"demand": np.array([[np.nan, 1.0], [1.0, 1.0]])},
+        {"data": np.zeros((3, 2))},
+        {"data": -np.ones((2, 2))},
+        {"data": np.array([[np.nan, 1.0], [1.0, 1.0]])},
         {"labels": ("a",)},
         {"names": ("scen0", "scen0")},
         {"names": ("a", "b")},
@@ -261,8 +262,8 @@ def test_scenario_set_rejects_bad_fields(changes: dict) -> None:
     fields = {
         "names": ("scen0", "scen1"),
         "probabilities": np.array([0.5, 0.5]),
-        "demand": np.ones((2, 2)),
-        "spec": "three-point",
+        "data": np.ones((2, 2)),
+        "spec": "named",
         "seed": None,
         "labels": ("a", "b"),
     }
@@ -337,7 +338,7 @@ def test_generate_errors() -> None:
     with pytest.raises(InputError) as err:
         sc.generate("three-point", rates=RATES, seed=SEED)
     assert err.value.field == "scenarios"
-    assert "no three-point levels" in str(err.value)
+    assert "no named scenarios" in str(err.value)
     for spec in ("poisson:5", "qmc:4"):
         with pytest.raises(InputError) as err:
             sc.generate(spec, rates=RATES, seed=None)
@@ -424,3 +425,10 @@ def test_import_does_not_load_pyomo() -> None:
         timeout=60,
     )
     assert out.stdout.strip() == "False"
+
+
+def test_three_point_is_an_alias_of_named() -> None:
+    """The old name of the instance's own scenarios still parses, to the new name."""
+    assert sc.parse_spec("three-point") == sc.ScenarioSpec("named")
+    assert str(sc.parse_spec(" three-point ")) == "named"
+    assert sc.ScenarioSpec("three-point").kind == "named"

@@ -22,7 +22,7 @@ from registry import Outcome, Spec, register
 from stochplan.analysis.oos import out_of_sample
 from stochplan.errors import InfeasibleError
 from stochplan.analysis.value import solve_mean_value
-from stochplan.metrics.production import fill_rate
+from stochplan.models.aggregate.kpis import fill_rate
 from stochplan.models import aggregate
 from stochplan.solve.ef import solve_ef
 from stochplan.solve.evaluate import wait_and_see

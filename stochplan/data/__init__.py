@@ -1,50 +1,71 @@
-"""Instance data: the built-in instances shipped with the package, and users' own folders.
+"""Instance data: the built-in instances every family ships, and users' own folders.
 
 An instance is a folder holding ``instance.toml`` (whose ``family`` key names the model family)
 and the data files it names. ``load_instance("electronics")`` loads a built-in one;
-``load_instance("path/to/folder")`` (or the path of its ``instance.toml``) loads a user's.
+``load_instance("path/to/folder")`` (or the path of its ``instance.toml``) loads a user's. The
+family named in the file reads the rest (:meth:`stochplan.family.Family.load`).
 """
 
 from __future__ import annotations
 
-from importlib import resources
+import tomllib
 from pathlib import Path
+from typing import Any
 
-from stochplan.data.aggregate import AggregateInstance, ModelOptions, load_aggregate, read_toml
 from stochplan.errors import InputError
 
-__all__ = [
-    "AggregateInstance",
-    "ModelOptions",
-    "builtin_instances",
-    "load_instance",
-    "resolve_instance",
-]
-
-_LOADERS = {"aggregate": load_aggregate}
+__all__ = ["builtin_instances", "instance_family", "load_instance", "read_toml",
+           "resolve_instance"]
 
 
-def _builtin_root() -> Path:
-    return Path(str(resources.files("stochplan.data") / "instances"))
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; a syntax error names the file and the line."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as err:
+        raise InputError("file", path.name, f"malformed TOML ({err})", path) from None
+
+
+def _builtin_folders() -> dict[str, Path]:
+    """Built-in instance name -> folder, over every family's instances folder."""
+    import importlib
+
+    from stochplan.family import family_names, get_family
+
+    out: dict[str, Path] = {}
+    for name in family_names():
+        try:
+            family = get_family(name)
+        except InputError:
+            continue  # a broken plug-in does not hide the other families' instances
+        if family.instances_folder is None:
+            continue
+        module_file = importlib.import_module(type(family).__module__).__file__
+        root = Path(str(module_file)).parent / family.instances_folder
+        if root.is_dir():
+            for folder in sorted(root.iterdir()):
+                if (folder / "instance.toml").is_file():
+                    out.setdefault(folder.name, folder)
+    return out
 
 
 def builtin_instances() -> dict[str, str]:
     """Names of the built-in instances with their one-line descriptions."""
     out = {}
-    for folder in sorted(_builtin_root().iterdir()):
-        toml_path = folder / "instance.toml"
-        if toml_path.is_file():
-            meta = read_toml(toml_path)
-            out[folder.name] = f"[{meta.get('family', '?')}] {meta.get('description', '')}"
+    for name, folder in _builtin_folders().items():
+        meta = read_toml(folder / "instance.toml")
+        out[name] = f"[{meta.get('family', '?')}] {meta.get('description', '')}"
     return out
 
 
 def resolve_instance(name_or_path: str | Path) -> Path:
     """The ``instance.toml`` of a built-in instance name, an instance folder or a TOML path."""
     text = str(name_or_path)
-    builtin = _builtin_root() / text / "instance.toml"
-    if "/" not in text and "\\" not in text and builtin.is_file():
-        return builtin
+    if "/" not in text and "\\" not in text:
+        builtin = _builtin_folders().get(text)
+        if builtin is not None:
+            return builtin / "instance.toml"
     path = Path(text).expanduser()
     if path.is_dir():
         path = path / "instance.toml"
@@ -56,11 +77,26 @@ def resolve_instance(name_or_path: str | Path) -> Path:
     )
 
 
-def load_instance(name_or_path: str | Path) -> AggregateInstance:
-    """Load and validate an instance by built-in name or path."""
+def instance_family(name_or_path: str | Path) -> str:
+    """The family an instance's ``instance.toml`` names (checked against the registry)."""
+    from stochplan.family import get_family
+
+    toml_path = resolve_instance(name_or_path)
+    family = read_toml(toml_path).get("family")
+    if not isinstance(family, str):
+        raise InputError("family", family, "instance.toml must name its model family", toml_path)
+    try:
+        get_family(family)
+    except InputError as err:
+        raise InputError(err.field, err.value, err.problem, toml_path) from None
+    return family
+
+
+def load_instance(name_or_path: str | Path) -> Any:
+    """Load and validate an instance by built-in name or path, with its family's loader."""
+    from stochplan.family import get_family
+
     toml_path = resolve_instance(name_or_path)
     meta = read_toml(toml_path)
-    family = meta.get("family")
-    if family not in _LOADERS:
-        raise InputError("family", family, f"unknown model family (known: {', '.join(_LOADERS)})", toml_path)
-    return _LOADERS[family](toml_path.parent, meta, toml_path)
+    family = get_family(instance_family(toml_path))
+    return family.load(toml_path.parent, meta, toml_path)

@@ -1,21 +1,14 @@
-"""Model families. Each module follows mpi-sppy's module contract.
+"""Model families, one module or folder each, and the list of the built-in ones.
 
-``aggregate``: the workforce/production/inventory/backorder/overflow model (seed 003).
+Each family follows :class:`stochplan.family.Family` and ends with mpi-sppy's module contract,
+so ``python -m mpisppy.generic_cylinders --module-name stochplan.models.NAME`` runs it too.
+Adding a built-in family means adding its folder here and one line to :data:`BUILTIN`;
+families of other packages come in through the ``stochplan.families`` entry-point group.
+
+``aggregate``: workforce, production, inventory, backorders and overflow (seed 003).
+``farmer``: the textbook farmer problem, a plain mpi-sppy module (not a family) that the
+generic analysis is checked against.
 """
 
-from __future__ import annotations
-
-import importlib
-from types import ModuleType
-
-from stochplan.errors import InputError
-
-#: Family name -> module path.
-FAMILIES = {"aggregate": "stochplan.models.aggregate"}
-
-
-def family_module(family: str) -> ModuleType:
-    """The module of a model family."""
-    if family not in FAMILIES:
-        raise InputError("family", family, f"unknown model family (known: {', '.join(FAMILIES)})")
-    return importlib.import_module(FAMILIES[family])
+#: Built-in families: name -> the module holding its ``FAMILY``.
+BUILTIN: dict[str, str] = {"aggregate": "stochplan.models.aggregate"}

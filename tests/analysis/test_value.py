@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from stochplan.data import AggregateInstance, ModelOptions, load_instance
+from stochplan.data import load_instance
+from stochplan.models.aggregate import AggregateInstance, ModelOptions
 from stochplan.analysis.value import value_report
 from stochplan.models import aggregate
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stochplan.data import load_instance
-from stochplan.metrics.production import kpi_report
+from stochplan.models.aggregate.kpis import kpi_report
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ def test_seed_objective_and_executive_summary(seed_run):
 @pytest.mark.solve
 def test_seed_cost_composition(seed_run):
     """Labour 79.25 %, production 11.58 %, backorders 1.63 % (and the seed's $ amounts)."""
-    comp = seed_run.kpis.composition.set_index("category")
+    comp = seed_run.kpis.tables["composition"].set_index("category")
     assert comp.loc["Production", "cost"] == pytest.approx(65_348.00, abs=0.005)
     assert comp.loc["Labor (Reg)", "cost"] == pytest.approx(447_353.00, abs=0.005)
     assert comp.loc["Labor (OT)", "cost"] == pytest.approx(0.0, abs=0.005)
@@ -58,7 +58,7 @@ def test_seed_cost_composition(seed_run):
 def test_seed_operational_metrics(seed_run):
     """The seed's per-product table, to the digits it prints (its Total Demand truncates the
     expected demand 2829.5, 2552.75, 2295.75 to whole units)."""
-    t = seed_run.kpis.products.set_index("product")
+    t = seed_run.kpis.tables["products"].set_index("product")
     np.testing.assert_allclose(t["total_demand"], [2829.5, 2552.75, 2295.75], atol=1e-9)
     assert [math.floor(x) for x in t["total_demand"]] == [2829, 2552, 2295]
     assert t["units_produced"].tolist() == [3045, 2702, 2464]
@@ -71,7 +71,7 @@ def test_seed_operational_metrics(seed_run):
 @pytest.mark.solve
 def test_weekly_financials_match_the_seed(seed_run):
     """Per-week company revenue and cost of the seed's FINANCIAL PERFORMANCE SUMMARY."""
-    weekly = seed_run.kpis.weekly.groupby("week")[["revenue", "cost"]].sum()
+    weekly = seed_run.kpis.tables["weekly"].groupby("week")[["revenue", "cost"]].sum()
     np.testing.assert_allclose(
         weekly["revenue"],
         [263237.5, 171900.0, 250475.0, 261837.5, 280775.0, 241650.0,
@@ -135,7 +135,7 @@ def test_tiny_lost_sales_are_taken_when_cheaper(tiny_path):
     assert out.result.objective == pytest.approx(62.5)
     assert out.result.first_stage("X").tolist() == [10.0, 5.0]
     assert out.kpis.headline["fill_rate"] == pytest.approx(15.0 / 20.0)
-    comp = out.kpis.composition.set_index("category")["cost"]
+    comp = out.kpis.tables["composition"].set_index("category")["cost"]
     assert comp["Lost sales"] == pytest.approx(17.5)
 
 
@@ -166,7 +166,7 @@ def test_infeasible_instance_names_the_warehouse(tiny_path):
         inst, regular_capacity=0.0, initial_inventory=np.array([50.0])
     ).with_options(overflow_capacity=0.0)
     with pytest.raises(InfeasibleError) as info:
-        solve_instance(RunConfig(instance="tiny-broken"), instance=broken)
+        solve_instance(RunConfig(instance="tiny-broken", family="aggregate"), instance=broken)
     assert set(info.value.families) <= {"regular_warehouse", "overflow_warehouse",
                                         "inventory_balance", "backorder_cap"}
     assert "regular_warehouse" in info.value.families

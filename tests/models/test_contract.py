@@ -43,7 +43,7 @@ def test_names_and_kwargs_from_an_mpisppy_config():
     cfg.num_scens = 8
     cfg.scenario_seed = 4
     kw = aggregate.kw_creator(cfg)
-    assert kw["scenarios"] == "poisson:8" and kw["seed"] == 4 and kw["num_scens"] == 8
+    assert kw["scenarios"] == "sample:8" and kw["seed"] == 4 and kw["num_scens"] == 8
     assert kw["options"] is None  # the instance as shipped
     model = aggregate.scenario_creator("scen2", **kw)
     assert model._mpisppy_probability == pytest.approx(1 / 8)

@@ -1,4 +1,4 @@
-"""Instance data of the aggregate workforce/production/inventory family.
+"""Instance data of the aggregate workforce/production/inventory family (its records and loader).
 
 An instance is a folder with ``instance.toml`` (products, capacities, option defaults) and a CSV
 of per-(product, week) costs and demands (the seed's ``product_data.csv`` layout). Everything is
@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pydantic
 
 from stochplan.errors import InputError
+from stochplan.family import validate_options
 
 #: Per-(product, week) cost columns of the CSV, all in $ (per unit, per hour or per worker).
 COST_COLUMNS = (
@@ -42,9 +43,9 @@ _PRODUCT_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class ModelOptions:
-    """What a researcher varies without touching data or code.
+class ModelOptions(pydantic.BaseModel):
+    """What a researcher varies without touching data or code (``[model]`` in a run
+    configuration, ``[options]`` in ``instance.toml``, ``--set key=value`` on the command line).
 
     Attributes
     ----------
@@ -64,43 +65,30 @@ class ModelOptions:
         variable L to the balance, which gives the model complete recourse.
     """
 
-    integer: bool = True
-    backorder_fraction: float = 0.4
-    overflow_capacity: float = 500.0
-    overflow_cost_multiplier: float = 3.0
-    wage_per_worker: float = 0.0
-    lost_sales_penalty: float | None = None
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid", strict=True,
+                                       allow_inf_nan=False)
 
-    def __post_init__(self) -> None:
-        _check_number("options.backorder_fraction", self.backorder_fraction, None, lo=0.0, hi=1.0)
-        _check_number("options.overflow_capacity", self.overflow_capacity, None, lo=0.0)
-        _check_number(
-            "options.overflow_cost_multiplier", self.overflow_cost_multiplier, None, lo=0.0
-        )
-        _check_number("options.wage_per_worker", self.wage_per_worker, None, lo=0.0)
-        if self.lost_sales_penalty is not None:
-            _check_number("options.lost_sales_penalty", self.lost_sales_penalty, None, lo=0.0)
-        if not isinstance(self.integer, bool):
-            raise InputError("options.integer", self.integer, "must be true or false")
+    integer: bool = pydantic.Field(True, description="production and recourse integer")
+    backorder_fraction: float = pydantic.Field(
+        0.4, ge=0.0, le=1.0, description="backorders at most this fraction of demand")
+    overflow_capacity: float = pydantic.Field(
+        500.0, ge=0.0, description="overflow warehouse capacity, space units")
+    overflow_cost_multiplier: float = pydantic.Field(
+        3.0, ge=0.0, description="overflow holding cost / regular holding cost")
+    wage_per_worker: float = pydantic.Field(
+        0.0, ge=0.0, description="$ per worker per week")
+    lost_sales_penalty: float | None = pydantic.Field(
+        None, ge=0.0, description="$ per unit of demand lost (gives complete recourse; "
+        "default none)")
 
     def replace(self, **changes: Any) -> ModelOptions:
         """A copy with some options changed (validated again)."""
-        return dataclasses.replace(self, **changes)
+        return validate_options(ModelOptions, changes, "options", base=self)
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any], source: str | Path | None = None) -> ModelOptions:
-        """Build from a TOML table; unknown keys are errors."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        for key in values:
-            if key not in known:
-                raise InputError(
-                    f"options.{key}", values[key], f"unknown option (known: {', '.join(sorted(known))})",
-                    source,
-                )
-        try:
-            return cls(**values)
-        except InputError as err:
-            raise InputError(err.field, err.value, err.problem, source) from None
+        """Build from a TOML table; unknown keys and bad values name the key and the file."""
+        return validate_options(cls, values, "options", source)
 
 
 @dataclass(frozen=True)
@@ -369,12 +357,3 @@ def _check_array(name: str, arr: Any, shape: tuple[int, ...], source: str | None
         raise InputError(name, "non-finite entries", "must be finite", source)
     if np.any(a < 0):
         raise InputError(name, float(a[a < 0].flat[0]), "must be non-negative", source)
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file; a syntax error names the file and the line."""
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
-        raise InputError("file", path.name, f"malformed TOML ({err})", path) from None

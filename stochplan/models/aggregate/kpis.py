@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from stochplan.data import AggregateInstance
+from stochplan.models.aggregate.data import AggregateInstance
 
 #: Cost categories of the composition table, in the seed's order, then the optional ones.
 CATEGORIES = (
