@@ -1,14 +1,16 @@
 """One typed configuration per run, loaded at the edge.
 
 A run is configured by an optional TOML file and the command line; the CLI flags override the
-file. Unknown sections or keys are errors that name the key and the file::
+file. Every section is checked when the file is loaded: an unknown section or key, a value of
+the wrong type or out of range is one :class:`~stochplan.errors.InputError` naming
+``section.key``, the value, the problem and the file::
 
-    [model]                 # overrides the instance's [options]
+    [model]                 # the family's options; override the instance's [options]
     integer = false
     lost_sales_penalty = 500.0
 
     [scenarios]
-    spec = "poisson:100"    # three-point | poisson:N | qmc:N
+    spec = "poisson:100"    # named (alias three-point) | sample:N | poisson:N | qmc:N | file:PATH
     seed = 42
     multipliers = [0.8, 1.0, 1.2]   # scenario-level demand multipliers (seed 003's low/med/high)
     weights = [0.25, 0.5, 0.25]
@@ -28,17 +30,30 @@ file. Unknown sections or keys are errors that name the key and the file::
 
     [output]
     db = "stochplan.db"
+
+How a section is checked: first the types, strictly (no string is read as a number, no
+number as a flag), by a pydantic model made from the section's record (:func:`section_model`);
+then the ranges, by the record itself (its ``__post_init__``). ``[model]`` is checked against
+the options of the instance's family (:meth:`stochplan.family.Family.options`).
+:func:`config_schema` gives the JSON schema of the whole file for a family.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from stochplan.data.aggregate import ModelOptions, read_toml
+import pydantic
+
+from stochplan.data import read_toml
 from stochplan.errors import InputError
+from stochplan.family import Family, get_family, options_error
 from stochplan.solve.lshaped import LShapedOptions
 from stochplan.solve.ph import PHOptions
 from stochplan.solve.solvers import SolverOptions
@@ -46,10 +61,23 @@ from stochplan.solve.solvers import SolverOptions
 
 @dataclass(frozen=True)
 class ScenarioConfig:
-    """Which scenarios: a spec (``three-point``, ``poisson:N``, ``qmc:N``), a seed, and the
-    optional scenario-level multipliers of the Poisson rates with their weights."""
+    """Which scenarios.
 
-    spec: str = "three-point"
+    Attributes
+    ----------
+    spec : str
+        named (alias three-point), sample:N, poisson:N, qmc:N or file:PATH.
+    seed : int
+        Base seed of the draws (a non-negative integer): scenario k of seed s draws from
+        numpy.random.default_rng([s, k]).
+    multipliers : list of float
+        Scenario-level multipliers of the Poisson rates (non-negative); one level is drawn per
+        scenario.
+    weights : list of float or None
+        Probability of each multiplier (one per multiplier, summing to 1); None: uniform.
+    """
+
+    spec: str = "named"
     seed: int = 0
     multipliers: tuple[float, ...] = (1.0,)
     weights: tuple[float, ...] | None = None
@@ -58,17 +86,38 @@ class ScenarioConfig:
         from stochplan.scenarios import parse_spec
 
         try:
-            parse_spec(self.spec)
+            object.__setattr__(self, "spec", str(parse_spec(self.spec)))
         except InputError as err:
-            raise InputError("spec", self.spec, err.problem) from None
+            raise InputError("scenarios.spec", self.spec, err.problem) from None
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise InputError("scenarios.seed", self.seed, "must be a non-negative integer")
-        object.__setattr__(self, "multipliers", tuple(float(m) for m in self.multipliers))
+        multipliers = _numbers("scenarios.multipliers", self.multipliers)
+        if not multipliers:
+            raise InputError("scenarios.multipliers", list(self.multipliers),
+                             "needs at least one multiplier")
+        object.__setattr__(self, "multipliers", multipliers)
         if self.weights is not None:
-            object.__setattr__(self, "weights", tuple(float(w) for w in self.weights))
-            if len(self.weights) != len(self.multipliers):
-                raise InputError("scenarios.weights", list(self.weights),
-                                 f"needs one weight per multiplier ({len(self.multipliers)})")
+            weights = _numbers("scenarios.weights", self.weights)
+            object.__setattr__(self, "weights", weights)
+            if len(weights) != len(multipliers):
+                raise InputError("scenarios.weights", list(weights),
+                                 f"needs one weight per multiplier ({len(multipliers)})")
+            if not math.isclose(sum(weights), 1.0, abs_tol=1e-9):
+                raise InputError("scenarios.weights", list(weights),
+                                 f"must sum to 1 (they sum to {sum(weights):.12g})")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Where results go.
+
+    Attributes
+    ----------
+    db : str or None
+        Results database: a path or sqlite:///PATH (default ./stochplan.db).
+    """
+
+    db: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +127,7 @@ class RunConfig:
     instance: str = "electronics"
     method: str = "ef"
     model: dict[str, Any] = field(default_factory=dict)
+    family: str | None = None
     scenarios: ScenarioConfig = field(default_factory=ScenarioConfig)
     solver: SolverOptions = field(default_factory=SolverOptions)
     ph: PHOptions = field(default_factory=PHOptions)
@@ -86,14 +136,23 @@ class RunConfig:
     source: str | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.instance, str):
+            raise InputError("instance", self.instance, "must be a string (a built-in instance "
+                             "name or an instance folder)", self.source)
         if self.method not in METHODS:
             raise InputError("method", self.method, f"expected one of {', '.join(METHODS)}",
                              self.source)
-        known = {f.name for f in dataclasses.fields(ModelOptions)}
-        for key, value in self.model.items():
-            if key not in known:
-                raise InputError(f"model.{key}", value,
-                                 f"unknown option (known: {', '.join(sorted(known))})", self.source)
+        if self.family is None:
+            from stochplan.data import instance_family
+
+            object.__setattr__(self, "family", instance_family(self.instance))
+        # every [model] key and value is checked here, against the family's options
+        self.family_object().options(self.model, self.source, section="model")
+
+    def family_object(self) -> Family:
+        """The model family of the run (from the instance's ``instance.toml``)."""
+        assert self.family is not None
+        return get_family(self.family)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -109,6 +168,20 @@ METHODS = ("ef", "ph", "lshaped")
 #: Methods that run on every MPI rank when started under mpiexec.
 DECOMPOSED = ("ph", "lshaped")
 
+#: The tables of a run configuration file (besides ``[model]``, the family's) and the record
+#: each is read into.
+SECTIONS: dict[str, type] = {
+    "scenarios": ScenarioConfig,
+    "solver": SolverOptions,
+    "ph": PHOptions,
+    "lshaped": LShapedOptions,
+    "output": OutputConfig,
+}
+_TOP_LEVEL = ("instance", "method", "model", *SECTIONS)
+
+#: Problems worded better than the generic ones of :func:`stochplan.family.options_error`.
+_WORDING = {"scenarios.seed": "must be a non-negative integer"}
+
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
     """Read a TOML run configuration (optional) and apply overrides given as keyword arguments.
@@ -116,6 +189,12 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
     Overrides are ``instance``, ``method``, ``db``, ``model`` (a dict merged over the file's),
     ``scenarios``, ``solver``, ``ph`` and ``lshaped`` (dicts merged over the file's sections).
     ``None`` values are ignored, so CLI flags that were not given change nothing.
+
+    Raises
+    ------
+    InputError
+        The first bad key or value, naming ``section.key``, the value, the problem and the
+        file (also for a bad override: it is merged into the file's section).
     """
     raw: dict[str, Any] = {}
     source = None
@@ -126,10 +205,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
         raw = read_toml(p)
         source = str(p)
     for key in raw:
-        if key not in ("instance", "method", "model", "scenarios", "solver", "ph", "lshaped",
-                       "output"):
-            raise InputError(key, raw[key], "unknown section or key (known: instance, method, "
-                             "model, scenarios, solver, ph, lshaped, output)", source)
+        if key not in _TOP_LEVEL:
+            raise InputError(key, raw[key], "unknown section or key (known: "
+                             f"{', '.join(_TOP_LEVEL)})", source)
 
     def section(name: str) -> dict[str, Any]:
         value = raw.get(name, {})
@@ -139,35 +217,130 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
         merged.update({k: v for k, v in (overrides.get(name) or {}).items() if v is not None})
         return merged
 
-    def build(name: str, cls: type) -> Any:
-        values = section(name)
-        known = {f.name for f in dataclasses.fields(cls)}
-        for key in values:
-            if key not in known:
-                raise InputError(f"{name}.{key}", values[key],
-                                 f"unknown key (known: {', '.join(sorted(known))})", source)
-        try:
-            return cls(**values)
-        except InputError as err:
-            field_name = err.field if "." in err.field else f"{name}.{err.field}"
-            raise InputError(field_name, err.value, err.problem, source) from None
-        except TypeError as err:
-            raise InputError(name, values, str(err), source) from None
-
-    output = section("output")
-    for key in output:
-        if key != "db":
-            raise InputError(f"output.{key}", output[key], "unknown key (known: db)", source)
+    records = {name: read_section(name, section(name), source) for name in SECTIONS}
     scalars = {k: raw[k] for k in ("instance", "method") if k in raw}
     scalars.update({k: overrides[k] for k in ("instance", "method") if overrides.get(k) is not None})
-    db = overrides.get("db") or output.get("db")
+    db = overrides.get("db") or records["output"].db
     return RunConfig(
         model=section("model"),
-        scenarios=build("scenarios", ScenarioConfig),
-        solver=build("solver", SolverOptions),
-        ph=build("ph", PHOptions),
-        lshaped=build("lshaped", LShapedOptions),
+        scenarios=records["scenarios"],
+        solver=records["solver"],
+        ph=records["ph"],
+        lshaped=records["lshaped"],
         db=str(db) if db is not None else None,
         source=source,
         **scalars,
     )
+
+
+def read_section(name: str, values: Mapping[str, Any], source: str | Path | None = None) -> Any:
+    """The record of section ``name`` (a key of :data:`SECTIONS`) from its TOML table.
+
+    Types are checked first, strictly, by :func:`section_model`; then the record's own
+    checks run. Either way a bad value is one :class:`InputError` naming ``name.key``.
+    """
+    cls = SECTIONS[name]
+    shape = section_model(cls)
+    # TOML arrays arrive as lists; the records hold tuples
+    given = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    try:
+        checked = shape.model_validate(given)
+    except pydantic.ValidationError as err:
+        bad = options_error(err, values, name, source, tuple(shape.model_fields))
+        field_name, _, item = bad.field.partition(".")[2].partition(".")
+        problem = _WORDING.get(f"{name}.{field_name}", bad.problem)
+        if item.isdigit():  # an element of a list: scenarios.multipliers.1
+            problem = f"item {int(item) + 1} {problem}"
+        raise InputError(f"{name}.{field_name}", bad.value, problem, source) from None
+    try:
+        return cls(**{k: getattr(checked, k) for k in given})
+    except InputError as err:
+        key = err.field.removeprefix(f"{name}.")
+        # name the value as written in the file (-1, not the -1.0 the record holds)
+        raise InputError(f"{name}.{key}", values.get(key, err.value), err.problem,
+                         source) from None
+
+
+@functools.cache
+def section_model(cls: type) -> type[pydantic.BaseModel]:
+    """A strict pydantic model of a record's fields (stdlib dataclass): the same names, types
+    and defaults, unknown keys forbidden, no inf or nan, descriptions from the record's
+    numpy-style ``Attributes`` docstring section. It checks types only; ranges are the
+    record's business."""
+    hints = typing.get_type_hints(cls)
+    docs = _attribute_docs(cls.__doc__ or "")
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.default is dataclasses.MISSING:
+            factory: Any = f.default_factory
+            info = pydantic.Field(default_factory=factory, description=docs.get(f.name))
+        else:
+            info = pydantic.Field(f.default, description=docs.get(f.name))
+        fields[f.name] = (hints[f.name], info)
+    config = pydantic.ConfigDict(strict=True, extra="forbid", allow_inf_nan=False,
+                                 title=cls.__name__)
+    model: type[pydantic.BaseModel] = pydantic.create_model(  # type: ignore[call-overload]
+        cls.__name__, __config__=config, __doc__=(cls.__doc__ or "").split("\n")[0], **fields)
+    return model
+
+
+def config_schema(family: Family) -> dict[str, Any]:
+    """The JSON schema of a run configuration file for ``family`` (its ``[model]`` options
+    included), for editors that check and complete TOML with a schema."""
+    options = family.options_type
+    fields: dict[str, Any] = {
+        "instance": (str, pydantic.Field(family.default_instance or "electronics",
+                                         description="built-in instance name or instance "
+                                         "folder (its instance.toml names the family)")),
+        "method": (Literal[METHODS], pydantic.Field("ef", description="ef: extensive form; ph: "
+                                                    "progressive hedging; lshaped: L-shaped "
+                                                    "method")),
+        "model": (options, pydantic.Field(default_factory=options,
+                                          description=f"options of the {family.name} family")),
+    }
+    for name, cls in SECTIONS.items():
+        shape = section_model(cls)
+        fields[name] = (shape, pydantic.Field(default_factory=shape,
+                                              description=shape.__doc__))
+    model = pydantic.create_model(  # type: ignore[call-overload]
+        "RunConfiguration", __config__=pydantic.ConfigDict(extra="forbid"), **fields)
+    schema: dict[str, Any] = model.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            **schema, "title": f"stochplan run configuration ({family.name} family)"}
+
+
+def _attribute_docs(doc: str) -> dict[str, str]:
+    """``name -> description`` from a numpy-style ``Attributes`` section."""
+    lines = doc.expandtabs().splitlines()
+    out: dict[str, str] = {}
+    inside, name, indent = False, None, 0
+    for line in lines:
+        text = line.strip()
+        if text == "Attributes":
+            inside = True
+            continue
+        if not inside or set(text) <= {"-"} and text:
+            continue
+        if not text:
+            continue
+        depth = len(line) - len(line.lstrip())
+        if " : " in text and (name is None or depth <= indent):
+            name, indent = text.split(" : ")[0].strip(), depth
+            out[name] = ""
+        elif name is not None and depth > indent:
+            out[name] = f"{out[name]} {text}".strip()
+        else:
+            break
+    return out
+
+
+def _numbers(name: str, values: Any) -> tuple[float, ...]:
+    """A sequence of finite non-negative numbers as floats."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)):
+        raise InputError(name, values, "must be a list of numbers")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise InputError(name, list(values), "must be finite non-negative numbers")
+        out.append(float(v))
+    return tuple(out)

@@ -45,7 +45,7 @@ def run_script(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     """``stochplan ARGV`` as a separate process (the console script's module entry point)."""
     return subprocess.run(
         [sys.executable, "-m", "stochplan", *argv],
-        cwd=cwd, capture_output=True, text=True, timeout=120,
+        cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
     )
 
 
@@ -315,7 +315,7 @@ def test_infeasible_instance_exit_3_names_the_warehouse(capsys, tmp_path):
 @pytest.mark.solve
 def test_failed_solve_leaves_the_database_unchanged(capsys, tmp_path):
     db = tmp_path / "r.db"
-    code, out, err = run(capsys, "solve", str(TINY), "--json", "--db", str(db))
+    code, _, err = run(capsys, "solve", str(TINY), "--json", "--db", str(db))
     assert code == 0, err
     before = runs_in(capsys, db)
     assert len(before) == 1
@@ -326,3 +326,138 @@ def test_failed_solve_leaves_the_database_unchanged(capsys, tmp_path):
     assert_one_line_error(proc.stderr, "stochplan: infeasible:")
 
     assert runs_in(capsys, db) == before
+
+
+# ----------------------------------------------------------------------------------------------
+# --set, --relax, --scenarios: the same options on every command that builds a model
+
+
+@pytest.mark.parametrize(
+    ("argv", "names"),
+    [
+        (("solve", "electronics", "--set", "lost_sales_penalty=-5"),
+         ("--set lost_sales_penalty = -5", "must be >= 0")),
+        (("solve", "electronics", "--set", "nope=1"),
+         ("--set nope = 1", "unknown option", "lost_sales_penalty")),
+        (("solve", "electronics", "--set", "integer=yes"), ("--set integer = 'yes'", "true or false")),
+        (("solve", "electronics", "--set", "integer"), ("--set = 'integer'", "KEY=VALUE")),
+        (("value", "electronics", "--set", "nope=1"), ("--set nope = 1", "unknown option")),
+        (("saa", "electronics", "--target-gap", "1%", "--set", "nope=1"),
+         ("--set nope = 1", "unknown option")),
+        (("solve", "electronics", "--relax", "--set", "integer=true"),
+         ("--relax", "contradicts --set integer=true")),
+        (("solve", "nosuch", "--set", "integer=false"), ("'nosuch'", "built-in: electronics")),
+        (("saa", "electronics", "--target-gap", "1%", "--scenarios", "named"),
+         ("--scenarios = 'named'", "sample:N")),
+        (("value", "--module", "stochplan.models.farmer", "--num-scens", "3", "--relax"),
+         ("--relax", "--set KEY=VALUE")),
+        (("value", "--module", "stochplan.models.farmer", "--num-scens", "3", "--set", "nope=1"),
+         ("--set nope = 1", "has no option 'nope'")),
+    ],
+)
+def test_bad_model_options_are_one_line_naming_the_flag(capsys, argv, names):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    line = assert_one_line_error(err)
+    for name in names:
+        assert name in line, line
+    assert not Path("stochplan.db").exists()
+
+
+def test_relax_needs_an_integer_option(capsys, monkeypatch):
+    """``--relax`` is ``--set integer=false``; a family without that option refuses it."""
+    import pydantic
+
+    from stochplan import data, family
+    from stochplan.models.aggregate import AggregateFamily
+
+    class Options(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+        budget: float = 1.0
+
+    class Continuous(AggregateFamily):
+        name = "continuous"
+        options_type = Options
+
+    monkeypatch.setitem(family._REGISTERED, "continuous", Continuous())
+    monkeypatch.setattr(data, "instance_family", lambda instance: "continuous")
+    code, _, err = run(capsys, "solve", "electronics", "--relax")
+    assert code == 2
+    line = assert_one_line_error(err)
+    assert "--relax = True" in line and "continuous family has no integer option" in line
+
+
+def test_config_schema_prints_the_json_schema(capsys):
+    code, out, err = run(capsys, "config-schema", "electronics")
+    assert code == 0, err
+    schema = json.loads(out)
+    assert schema["title"] == "stochplan run configuration (aggregate family)"
+    assert {"model", "scenarios", "solver", "ph", "lshaped", "output"} <= set(schema["properties"])
+    assert "lost_sales_penalty" in schema["$defs"]["ModelOptions"]["properties"]
+    code, out2, _ = run(capsys, "schema", "--family", "aggregate")
+    assert code == 0 and json.loads(out2) == schema
+    code, _, err = run(capsys, "schema", "--family", "nosuch")
+    assert code == 2 and "unknown model family" in assert_one_line_error(err)
+
+
+@pytest.mark.solve
+def test_set_integer_false_is_relax(capsys, tmp_path):
+    """Both solve the LP relaxation of the seed's model on its named scenarios: the same
+    objective, below the integer optimum $564,471.50 (HiGHS gives $564,341.51)."""
+    db = str(tmp_path / "r.db")
+    code, out, err = run(capsys, "solve", "electronics", "--relax", "--json", "--db", db)
+    assert code == 0, err
+    relax = json.loads(out)
+    code, out, err = run(capsys, "solve", "electronics", "--set", "integer=false", "--json",
+                         "--db", db)
+    assert code == 0, err
+    setting = json.loads(out)
+    assert relax["n_scenarios"] == setting["n_scenarios"] == 3
+    assert setting["objective"] == pytest.approx(relax["objective"], rel=1e-12)
+    assert relax["objective"] < 564_471.50 - 100
+    assert relax["objective"] == pytest.approx(564_341.51, abs=0.01)
+    with ResultsStore(db) as store:
+        for run_id in (relax["run_id"], setting["run_id"]):
+            assert store.get_run(run_id).record.config["model"]["integer"] is False
+
+
+@pytest.mark.solve
+def test_set_is_stored_with_the_run(capsys, tmp_path):
+    db = str(tmp_path / "r.db")
+    code, out, err = run(capsys, "solve", str(TINY), "--set", "lost_sales_penalty=12",
+                         "--set", "backorder_fraction=0.5", "--json", "--db", db)
+    assert code == 0, err
+    with ResultsStore(db) as store:
+        model = store.get_run(json.loads(out)["run_id"]).record.config["model"]
+    assert model["lost_sales_penalty"] == 12.0 and model["backorder_fraction"] == 0.5
+
+
+@pytest.mark.solve
+def test_sample_is_poisson_for_the_aggregate_family(capsys, tmp_path):
+    """The aggregate family has no sampler of its own: sample:N draws the Poisson demand of
+    poisson:N, so the same seed gives the same scenarios and the same objective."""
+    db = str(tmp_path / "r.db")
+    objectives = {}
+    for spec in ("sample:5", "poisson:5"):
+        code, out, err = run(capsys, "solve", str(TINY), "--scenarios", spec, "--seed", "3",
+                             "--json", "--db", db)
+        assert code == 0, err
+        payload = json.loads(out)
+        assert payload["scenarios"] == spec and payload["n_scenarios"] == 5
+        objectives[spec] = payload["objective"]
+    assert objectives["sample:5"] == pytest.approx(objectives["poisson:5"], rel=1e-12)
+
+
+@pytest.mark.solve
+def test_scenarios_from_a_file(capsys, tmp_path):
+    """The tiny instance's two named scenarios written to a file give its objective, 85."""
+    path = tmp_path / "scenarios.csv"
+    path.write_text("scenario,product,week,value,probability\n"
+                    "low,A,1,10,0.5\nlow,A,2,5,0.5\nhigh,A,1,10,0.5\nhigh,A,2,15,0.5\n")
+    code, out, err = run(capsys, "solve", str(TINY), "--scenarios", f"file:{path}", "--json",
+                         "--db", str(tmp_path / "r.db"))
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["n_scenarios"] == 2
+    assert payload["objective"] == pytest.approx(85.0, abs=1e-6)

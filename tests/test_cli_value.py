@@ -79,6 +79,24 @@ def test_evaluate_refuses_the_runs_own_seed(tmp_path, capsys, tiny_path):
     assert main(["evaluate", str(run), "--seed", "3", "--db", db]) == 2
     err = capsys.readouterr().err
     assert "--seed = 3" in err and "independent" in err
+    # sample:N draws poisson:N's scenarios for this family: the same seed is the same draw
+    assert main(["evaluate", str(run), "--scenarios", "sample:5", "--seed", "3", "--db", db]) == 2
+    assert "independent" in capsys.readouterr().err
+    for spec in ("named", "three-point"):
+        assert main(["evaluate", str(run), "--scenarios", spec, "--db", db]) == 2
+        err = capsys.readouterr().err
+        assert f"--scenarios = {spec!r}" in err and "fresh scenarios" in err
+
+
+def test_value_set_is_the_model_section_of_a_config(tmp_path, capsys, tiny_path):
+    """``--set backorder_fraction=0.0`` gives what ``[model] backorder_fraction = 0.0`` gives."""
+    db = str(tmp_path / "v.db")
+    out = _json(capsys, ["value", str(tiny_path), "--set", "backorder_fraction=0.0",
+                         "--db", db, "--json"])
+    assert out["eev"] == "inf" and out["vss"] == "inf"
+    assert out["infeasible_scenarios"] == ["scen1"]
+    with ResultsStore(db) as store:
+        assert store.get_run(out["run_id"]).record.config["model"]["backorder_fraction"] == 0.0
 
 
 def test_saa_reaches_a_loose_target(tmp_path, capsys, tiny_path):
@@ -88,6 +106,22 @@ def test_saa_reaches_a_loose_target(tmp_path, capsys, tiny_path):
     last = out["steps"][-1]
     assert last["relative_upper"] <= 0.20
     assert last["gap_upper"] >= last["gap_mean"]
+
+
+def test_saa_draws_the_kind_and_first_n_of_scenarios(tmp_path, capsys, tiny_path):
+    """``--scenarios poisson:4`` with ``--set integer=false`` is ``--start 4 --relax``: the
+    aggregate family's sample:N is poisson:N, so the steps are the same."""
+    db = str(tmp_path / "v.db")
+    common = ["--target-gap", "20%", "--batches", "3", "--db", db, "--json"]
+    a = _json(capsys, ["saa", str(tiny_path), "--start", "4", "--relax", *common])
+    b = _json(capsys, ["saa", str(tiny_path), "--scenarios", "poisson:4", "--set",
+                       "integer=false", *common])
+    assert [s["n"] for s in a["steps"]] == [s["n"] for s in b["steps"]]
+    assert b["steps"][0]["n"] == 4
+    for sa, sb in zip(a["steps"], b["steps"]):
+        assert sb["objective"] == pytest.approx(sa["objective"], rel=1e-12)
+    with ResultsStore(db) as store:
+        assert store.get_run(b["run_id"]).record.scenarios.startswith("poisson:")
 
 
 @pytest.mark.mpi
@@ -102,7 +136,7 @@ def test_value_under_mpiexec_matches_the_serial_one(tmp_path, tiny_path):
     cmd = [str(mpiexec), "-n", "2", sys.executable, "-m", "stochplan", "value", str(tiny_path),
            "--config", str(cfg), "--scenarios", "poisson:12", "--seed", "2", "--db", str(db),
            "--json"]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False,
                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert run.returncode == 0, run.stderr[-2000:]
     lines = [line for line in run.stdout.splitlines() if line.strip()]
@@ -111,7 +145,7 @@ def test_value_under_mpiexec_matches_the_serial_one(tmp_path, tiny_path):
     serial = subprocess.run([sys.executable, "-m", "stochplan", "value", str(tiny_path),
                              "--config", str(cfg), "--scenarios", "poisson:12", "--seed", "2",
                              "--db", str(tmp_path / "serial.db"), "--json"],
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, check=False)
     expected = json.loads(serial.stdout)
     for key in ("rp", "ev", "eev", "ws", "vss", "evpi"):
         assert math.isclose(parallel[key], expected[key], rel_tol=1e-9, abs_tol=1e-6)

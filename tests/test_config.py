@@ -15,7 +15,7 @@ from stochplan.errors import InputError
 from stochplan.solve.solvers import SolverOptions
 
 FULL = """\
-instance = "tiny"
+instance = "electronics"
 method = "ef"
 
 [model]
@@ -65,7 +65,7 @@ def test_defaults_without_a_file():
     assert cfg.instance == "electronics"
     assert cfg.method == "ef"
     assert cfg.model == {}
-    assert cfg.scenarios.spec == "three-point"
+    assert cfg.scenarios.spec == "named"
     assert cfg.scenarios.seed == 0
     assert cfg.scenarios.multipliers == (1.0,)
     assert cfg.scenarios.weights is None
@@ -79,7 +79,7 @@ def test_defaults_without_a_file():
 def test_file_with_every_section_is_read(tmp_path):
     path = write(tmp_path, FULL)
     cfg = load_config(path)
-    assert cfg.instance == "tiny"
+    assert cfg.instance == "electronics"
     assert cfg.method == "ef"
     assert cfg.model == {"integer": False, "lost_sales_penalty": 500.0}
     assert cfg.scenarios == ScenarioConfig(
@@ -115,9 +115,9 @@ def test_overrides_win_over_the_file(tmp_path):
 
 
 def test_overrides_without_a_file():
-    cfg = load_config(instance="tiny", scenarios={"spec": "poisson:5", "seed": 3},
+    cfg = load_config(instance="electronics", scenarios={"spec": "poisson:5", "seed": 3},
                       model={"backorder_fraction": 0.0})
-    assert cfg.instance == "tiny"
+    assert cfg.instance == "electronics"
     assert cfg.scenarios.spec == "poisson:5"
     assert cfg.scenarios.seed == 3
     assert cfg.model == {"backorder_fraction": 0.0}
@@ -126,14 +126,14 @@ def test_overrides_without_a_file():
 def test_none_overrides_change_nothing(tmp_path):
     """What the CLI passes for flags that were not given leaves the file's config as it is."""
     path = write(tmp_path, FULL)
-    unset = dict(
-        instance=None,
-        method=None,
-        db=None,
-        model=None,
-        scenarios={"spec": None, "seed": None},
-        solver={"time_limit": None},
-    )
+    unset = {
+        "instance": None,
+        "method": None,
+        "db": None,
+        "model": None,
+        "scenarios": {"spec": None, "seed": None},
+        "solver": {"time_limit": None},
+    }
     assert load_config(path, **unset) == load_config(path)
     assert load_config(None, **unset) == load_config()
 
@@ -234,8 +234,8 @@ def test_override_error_names_the_file_it_was_merged_into(tmp_path):
 def test_run_config_is_frozen():
     cfg = load_config()
     with pytest.raises(AttributeError):
-        cfg.instance = "tiny"  # type: ignore[misc]
-    assert cfg.replace(instance="tiny").instance == "tiny"
+        cfg.instance = "electronics"  # type: ignore[misc]
+    assert cfg.replace(instance="electronics").instance == "electronics"
     assert cfg.instance == "electronics"
 
 
@@ -244,9 +244,95 @@ def test_readme_configuration_example_loads(tmp_path):
     import re
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-    blocks = [b for b in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[scenarios]" in b]
+    blocks = [b for b in re.findall(r"```toml\n(.*?)```", readme, re.DOTALL) if "[scenarios]" in b]
     assert blocks, "the README shows a run configuration"
     path = tmp_path / "run.toml"
     path.write_text(blocks[0])
     config = load_config(path)
     assert config.lshaped.clusters == 200 and config.ph.max_iterations == 200
+
+
+# ----------------------------------------------------------------------------------------------
+# Every section typed at load time: one error naming section.key, the value, the problem and
+# the file, in Python and on the command line (exit 2, one line, no traceback)
+
+BAD_VALUES = [
+    ("[model]\nlost_sales_penalty = -5\n", "model.lost_sales_penalty", "-5", ">= 0"),
+    ('[model]\ninteger = "yes"\n', "model.integer", "'yes'", "true or false"),
+    ("[model]\nnope = 1\n", "model.nope", "1", "unknown option"),
+    ('[solver]\ntime_limit = "abc"\n', "solver.time_limit", "'abc'", "must be a number"),
+    ("[ph]\nrel_gap = -1\n", "ph.rel_gap", "-1", "(0, 1)"),
+    ('[scenarios]\nspec = "poisson:0"\n', "scenarios.spec", "'poisson:0'", "positive integer"),
+    ("[scenarios]\nseed = -3\n", "scenarios.seed", "-3", "non-negative integer"),
+    ("[solver]\nthreads = true\n", "solver.threads", "True", "must be an integer"),
+    ("[lshaped]\nclusters = 2.5\n", "lshaped.clusters", "2.5", "must be an integer"),
+    ('[scenarios]\nmultipliers = [1.0, "x"]\n', "scenarios.multipliers", "[1.0, 'x']",
+     "item 2 must be a number"),
+    ("[output]\ndb = 3\n", "output.db", "3", "must be a string"),
+    ("instance = 7\n", "instance", "7", "must be a string"),
+]
+
+
+@pytest.mark.parametrize(("text", "field", "value", "problem"), BAD_VALUES)
+def test_bad_value_is_one_error_naming_key_value_and_file(tmp_path, text, field, value, problem):
+    path = write(tmp_path, text)
+    err = error_of(path)
+    assert err.field == field
+    assert err.source == str(path)
+    assert_names(str(err), f"{field} = {value}", str(path), problem)
+
+
+# (INSTANCE on the command line replaces the file's instance)
+@pytest.mark.parametrize(("text", "field", "value", "problem"),
+                         [case for case in BAD_VALUES if case[1] != "instance"])
+def test_bad_value_on_the_command_line_exits_2_with_one_line(tmp_path, capsys, monkeypatch,
+                                                               text, field, value, problem):
+    from stochplan.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, text)
+    code = main(["solve", "electronics", "--config", str(path)])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stochplan: error: "), err
+    assert_names(lines[0], f"{field} = {value}", str(path), problem)
+    assert not (tmp_path / "stochplan.db").exists()
+
+
+def test_the_leaking_time_limit_as_a_real_process(tmp_path):
+    """``time_limit = "abc"`` used to end in a Python comparison error and its traceback."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path, '[solver]\ntime_limit = "abc"\n')
+    proc = subprocess.run([sys.executable, "-m", "stochplan", "solve", "electronics",
+                           "--config", str(path)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"stochplan: error: solver.time_limit = 'abc' in {path}: must be a number"]
+
+
+def test_toml_integers_are_read_as_floats_where_a_number_is_expected(tmp_path):
+    path = write(tmp_path, "[solver]\ntime_limit = 600\n[ph]\ndefault_rho = 2\n")
+    cfg = load_config(path)
+    assert cfg.solver.time_limit == 600.0 and isinstance(cfg.solver.time_limit, float)
+    assert cfg.ph.default_rho == 2.0 and isinstance(cfg.ph.default_rho, float)
+
+
+def test_schema_describes_every_section_and_the_familys_options():
+    from stochplan.config import SECTIONS, config_schema
+    from stochplan.family import get_family
+
+    schema = config_schema(get_family("aggregate"))
+    assert set(schema["properties"]) == {"instance", "method", "model", *SECTIONS}
+    assert schema["additionalProperties"] is False
+    defs = schema["$defs"]
+    assert "lost_sales_penalty" in defs["ModelOptions"]["properties"]
+    assert defs["SolverOptions"]["properties"]["time_limit"]["description"].startswith("Seconds")
+    assert all(d.get("additionalProperties") is False for d in defs.values())

@@ -1,4 +1,4 @@
-"""Plain-text reports: the seed's executive summary, cost composition and operational table.
+"""Plain-text reports of a run: a generic header, then the family's own sections.
 
 The functions take the stored pieces (headline KPIs and tables), so a report can be printed for
 any run in the results database, not only for the one just solved.
@@ -14,52 +14,47 @@ import pandas as pd
 
 
 def money(x: float) -> str:
+    """``$1,234.50``; non-finite values as they are (``inf``, ``nan``)."""
     return f"${x:,.2f}" if math.isfinite(x) else str(x)
 
 
-def kpi_report_text(
-    header: Mapping[str, Any],
-    headline: Mapping[str, float],
-    composition: pd.DataFrame,
-    products: pd.DataFrame,
-) -> str:
-    """The executive summary, cost composition and per-product table as aligned text.
+def header_text(header: Mapping[str, Any]) -> str:
+    """The run's identity and objective in two lines.
 
-    ``header`` carries the run's identity: ``instance``, ``scenarios``, ``n_scenarios``,
-    ``method``, ``status``, ``objective``, ``gap`` and optionally ``run_id``, ``integer``.
+    ``header`` carries ``instance``, ``scenarios``, ``n_scenarios``, ``method``, ``status``,
+    ``objective``, ``gap`` and optionally ``run_id``, ``integer``.
     """
-    lines = []
     run = f"run {header['run_id']}: " if header.get("run_id") is not None else ""
     kind = "integer" if header.get("integer", True) else "LP relaxation"
-    lines.append(
-        f"{run}{header['instance']}, {header['scenarios']} ({header['n_scenarios']} scenarios, "
-        f"{kind}), {str(header['method']).upper()} with HiGHS: {header['status']}"
-    )
     gap = header.get("gap")
     gap_text = f", gap {gap:.4%}" if gap is not None and math.isfinite(gap) else ""
-    lines.append(f"Expected total cost (objective): {money(header['objective'])}{gap_text}")
-    lines.append("")
-    lines.append("EXECUTIVE SUMMARY")
-    lines.append(f"  Cumulative revenue   {money(headline['revenue']):>16}")
-    lines.append(f"  Cumulative cost      {money(headline['cost']):>16}")
-    lines.append(f"  Cumulative profit    {money(headline['profit']):>16}")
-    lines.append(f"  Operating margin     {headline['operating_margin']:>15.1%} ")
-    lines.append(f"  Fill rate            {headline['fill_rate']:>15.1%} ")
-    lines.append("")
-    lines.append("COST COMPOSITION")
-    lines.append(f"  {'Category':<14}{'Total cost ($)':>16}{'Share':>10}")
-    for row in composition.itertuples(index=False):
-        lines.append(f"  {row.category:<14}{row.cost:>16,.2f}{row.percent:>9.2f}%")
-    lines.append("")
-    lines.append("OPERATIONAL METRICS (expected over scenarios)")
-    lines.append(
-        f"  {'Product':<18}{'Total demand':>13}{'Units produced':>16}{'Turnover':>10}"
-        f"{'Avg unit cost':>15}{'Profit margin':>15}"
+    objective = header.get("objective")
+    value = money(objective) if objective is not None else "none"
+    what = ("Expected total cost (objective)" if header.get("sense", "min") == "min"
+            else "Expected objective (maximised)")
+    return (
+        f"{run}{header['instance']}, {header['scenarios']} ({header['n_scenarios']} scenarios, "
+        f"{kind}), {str(header['method']).upper()} with HiGHS: {header['status']}\n"
+        f"{what}: {value}{gap_text}"
     )
-    for row in products.itertuples(index=False):
-        name = f"{row.product} ({row.label})"
-        lines.append(
-            f"  {name:<18}{row.total_demand:>13,.1f}{row.units_produced:>16,.0f}"
-            f"{row.turnover:>10.2f}{money(row.avg_unit_cost):>15}{row.profit_margin:>14.1%} "
-        )
+
+
+def report_text(
+    header: Mapping[str, Any],
+    family: Any,
+    headline: Mapping[str, float],
+    tables: Mapping[str, pd.DataFrame],
+) -> str:
+    """The header, then the family's sections (``family`` may be None for a bare module)."""
+    body = family.report_text(headline, tables) if family is not None else ""
+    if not body and headline:
+        body = key_figures(headline)
+    return header_text(header) + ("\n\n" + body if body else "")
+
+
+def key_figures(headline: Mapping[str, float]) -> str:
+    """Headline KPIs one per line (for families without report sections of their own)."""
+    width = max(len(k) for k in headline)
+    lines = ["KEY FIGURES"]
+    lines += [f"  {k:<{width}}  {v:>18,.6g}" for k, v in headline.items()]
     return "\n".join(lines)

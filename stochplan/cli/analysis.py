@@ -1,11 +1,14 @@
-"""CLI commands of the analysis: ``value``, ``evaluate`` and ``saa``.
+"""Commands of the analysis: ``value``, ``evaluate`` and ``saa``.
 
 ::
 
-    stochplan value INSTANCE [--scenarios SPEC] [--seed S] [--relax] [--integer-policy round|relax]
+    stochplan value INSTANCE [--scenarios SPEC] [--seed S] [--set KEY=VALUE ...] [--relax]
+                             [--config FILE.toml] [--integer-policy round|relax]
     stochplan value --module MODULE --num-scens N [--set KEY=VALUE ...]
-    stochplan evaluate RUN [--scenarios poisson:M] [--seed S]
-    stochplan saa INSTANCE --target-gap 0.5% [--start N] [--max-n N] [--batches B] [--seed S]
+    stochplan evaluate RUN [--scenarios SPEC] [--seed S] [--cvar-level A]
+    stochplan saa INSTANCE --target-gap 0.5% [--scenarios sample:N|poisson:N|qmc:N] [--seed S]
+                           [--set KEY=VALUE ...] [--relax] [--config FILE.toml]
+                           [--start N] [--max-n N] [--batches B]
 
 Every command stores what it computed in the results database with the run it belongs to, and
 ``--json`` prints one JSON object. Under ``mpiexec`` the scenario solves are spread over the
@@ -16,14 +19,23 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import math
-import tomllib
 from typing import Any
 
-import pandas as pd
-
-from stochplan.cli import Progress, _captured_stdout, _json_safe
+from stochplan.cli.common import (
+    SPEC_HELP,
+    Progress,
+    add_model_options,
+    add_output_options,
+    add_scenario_options,
+    captured_stdout,
+    check_db,
+    model_overrides,
+    money,
+    parse_sets,
+    print_json,
+    save_run,
+)
 from stochplan.errors import InputError
 
 
@@ -32,62 +44,56 @@ def add_commands(sub: Any) -> None:
     value.add_argument("instance", nargs="?", metavar="INSTANCE",
                        help="built-in instance or instance folder (or use --module)")
     value.add_argument("--module", metavar="MODULE",
-                       help="an importable module following mpi-sppy's contract")
+                       help="an importable module following mpi-sppy's contract; --set then "
+                       "sets its options (as its inparser_adder names them)")
     value.add_argument("--num-scens", type=int, metavar="N", help="scenarios of --module")
-    value.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="a --module option (as its inparser_adder names it)")
-    value.add_argument("--scenarios", metavar="SPEC", help="three-point, poisson:N or qmc:N")
-    value.add_argument("--seed", type=int, metavar="S")
-    value.add_argument("--relax", action="store_true", help="LP relaxation")
+    add_scenario_options(value)
+    add_model_options(value)
     value.add_argument("--integer-policy", choices=("round", "relax"), default="round",
                        help="EV of an integer model with fractional mean demand (default round)")
-    _common(value)
-    value.set_defaults(handler=_value)
+    add_output_options(value)
+    value.set_defaults(handler=value_command)
 
     evaluate = sub.add_parser("evaluate", help="evaluate a stored run's plan out of sample")
     evaluate.add_argument("run", type=int, metavar="RUN")
-    evaluate.add_argument("--scenarios", default="poisson:2000", metavar="SPEC",
-                          help="fresh scenarios (default poisson:2000)")
-    evaluate.add_argument("--seed", type=int, metavar="S",
-                          help="seed of the fresh scenarios (default: the run's seed + 1)")
+    add_scenario_options(evaluate, default="poisson:2000",
+                         spec_help=f"fresh scenarios: {SPEC_HELP}, but not named "
+                         "(default poisson:2000)",
+                         seed_help="seed of the fresh scenarios (default: the run's seed + 1)")
     evaluate.add_argument("--cvar-level", type=float, default=0.95, metavar="A")
-    _common(evaluate, config=False)
-    evaluate.set_defaults(handler=_evaluate)
+    add_output_options(evaluate)
+    evaluate.set_defaults(handler=evaluate_command)
 
     saa = sub.add_parser("saa", help="grow N until the optimality gap's confidence bound is small")
     saa.add_argument("instance", metavar="INSTANCE")
     saa.add_argument("--target-gap", required=True, metavar="G",
                      help="relative gap target, e.g. 0.5%% or 0.005")
-    saa.add_argument("--start", type=int, default=10, metavar="N")
+    add_scenario_options(saa, spec_help="how the samples are drawn: sample:N, poisson:N or "
+                         "qmc:N, N the first sample size (default sample:10, or a sampled "
+                         "spec of --config)")
+    add_model_options(saa)
+    saa.add_argument("--start", type=int, metavar="N",
+                     help="first sample size (overrides N of --scenarios; default 10)")
     saa.add_argument("--max-n", type=int, default=640, metavar="N")
     saa.add_argument("--batches", type=int, default=10, metavar="B")
-    saa.add_argument("--seed", type=int, metavar="S")
-    saa.add_argument("--relax", action="store_true", help="LP relaxation")
-    _common(saa)
-    saa.set_defaults(handler=_saa)
-
-
-def _common(parser: argparse.ArgumentParser, config: bool = True) -> None:
-    if config:
-        parser.add_argument("--config", metavar="FILE.toml")
-    parser.add_argument("--db", metavar="PATH", help="results database (default ./stochplan.db)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    parser.add_argument("--quiet", action="store_true", help="no progress display")
+    add_output_options(saa)
+    saa.set_defaults(handler=saa_command)
 
 
 # ----------------------------------------------------------------------------------------------
+# value
 
 
-def _value(args: argparse.Namespace) -> int:
+def value_command(args: argparse.Namespace) -> int:
     from stochplan.parallel import rank, world
 
     if (args.module is None) == (args.instance is None):
         raise InputError("INSTANCE/--module", args.instance or args.module,
                          "give an instance or --module MODULE, not both")
-    db = _check_db(args.db)
+    db = check_db(args.db)
     comm = world()
     progress = Progress(enabled=not (args.quiet or args.json) and rank(comm) == 0)
-    with _captured_stdout(), progress:
+    with captured_stdout(), progress:
         if args.module:
             report, record = _value_of_module(args, comm, progress)
         else:
@@ -95,50 +101,51 @@ def _value(args: argparse.Namespace) -> int:
         if rank(comm) != 0:
             return 0
         progress.phase("store")
-        run_id, db_path = _save(record, db)
-    out = {"run_id": run_id, "db": db_path, **report.to_dict()}
+        run_id, db_path = save_run(record, db)
     if args.json:
-        print(json.dumps(_json_safe(out)))
+        print_json({"run_id": run_id, "db": db_path, **report.to_dict()})
         return 0
     print(_value_text(report, run_id, db_path, record.instance, record.scenarios))
     return 0
 
 
-def _value_of_instance(args: argparse.Namespace, comm: Any, progress: Progress):
+def _value_of_instance(args: argparse.Namespace, comm: Any, progress: Progress) -> Any:
     from stochplan.analysis.value import value_report
     from stochplan.config import load_config
-    from stochplan.models import aggregate
     from stochplan.parallel import rank
     from stochplan.run import outcome_from_result, solve_instance, to_record
 
     config = load_config(args.config, instance=args.instance, db=args.db,
-                         model={"integer": False} if args.relax else None,
+                         model=model_overrides(args, args.instance),
                          scenarios={"spec": args.scenarios, "seed": args.seed})
     progress.phase("rp")
     outcome = solve_instance(config) if rank(comm) == 0 else None
     if comm is not None:
         outcome = comm.bcast(outcome, root=0)
     assert outcome is not None
-    inst, sc = outcome.instance, config.scenarios
-    kwargs = aggregate.creator_kwargs(inst, sc.spec, sc.seed, sc.multipliers, sc.weights)
-    report = value_report(aggregate, outcome.scenarios.names, kwargs, config.solver,
+    inst, sc, family = outcome.instance, config.scenarios, outcome.family
+    kwargs = family.creator_kwargs(inst, sc.spec, sc.seed, sc.multipliers, sc.weights)
+    report = value_report(family.module, outcome.scenarios.names, kwargs, config.solver,
                           integer_policy=args.integer_policy, rp=outcome.result, comm=comm,
-                          progress=_phase_progress(progress))
+                          progress=progress.counter())
     record = to_record(outcome_from_result(config, inst, outcome.scenarios, outcome.result,
                                            outcome.timings))
-    record = _with_value(record, report)
-    return report, record
+    return report, _with_value(record, report)
 
 
-def _value_of_module(args: argparse.Namespace, comm: Any, progress: Progress):
-    from mpisppy.utils import config as mpisppy_config
-
+def _value_of_module(args: argparse.Namespace, comm: Any, progress: Progress) -> Any:
+    from stochplan import _mpisppy
     from stochplan.analysis.value import value_report
     from stochplan.run import package_versions
     from stochplan.store import RunRecord
 
     if args.num_scens is None or args.num_scens < 1:
         raise InputError("--num-scens", args.num_scens, "a positive number of scenarios is needed")
+    for flag, given in (("--relax", args.relax), ("--config", args.config),
+                        ("--scenarios", args.scenarios), ("--seed", args.seed)):
+        if given not in (None, False):
+            raise InputError(flag, given, "applies to an INSTANCE; a --module's options are set "
+                             "with --set KEY=VALUE")
     try:
         module = importlib.import_module(args.module)
     except ImportError as err:
@@ -147,20 +154,19 @@ def _value_of_module(args: argparse.Namespace, comm: Any, progress: Progress):
                "average_scenario_creator"):
         if not hasattr(module, fn):
             raise InputError("--module", args.module, f"has no {fn} (mpi-sppy's module contract)")
-    cfg = mpisppy_config.Config()
+    cfg = _mpisppy.config_class()()
     module.inparser_adder(cfg)
     cfg.num_scens = args.num_scens
-    for item in args.set:
-        key, _, text = item.partition("=")
+    for key, value in parse_sets(args.set).items():
         if key not in cfg:
-            raise InputError("--set", item, f"{args.module} has no option {key!r}")
+            raise InputError(f"--set {key}", value, f"{args.module} has no option {key!r}")
         try:
-            cfg[key] = tomllib.loads(f"v = {text}")["v"]
-        except tomllib.TOMLDecodeError:
-            cfg[key] = text
+            cfg[key] = value
+        except (TypeError, ValueError) as err:  # the option's domain refused it
+            raise InputError(f"--set {key}", value, str(err).splitlines()[0]) from None
     kwargs = module.kw_creator(cfg)
     names = module.scenario_names_creator(args.num_scens)
-    report = value_report(module, names, kwargs, comm=comm, progress=_phase_progress(progress))
+    report = value_report(module, names, kwargs, comm=comm, progress=progress.counter())
     rp = report.rp_result
     assert rp is not None
     record = RunRecord(
@@ -169,10 +175,7 @@ def _value_of_module(args: argparse.Namespace, comm: Any, progress: Progress):
         bound=rp.bound, gap=rp.gap,
         config={"module": args.module, "num_scens": args.num_scens, "set": list(args.set)},
         versions=package_versions(), timings=dict(report.timings),
-        # the plans table holds (variable, product, week) plans; a module's own index columns
-        # go into the table "plan" instead
-        plan=pd.DataFrame({"variable": [], "product": [], "week": [], "value": []}),
-        kpis={}, tables={"plan": rp.plan},
+        plan=rp.plan, kpis={}, tables={"recourse": rp.recourse},
     )
     return report, _with_value(record, report)
 
@@ -197,8 +200,8 @@ def _value_text(report: Any, run_id: int, db: str, instance: str, scenarios: str
     def fmt(x: float) -> str:
         return f"{x:>18,.2f}" if math.isfinite(x) else f"{'+inf' if x > 0 else '-inf':>18}"
 
-    lines = [f"run {run_id}: {instance}, {scenarios} ({report.n_scenarios} scenarios), "
-             f"objective sense {report.sense}"]
+    lines = [(f"run {run_id}: {instance}, {scenarios} ({report.n_scenarios} scenarios), "
+              f"objective sense {report.sense}")]
     names = {"rp": "RP  (recourse problem)", "ev": "EV  (mean-value problem)",
              "eev": "EEV (mean-value plan)", "ws": "WS  (wait-and-see)",
              "vss": "VSS (value of the stochastic solution)",
@@ -217,58 +220,61 @@ def _value_text(report: Any, run_id: int, db: str, instance: str, scenarios: str
 
 
 # ----------------------------------------------------------------------------------------------
+# evaluate
 
 
-def _evaluate(args: argparse.Namespace) -> int:
+def evaluate_command(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from stochplan.analysis.oos import out_of_sample
-    from stochplan.metrics.production import fill_rate
-    from stochplan.models import aggregate
+    from stochplan.family import get_family
     from stochplan.parallel import rank, world
     from stochplan.scenarios import parse_spec
     from stochplan.store import ResultsStore
 
-    db = _check_db(args.db, must_exist=True)
+    db = check_db(args.db, must_exist=True)
     with ResultsStore(db) as store:
         stored = store.get_run(args.run)
     rec = stored.record
-    if rec.family != "aggregate":
-        raise InputError("run", args.run, f"is a {rec.family} run; evaluate takes aggregate runs")
+    if rec.family == "module":
+        raise InputError("run", args.run, "is a `value --module` run; evaluate takes runs of a "
+                         "model family (a module's plan has no scenario generator here)")
+    family = get_family(rec.family)
     spec = parse_spec(args.scenarios)
-    if spec.kind == "three-point":
-        raise InputError("--scenarios", args.scenarios, "out-of-sample needs poisson:M or qmc:M")
-    seed = args.seed if args.seed is not None else (rec.seed or 0) + 1
-    if seed == rec.seed and rec.scenarios != "three-point":
-        raise InputError("--seed", seed, f"is run {args.run}'s own seed; out-of-sample needs an "
-                         "independent one")
+    if spec.kind == "named":
+        raise InputError("--scenarios", args.scenarios,
+                         "out-of-sample needs fresh scenarios: sample:M, poisson:M, qmc:M or "
+                         "file:PATH")
     cfg = rec.config
     scen_cfg = cfg.get("scenarios", {})
-    model = {k: v for k, v in cfg.get("model", {}).items()}
-    inst = aggregate.resolve(cfg.get("instance", rec.instance), model)
+    inst = family.resolve(cfg.get("instance", rec.instance), dict(cfg.get("model", {})))
+    seed = args.seed if args.seed is not None else (rec.seed or 0) + 1
+    own = parse_spec(rec.scenarios)
+    # sample:N draws poisson:N's scenarios when the family has no sampler of its own
+    plain = family.uncertainty(inst).sampler is None
+
+    def draw(kind: str) -> str:
+        return "poisson" if kind == "sample" and plain else kind
+
+    if seed == rec.seed and own.sampled and spec.sampled and draw(own.kind) == draw(spec.kind):
+        raise InputError("--seed", seed, f"is run {args.run}'s own seed; out-of-sample needs an "
+                         "independent one")
     multipliers = tuple(scen_cfg.get("multipliers") or (1.0,))
-    weights = scen_cfg.get("weights")
-    kwargs = aggregate.creator_kwargs(inst, str(spec), seed, multipliers,
-                                      tuple(weights) if weights else None)
-    scen_set = aggregate.scenario_set(inst, str(spec), seed, multipliers,
-                                      tuple(weights) if weights else None)
+    weights = tuple(scen_cfg["weights"]) if scen_cfg.get("weights") else None
+    kwargs = family.creator_kwargs(inst, str(spec), seed, multipliers, weights)
+    scen_set = family.scenario_set(inst, str(spec), seed, multipliers, weights)
     plans = [(f"stochastic (run {args.run})", rec.plan)]
     if "ev_plan" in rec.tables:
         plans.append(("mean-value (EV)", rec.tables["ev_plan"]))
     comm = world()
     progress = Progress(enabled=not (args.quiet or args.json) and rank(comm) == 0)
     results = []
-    with _captured_stdout(), progress:
+    with captured_stdout(), progress:
         for label, plan in plans:
             progress.phase(f"evaluate {label} on {len(scen_set)} scenarios")
-            oos = out_of_sample(aggregate, plan, scen_set.names, kwargs, label,
+            oos = out_of_sample(family.module, plan, scen_set.names, kwargs, label,
                                 cvar_level=args.cvar_level, keep_recourse=True, comm=comm)
-            feasible = [i for i, c in enumerate(oos.solves.objective) if math.isfinite(c)]
-            fill = math.nan
-            if feasible and oos.solves.recourse is not None:
-                names = tuple(scen_set.names[i] for i in feasible)
-                arrays = aggregate.recourse_arrays(oos.solves.recourse, inst, names)
-                sub = scen_set.subset(feasible)
-                fill = fill_rate(sub.demand, arrays["B"], arrays.get("L"), sub.probabilities)
-            results.append((oos, fill))
+            results.append((oos, family.oos_kpis(inst, scen_set, oos.solves)))
     if rank(comm) != 0:
         return 0
     summary = pd.DataFrame([{
@@ -276,81 +282,90 @@ def _evaluate(args: argparse.Namespace) -> int:
         "mean": oos.summary.mean, "ci_low": oos.summary.ci_low, "ci_high": oos.summary.ci_high,
         **oos.summary.quantiles, "cvar": oos.summary.cvar, "cvar_level": oos.summary.cvar_level,
         "prob_infeasible": oos.summary.prob_infeasible,
-        "feasible_mean": oos.summary.feasible_mean, "fill_rate": fill,
-    } for oos, fill in results])
+        "feasible_mean": oos.summary.feasible_mean, **extra,
+    } for oos, extra in results])
     costs = pd.concat([oos.costs() for oos, _ in results], ignore_index=True)
-    own = summary.iloc[0]
-    kpis = {"oos_mean": own["mean"], "oos_ci_low": own["ci_low"], "oos_ci_high": own["ci_high"],
-            "oos_cvar": own["cvar"], "oos_prob_infeasible": own["prob_infeasible"],
-            "oos_fill_rate": own["fill_rate"], "oos_n": float(own["n"])}
+    first = summary.iloc[0]
+    kpis = {"oos_mean": first["mean"], "oos_ci_low": first["ci_low"],
+            "oos_ci_high": first["ci_high"], "oos_cvar": first["cvar"],
+            "oos_prob_infeasible": first["prob_infeasible"],
+            **{f"oos_{k}": float(first[k]) for k in results[0][1]}, "oos_n": float(first["n"])}
     with ResultsStore(db) as store:
         store.add_table(args.run, "oos_costs", costs, replace=True)
         store.add_table(args.run, "oos_summary", summary, replace=True)
         store.add_kpis(args.run, kpis)
     if args.json:
-        print(json.dumps(_json_safe({"run_id": args.run, "db": str(db),
-                                     "plans": summary.to_dict(orient="records")})))
+        print_json({"run_id": args.run, "db": str(db), "plans": summary.to_dict(orient="records")})
         return 0
     print(f"run {args.run}: plans evaluated on {spec} (seed {seed}), costs in $")
-    for row in summary.itertuples(index=False):
-        print(f"  {row.plan:<26} mean {_money(row.mean)}  95% CI [{_money(row.ci_low)}, "
-              f"{_money(row.ci_high)}]  CVaR{row.cvar_level:.0%} {_money(row.cvar)}  "
-              f"P(infeasible) {row.prob_infeasible:.1%}  fill rate {row.fill_rate:.1%}")
+    for row in summary.to_dict("records"):
+        extra = "".join(f"  {k.replace('_', ' ')} {row[k]:.1%}" for k in results[0][1])
+        print(f"  {row['plan']:<26} mean {money(row['mean'])}  95% CI [{money(row['ci_low'])}, "
+              f"{money(row['ci_high'])}]  CVaR{row['cvar_level']:.0%} {money(row['cvar'])}  "
+              f"P(infeasible) {row['prob_infeasible']:.1%}{extra}")
     print(f"Stored with run {args.run} in {db} (tables oos_costs, oos_summary).")
     return 0
 
 
 # ----------------------------------------------------------------------------------------------
+# saa
 
 
-def _saa(args: argparse.Namespace) -> int:
+def saa_command(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import pandas as pd
+
     from stochplan.analysis.mrp import grow_sample
     from stochplan.config import load_config
-    from stochplan.models import aggregate
     from stochplan.parallel import rank, world
     from stochplan.run import outcome_from_result, to_record
+    from stochplan.scenarios import parse_spec
 
     target = _fraction(args.target_gap)
-    db = _check_db(args.db)
+    db = check_db(args.db)
     config = load_config(args.config, instance=args.instance, db=args.db,
-                         model={"integer": False} if args.relax else None,
-                         scenarios={"seed": args.seed})
-    inst = aggregate.resolve(config.instance, config.model or None)
+                         model=model_overrides(args, args.instance),
+                         scenarios={"spec": args.scenarios, "seed": args.seed})
     sc = config.scenarios
+    spec = parse_spec(sc.spec)
+    if args.scenarios is not None and not spec.sampled:
+        raise InputError("--scenarios", args.scenarios, "SAA draws samples: expected sample:N, "
+                         "poisson:N or qmc:N")
+    # the kind and first N of a sampled spec (--scenarios or the file's); else sample:10
+    kind = spec.kind if spec.sampled else "sample"
+    start: int = args.start if args.start is not None else (spec.n if spec.n else 10)
+    family = config.family_object()
+    inst = family.resolve(config.instance, config.model or None)
 
-    def sample(n: int):
-        spec = f"poisson:{n}"
-        return (aggregate.scenario_names_creator(n),
-                aggregate.creator_kwargs(inst, spec, sc.seed, sc.multipliers, sc.weights))
+    def sample(n: int) -> Any:
+        return (family.scenario_names_creator(n),
+                family.creator_kwargs(inst, f"{kind}:{n}", sc.seed, sc.multipliers, sc.weights))
 
-    def batches_for(n: int):
-        def batch(b: int):
-            spec = f"poisson:{n}"
-            return (aggregate.scenario_names_creator(n),
-                    aggregate.creator_kwargs(inst, spec, sc.seed + 1 + b, sc.multipliers,
-                                             sc.weights))
+    def batches_for(n: int) -> Any:
+        def batch(b: int) -> Any:
+            return (family.scenario_names_creator(n),
+                    family.creator_kwargs(inst, f"{kind}:{n}", sc.seed + 1 + b, sc.multipliers,
+                                          sc.weights))
         return batch
 
     comm = world()
     progress = Progress(enabled=not (args.quiet or args.json) and rank(comm) == 0)
-    with _captured_stdout(), progress:
-        steps, result = grow_sample(aggregate, sample, batches_for, target, args.start,
+    with captured_stdout(), progress:
+        steps, result = grow_sample(family.module, sample, batches_for, target, start,
                                     args.max_n, args.batches, config.solver, comm=comm,
                                     progress=progress.phase)
         if rank(comm) != 0:
             return 0
         n = steps[-1].n
-        final = config.replace(scenarios=type(sc)(f"poisson:{n}", sc.seed, sc.multipliers,
-                                                  sc.weights))
-        scen_set = aggregate.scenario_set(inst, f"poisson:{n}", sc.seed, sc.multipliers,
-                                          sc.weights)
+        final = config.replace(scenarios=dataclasses.replace(sc, spec=f"{kind}:{n}"))
+        scen_set = family.scenario_set(inst, f"{kind}:{n}", sc.seed, sc.multipliers,
+                                       sc.weights)
         record = to_record(outcome_from_result(final, inst, scen_set, result))
     table = pd.DataFrame([{"n": s.n, "objective": s.objective, "gap_mean": s.gap.mean,
                            "gap_half_width": s.gap.half_width, "gap_upper": s.gap.upper,
                            "relative_upper": s.gap.relative_upper, "batches": s.gap.n_batches,
                            "seconds": s.seconds} for s in steps])
-    import dataclasses
-
     last = steps[-1].gap
     reached = last.relative_upper <= target
     record = dataclasses.replace(
@@ -360,49 +375,20 @@ def _saa(args: argparse.Namespace) -> int:
         tables={**record.tables, "saa_steps": table},
         label=f"saa target {target:.3%} {'reached' if reached else 'not reached'}",
     )
-    run_id, db_path = _save(record, db)
+    run_id, db_path = save_run(record, db)
     if args.json:
-        print(json.dumps(_json_safe({"run_id": run_id, "db": db_path, "target": target,
-                                     "reached": reached, "steps": table.to_dict("records")})))
+        print_json({"run_id": run_id, "db": db_path, "target": target, "reached": reached,
+                    "steps": table.to_dict("records")})
         return 0
-    print(f"run {run_id}: {inst.name}, SAA with Poisson scenarios (seed {sc.seed}), MRP with "
+    print(f"run {run_id}: {inst.name}, SAA with {kind} scenarios (seed {sc.seed}), MRP with "
           f"{args.batches} batches; target: relative gap bound <= {target:.3%}")
     for s in steps:
-        print(f"  N = {s.n:>5}  objective {_money(s.objective)}  gap {_money(s.gap.mean)} "
-              f"+/- {_money(s.gap.half_width)}  (upper bound {s.gap.relative_upper:.3%})  "
+        print(f"  N = {s.n:>5}  objective {money(s.objective)}  gap {money(s.gap.mean)} "
+              f"+/- {money(s.gap.half_width)}  (upper bound {s.gap.relative_upper:.3%})  "
               f"{s.seconds:.1f} s")
     print(("Target reached" if reached else f"Target NOT reached by N = {steps[-1].n} "
            f"(--max-n {args.max_n})") + f"; stored as run {run_id} in {db_path}.")
     return 0 if reached else 1
-
-
-# ----------------------------------------------------------------------------------------------
-
-
-def _check_db(value: str | None, must_exist: bool = False):
-    from stochplan.store import ResultsStore, resolve_db
-
-    db = resolve_db(value)
-    if db.exists():
-        ResultsStore(db).close()
-    elif must_exist:
-        raise InputError("--db", str(db), "no results database there")
-    return db
-
-
-def _save(record: Any, db: Any) -> tuple[int, str]:
-    from stochplan.store import ResultsStore
-
-    with ResultsStore(db) as store:
-        return store.save_run(record), str(store.path)
-
-
-def _phase_progress(progress: Progress):
-    return lambda phase, done, total: progress.phase(f"{phase} {done}/{total}")
-
-
-def _money(x: float) -> str:
-    return f"${x:,.2f}" if math.isfinite(x) else ("+inf" if x > 0 else "nan")
 
 
 def _fraction(text: str) -> float:
@@ -413,4 +399,3 @@ def _fraction(text: str) -> float:
     if not 0 < value < 1:
         raise InputError("--target-gap", text, "must be between 0 and 100%")
     return value
-

@@ -1,4 +1,4 @@
-"""``stochplan dashboard`` and ``stochplan compare``: HTML dashboards of stored runs.
+"""Commands that draw stored runs: ``dashboard`` and ``compare``.
 
 ::
 
@@ -7,9 +7,8 @@
 
 RUN is a run id from ``stochplan runs``, or ``last`` for the newest run in the database. Each
 command writes one self-contained HTML file (plotly.js inline, opens offline) and prints its
-path. Unknown runs or a missing database are one-line errors (exit status 2).
-
-This module is light to import: plotly and the figure code load in the handlers.
+path. Unknown runs or a missing database are one-line errors (exit status 2). Plotly and the
+figure code load in the handlers.
 """
 
 from __future__ import annotations
@@ -17,53 +16,39 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from stochplan.cli.common import add_db_option, open_store
+from stochplan.errors import InputError
+
 LAST = ("last", "latest")
 
 
-def add_commands(subparsers: Any) -> None:
+def add_commands(sub: Any) -> None:
     """Add ``dashboard`` and ``compare`` to the ``stochplan`` command line."""
-    dash = subparsers.add_parser(
+    dash = sub.add_parser(
         "dashboard",
         help="write the HTML dashboard of a stored run",
         description="Write one self-contained HTML dashboard (plotly.js inline, works offline) "
         "of a run stored in the results database, and print its path.",
     )
-    dash.add_argument(
-        "run",
-        type=run_id,
-        metavar="RUN",
-        help="run id (see `stochplan runs`) or 'last' for the newest run",
-    )
-    dash.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE.html",
-        help="output file (default ./stochplan-run-<id>.html)",
-    )
-    dash.add_argument("--db", metavar="PATH", help="results database (default ./stochplan.db)")
+    dash.add_argument("run", type=run_id, metavar="RUN",
+                      help="run id (see `stochplan runs`) or 'last' for the newest run")
+    dash.add_argument("-o", "--output", metavar="FILE.html",
+                      help="output file (default ./stochplan-run-<id>.html)")
+    add_db_option(dash)
     dash.set_defaults(handler=dashboard_command)
 
-    comp = subparsers.add_parser(
+    comp = sub.add_parser(
         "compare",
         help="write an HTML page comparing stored runs side by side",
         description="Write one self-contained HTML page putting two or more stored runs side "
         "by side (headline KPIs, cost composition, production plans, out-of-sample "
         "costs where stored), and print its path.",
     )
-    comp.add_argument(
-        "runs",
-        type=run_id,
-        nargs="+",
-        metavar="RUN",
-        help="two or more run ids ('last' for the newest run)",
-    )
-    comp.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE.html",
-        help="output file (default ./stochplan-compare-<id>-<id>.html)",
-    )
-    comp.add_argument("--db", metavar="PATH", help="results database (default ./stochplan.db)")
+    comp.add_argument("runs", type=run_id, nargs="+", metavar="RUN",
+                      help="two or more run ids ('last' for the newest run)")
+    comp.add_argument("-o", "--output", metavar="FILE.html",
+                      help="output file (default ./stochplan-compare-<id>-<id>.html)")
+    add_db_option(comp)
     comp.set_defaults(handler=compare_command)
 
 
@@ -85,7 +70,7 @@ def run_id(text: str) -> int | str:
 def dashboard_command(args: argparse.Namespace) -> int:
     from stochplan.reports.dashboard import write_dashboard
 
-    with _open_store(args.db) as store:
+    with open_store(args.db) as store:
         stored = store.get_run(_resolve(store, args.run))
         db = str(store.path)
     path = write_dashboard(stored, args.output, db=db)
@@ -94,10 +79,9 @@ def dashboard_command(args: argparse.Namespace) -> int:
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    from stochplan.errors import InputError
     from stochplan.reports.dashboard import write_comparison
 
-    with _open_store(args.db) as store:
+    with open_store(args.db) as store:
         ids = [_resolve(store, r) for r in args.runs]
         if len(ids) < 2 or len(set(ids)) != len(ids):
             raise InputError("RUN", args.runs, "compare needs two or more different runs")
@@ -108,23 +92,9 @@ def compare_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_store(db: str | None) -> Any:
-    from stochplan.errors import InputError
-    from stochplan.store import ResultsStore, resolve_db
-
-    path = resolve_db(db)
-    if str(path) != ":memory:" and not path.exists():
-        raise InputError(
-            "--db", str(path), "no results database there (`stochplan solve` creates it)"
-        )
-    return ResultsStore(path)
-
-
 def _resolve(store: Any, run: int | str) -> int:
     if run != "last":
         return int(run)
-    from stochplan.errors import InputError
-
     runs = store.list_runs(limit=1)
     if runs.empty:
         raise InputError("RUN", "last", f"no runs in {store.path} yet")

@@ -1,0 +1,288 @@
+"""Commands to set up, solve and look at runs: ``instances``, ``config-schema``, ``solve``,
+``runs`` and ``show``.
+
+::
+
+    stochplan instances
+    stochplan config-schema [INSTANCE | --family NAME]
+    stochplan solve INSTANCE [--scenarios SPEC] [--seed S] [--set KEY=VALUE ...] [--relax]
+                             [--config FILE.toml] [--method ef|ph|lshaped] [--time-limit SEC]
+                             [--rel-gap G] [--max-iterations N] [--partial]
+                             [--db PATH] [--json] [--quiet]
+    stochplan runs [--db PATH] [--limit N] [--json]
+    stochplan show RUN [--db PATH] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from stochplan.cli.common import (
+    EXIT_SOLVE,
+    EXIT_USAGE,
+    Progress,
+    add_db_option,
+    add_model_options,
+    add_output_options,
+    add_scenario_options,
+    captured_stdout,
+    check_db,
+    model_overrides,
+    print_json,
+)
+from stochplan.errors import InputError, SolveError, StochplanError
+
+
+def add_commands(sub: Any) -> None:
+    sub.add_parser("instances", help="list the built-in instances").set_defaults(
+        handler=instances_command)
+
+    schema = sub.add_parser("config-schema", aliases=["schema"],
+                            help="print the JSON schema of a run configuration file",
+                            description="Print the JSON schema of a run configuration (TOML) "
+                            "for the model family of INSTANCE, its [model] options included; "
+                            "editors with a TOML language server check and complete files "
+                            "with it.")
+    schema.add_argument("instance", nargs="?", metavar="INSTANCE",
+                        help="built-in instance or instance folder (default electronics)")
+    schema.add_argument("--family", metavar="NAME", help="a model family, instead of INSTANCE")
+    schema.set_defaults(handler=schema_command)
+
+    solve = sub.add_parser("solve", help="solve an instance's recourse problem (extensive form, "
+                           "L-shaped method, or progressive hedging under mpiexec)")
+    solve.add_argument("instance", metavar="INSTANCE",
+                       help="built-in instance name (see `stochplan instances`) or instance folder")
+    add_scenario_options(solve)
+    add_model_options(solve)
+    solve.add_argument("--method", choices=("ef", "ph", "lshaped"),
+                       help="ef: extensive form (default); ph: progressive hedging with mpi-sppy "
+                       "(run under mpiexec; 3 or more ranks add bound and incumbent spokes); "
+                       "lshaped: level-stabilised L-shaped method for LPs (serial, or under "
+                       "mpiexec with the scenarios shared among ranks)")
+    solve.add_argument("--time-limit", type=float, metavar="SEC",
+                       help="solver time limit (with --method ph or lshaped: the method's)")
+    solve.add_argument("--rel-gap", type=float, metavar="G",
+                       help="--method ph or lshaped: stop at this relative gap (default 0.01 "
+                       "for ph, 1e-4 for lshaped)")
+    solve.add_argument("--max-iterations", type=int, metavar="N",
+                       help="--method ph or lshaped: iteration limit (default 200 for ph, "
+                       "1000 for lshaped)")
+    solve.add_argument("--partial", action="store_true",
+                       help="keep a solve stopped by the time limit (with its gap) instead of failing")
+    add_output_options(solve)
+    solve.set_defaults(handler=solve_command)
+
+    runs = sub.add_parser("runs", help="list the runs in the results database")
+    add_db_option(runs)
+    runs.add_argument("--limit", type=int, default=20, metavar="N")
+    runs.add_argument("--json", action="store_true", help="print one JSON array on stdout")
+    runs.set_defaults(handler=runs_command)
+
+    show = sub.add_parser("show", help="print one stored run")
+    show.add_argument("run", type=int, metavar="RUN")
+    add_db_option(show)
+    show.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    show.set_defaults(handler=show_command)
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def instances_command(args: argparse.Namespace) -> int:
+    from stochplan.data import builtin_instances
+
+    for name, description in builtin_instances().items():
+        print(f"{name:<16}{description}")
+    return 0
+
+
+def schema_command(args: argparse.Namespace) -> int:
+    from stochplan.config import config_schema
+    from stochplan.data import instance_family
+    from stochplan.family import get_family
+
+    if args.family is not None and args.instance is not None:
+        raise InputError("--family", args.family, "give INSTANCE or --family, not both")
+    name = args.family or instance_family(args.instance or "electronics")
+    print(json.dumps(config_schema(get_family(name)), indent=2))
+    return 0
+
+
+def solve_command(args: argparse.Namespace) -> int:
+    from stochplan.config import DECOMPOSED, load_config
+
+    config = load_config(
+        args.config,
+        instance=args.instance,
+        method=args.method,
+        db=args.db,
+        model=model_overrides(args, args.instance),
+        scenarios={"spec": args.scenarios, "seed": args.seed},
+        solver={"time_limit": args.time_limit},
+        ph={"rel_gap": args.rel_gap, "max_iterations": args.max_iterations,
+            "time_limit": args.time_limit},
+        lshaped={"rel_gap": args.rel_gap, "max_iterations": args.max_iterations,
+                 "time_limit": args.time_limit},
+    )
+    if config.method not in DECOMPOSED:
+        for flag, value in (("--rel-gap", args.rel_gap), ("--max-iterations", args.max_iterations)):
+            if value is not None:
+                raise InputError(flag, value, "applies to --method ph or lshaped only")
+        return _solve_once(args, config)
+    # decomposed: every MPI rank solves, rank 0 alone stores and prints
+    from stochplan.parallel import world
+
+    comm = world()
+    if comm is None or comm.Get_rank() == 0:
+        return _solve_once(args, config, comm)
+    try:
+        _solve_once(args, config, comm)
+    except SolveError:  # InfeasibleError included; rank 0 reports it
+        return EXIT_SOLVE
+    except StochplanError:
+        return EXIT_USAGE
+    return 0
+
+
+def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
+    """Solve, store and print; under MPI (``comm``), ranks other than 0 only solve."""
+    from stochplan.store import ResultsStore
+
+    me = 0 if comm is None else comm.Get_rank()
+    db_error: StochplanError | None = None
+    if me == 0:
+        try:
+            db = check_db(config.db)  # a bad --db fails here, before any solving
+        except StochplanError as err:
+            db_error = err
+    if comm is not None and not comm.bcast(db_error is None, root=0):
+        if db_error is not None:
+            raise db_error
+        return EXIT_USAGE
+    if db_error is not None:
+        raise db_error
+    show = me == 0 and not (args.quiet or args.json)
+    with captured_stdout(), Progress(enabled=show) as progress:
+        from stochplan.run import solve_instance, to_record
+
+        outcome = solve_instance(config, progress=progress.phase, allow_partial=args.partial)
+        if outcome is None:  # an MPI rank other than 0
+            return 0
+        progress.phase("store")
+        record = to_record(outcome)
+        with ResultsStore(db) as store:
+            run_id = store.save_run(record)
+            db_path = str(store.path)
+
+    if args.json:
+        print_json({
+            "run_id": run_id,
+            "db": db_path,
+            "instance": record.instance,
+            "scenarios": record.scenarios,
+            "seed": record.seed,
+            "n_scenarios": record.n_scenarios,
+            **outcome.result.to_dict(),
+            "kpis": outcome.kpis.headline,
+            "timings": outcome.timings,
+        })
+        return 0
+
+    from stochplan.reports.text import report_text
+
+    header = _header(run_id, record.instance, record.scenarios, record.n_scenarios,
+                     record.method, record.status, record.objective, record.gap,
+                     bool(getattr(outcome.instance.options, "integer", False)))
+    print(report_text(header, outcome.family, outcome.kpis.headline, outcome.kpis.tables))
+    if outcome.result.method == "ph":
+        print("\n" + _ph_summary(outcome.result))
+    elif outcome.result.method == "lshaped":
+        print("\n" + _lshaped_summary(outcome.result))
+    print(f"\nStored as run {run_id} in {db_path} "
+          f"(solve {outcome.timings.get('solve', 0.0):.1f} s); `stochplan show {run_id}` prints it again.")
+    return 0
+
+
+def runs_command(args: argparse.Namespace) -> int:
+    from stochplan.store import ResultsStore, resolve_db
+
+    path = resolve_db(args.db)
+    if not path.exists():
+        print(f"no results database at {path} yet: `stochplan solve` creates it", file=sys.stderr)
+        return 0
+    with ResultsStore(path) as store:
+        table = store.list_runs(limit=args.limit)
+    if args.json:
+        print(table.to_json(orient="records"))
+    elif table.empty:
+        print(f"no runs in {path}")
+    else:
+        print(table.to_string(index=False))
+    return 0
+
+
+def show_command(args: argparse.Namespace) -> int:
+    from stochplan.cli.common import open_store
+    from stochplan.family import stored_family
+    from stochplan.reports.text import report_text
+
+    with open_store(args.db) as store:
+        stored = store.get_run(args.run)
+    rec = stored.record
+    if args.json:
+        print_json({
+            "run_id": stored.id, "created": stored.created, "instance": rec.instance,
+            "family": rec.family, "method": rec.method, "scenarios": rec.scenarios,
+            "seed": rec.seed, "n_scenarios": rec.n_scenarios, "status": rec.status,
+            "objective": rec.objective, "bound": rec.bound, "gap": rec.gap,
+            "kpis": rec.kpis, "config": rec.config, "versions": rec.versions,
+            "timings": rec.timings,
+        })
+        return 0
+    header = _header(stored.id, rec.instance, rec.scenarios, rec.n_scenarios, rec.method,
+                     rec.status, rec.objective, rec.gap,
+                     bool(rec.config.get("model", {}).get("integer", False)))
+    header["sense"] = rec.config.get("value", {}).get("sense", "min")
+    print(f"created {stored.created}")
+    print(report_text(header, stored_family(rec.family), rec.kpis, rec.tables))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def _header(run_id: int, instance: str, scenarios: str, n: int, method: str, status: str,
+            objective: float | None, gap: float | None, integer: bool) -> dict[str, Any]:
+    return {"run_id": run_id, "instance": instance, "scenarios": scenarios, "n_scenarios": n,
+            "method": method, "status": status, "objective": objective, "gap": gap,
+            "integer": integer}
+
+
+def _ph_summary(result: Any) -> str:
+    """One paragraph on a progressive hedging solve: ranks, iterations, why it stopped."""
+    info = result.info
+    gap = "n/a" if result.gap is None else f"{result.gap:.3%}"
+    bound = "none" if result.bound is None else f"${result.bound:,.2f}"
+    return (f"Progressive hedging on {info.get('ranks')} rank(s) "
+            f"({', '.join(info.get('cylinders', []))}), bundles of {info.get('bundle_size')} "
+            f"scenario(s): {info.get('iterations')} iterations, stopped on "
+            f"{str(info.get('stop_reason')).replace('_', ' ')}.\n"
+            f"Best bound {bound}, incumbent ${result.objective:,.2f}, gap {gap} "
+            f"(target {info.get('rel_gap_target', 0):.2%}).")
+
+
+def _lshaped_summary(result: Any) -> str:
+    """One paragraph on an L-shaped solve: ranks, iterations, cuts, why it stopped."""
+    info = result.info
+    gap = "n/a" if result.gap is None else f"{result.gap:.4%}"
+    bound = "none" if result.bound is None else f"${result.bound:,.2f}"
+    return (f"L-shaped method (level-stabilised) on {info.get('ranks')} rank(s): "
+            f"{info.get('iterations')} iterations, {info.get('cuts')} cuts "
+            f"({info.get('clusters')} optimality cuts per iteration, "
+            f"{info.get('feasibility_cuts')} feasibility cuts), stopped on "
+            f"{str(info.get('stop_reason')).replace('_', ' ')}.\n"
+            f"Bound {bound}, plan ${result.objective:,.2f}, gap {gap} "
+            f"(target {info.get('rel_gap_target', 0):.4%}).")
