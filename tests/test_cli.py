@@ -461,3 +461,29 @@ def test_scenarios_from_a_file(capsys, tmp_path):
     payload = json.loads(out)
     assert payload["n_scenarios"] == 2
     assert payload["objective"] == pytest.approx(85.0, abs=1e-6)
+
+
+@pytest.mark.solve
+def test_export_writes_the_plan_and_any_table_as_csv(capsys, tmp_path):
+    """tiny by hand: X = 10 in week 1 and 15 in week 2 (see its instance.toml)."""
+    import pandas as pd
+
+    db = tmp_path / "r.db"
+    code, _, err = run(capsys, "solve", str(TINY), "--json", "--db", str(db))
+    assert code == 0, err
+    code, out, err = run(capsys, "export", "last", "-o", str(tmp_path / "plan.csv"),
+                         "--db", str(db))
+    assert code == 0, err
+    plan = pd.read_csv(tmp_path / "plan.csv")
+    assert list(plan.columns) == ["variable", "product", "week", "value"]
+    x = plan[plan["variable"] == "X"].set_index("week")["value"]
+    assert x.to_dict() == {1: 10.0, 2: 15.0}
+    code, out, err = run(capsys, "export", "1", "kpis", "--db", str(db))
+    assert code == 0, err
+    kpis = dict(line.split(",") for line in out.splitlines()[1:])
+    assert float(kpis["cost"]) == pytest.approx(85.0, abs=1e-9)
+    code, out, _ = run(capsys, "export", "1", "--list", "--db", str(db))
+    assert code == 0 and "recourse" in out and "scenarios" in out
+    code, _, err = run(capsys, "export", "1", "nope", "--db", str(db))
+    assert code == 2
+    assert "nope" in assert_one_line_error(err)

@@ -1,9 +1,10 @@
-"""Commands that draw stored runs: ``dashboard`` and ``compare``.
+"""Commands that draw or export stored runs: ``dashboard``, ``compare`` and ``export``.
 
 ::
 
     stochplan dashboard RUN [-o FILE.html] [--db PATH]
     stochplan compare RUN RUN... [-o FILE.html] [--db PATH]
+    stochplan export RUN [TABLE] [-o FILE.csv] [--db PATH]
 
 RUN is a run id from ``stochplan runs``, or ``last`` for the newest run in the database. Each
 command writes one self-contained HTML file (plotly.js inline, opens offline) and prints its
@@ -51,6 +52,22 @@ def add_commands(sub: Any) -> None:
     add_db_option(comp)
     comp.set_defaults(handler=compare_command)
 
+    export = sub.add_parser(
+        "export",
+        help="write a stored run's plan or one of its tables as CSV",
+        description="Write the first-stage plan (default) or any table stored with a run "
+        "(its KPI tables, recourse, scenarios, ...) as CSV, to a file or to stdout. Without "
+        "a file, `--list` names the run's tables.",
+    )
+    export.add_argument("run", type=run_id, metavar="RUN",
+                        help="run id (see `stochplan runs`) or 'last' for the newest run")
+    export.add_argument("table", nargs="?", default="plan", metavar="TABLE",
+                        help="'plan' (default), 'kpis' or a stored table's name")
+    export.add_argument("-o", "--output", metavar="FILE.csv", help="output file (default stdout)")
+    export.add_argument("--list", action="store_true", help="list the run's tables and exit")
+    add_db_option(export)
+    export.set_defaults(handler=export_command)
+
 
 def run_id(text: str) -> int | str:
     """A RUN argument: a positive integer, or ``last``."""
@@ -88,6 +105,39 @@ def compare_command(args: argparse.Namespace) -> int:
         runs = [store.get_run(i) for i in ids]
         db = str(store.path)
     path = write_comparison(runs, args.output, db=db)
+    print(path.resolve())
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    import sys
+
+    import pandas as pd
+
+    with open_store(args.db) as store:
+        stored = store.get_run(_resolve(store, args.run))
+    rec = stored.record
+    tables = {"plan": rec.plan,
+              "kpis": pd.DataFrame({"name": list(rec.kpis), "value": list(rec.kpis.values())}),
+              **rec.tables}
+    if args.list:
+        for name, table in tables.items():
+            print(f"{name:<24}{len(table):>8} rows  {', '.join(map(str, table.columns))}")
+        return 0
+    if args.table not in tables:
+        raise InputError("TABLE", args.table, f"run {stored.id} has no such table (tables: "
+                         f"{', '.join(tables)})")
+    table = tables[args.table]
+    if args.output is None:
+        table.to_csv(sys.stdout, index=False)
+        return 0
+    from pathlib import Path
+
+    path = Path(args.output)
+    try:
+        table.to_csv(path, index=False)
+    except OSError as err:
+        raise InputError("--output", args.output, f"cannot be written ({err.strerror})") from None
     print(path.resolve())
     return 0
 
