@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.stochplan-installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# ruff (lint) on everything, mypy on the package; .ci/run calls it before the tests.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check stochplan tests benchmarks experiments
+	$(VENV)/bin/mypy stochplan
 
 # The full benchmark suite (about 1.5 hours on 2 cores): writes benchmarks/RESULTS.md and RESULTS.json.
 bench: $(STAMP)
