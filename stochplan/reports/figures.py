@@ -1,27 +1,32 @@
-"""Plotly figures of stored runs: pure functions from a :class:`~stochplan.store.StoredRun` (or
-its :class:`~stochplan.reports.view.RunView`) to a :class:`plotly.graph_objects.Figure`.
+"""Plotly figures of stored runs of any model family, and the house style every figure uses.
 
-Nothing here solves, reads a database or touches live solver objects: the figures are drawn
-from what the results store holds, so any past run can be redrawn.
+Pure functions from a :class:`~stochplan.store.StoredRun` (or its
+:class:`~stochplan.reports.view.RunView`) to a :class:`plotly.graph_objects.Figure`. Nothing here
+solves, reads a database or touches live solver objects, and nothing names a family: the
+figures read what every run may store (the first-stage plan, the scenarios and their random
+data, the value-of-information KPIs, out-of-sample costs, a decomposition's convergence). A
+family's own figures live with the family and use the palette and helpers of this module
+(:func:`style`, :func:`fan`, :func:`rgba`, :func:`spacing`, :func:`integer_axes`).
 
 Conventions, the same in every figure:
 
 - Colours come from the Okabe-Ito palette (safe for the common colour-vision deficiencies).
-  Each cost category has one colour (:data:`COST_CATEGORIES`), each scenario one colour
-  (:func:`scenario_colours`), each evaluated plan one colour (:func:`plan_colour`), each run
-  of a comparison one colour (:func:`run_colours`); production (the first-stage plan) is black.
+  Each scenario has one colour (:func:`scenario_colours`), each evaluated plan one colour
+  (:func:`plan_colour`: stochastic blue, mean-value vermillion, wait-and-see green), each run
+  of a comparison one colour (:func:`run_colours`); the first-stage plan is black.
 - Runs with more than :data:`~stochplan.reports.view.FAN_THRESHOLD` scenarios show scenario
   quantities as quantile bands (5-95 % and 25-75 %, median line) instead of one line each.
-- Axis titles carry units ($, units, hours, workers, space units); hover labels show values.
+- Axis titles carry units where the run says them ($ for objectives); hover labels show values.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -36,24 +41,32 @@ from stochplan.reports.view import (
 from stochplan.store import StoredRun
 
 __all__ = [
-    "COST_CATEGORIES",
+    "DARK_GREY",
+    "FIRST_STAGE_COLOUR",
+    "GREY",
+    "MONEY_HOVER",
     "OKABE_ITO",
-    "CostCategory",
-    "compare_costs_figure",
+    "SERIES",
+    "UNITS_HOVER",
+    "bottom_x_title",
+    "compare_objective_figure",
     "compare_oos_figure",
-    "compare_production_figure",
-    "compare_profit_figure",
-    "cost_categories",
-    "cost_composition_figure",
-    "financials_figure",
+    "convergence_figure",
+    "fan",
+    "integer_axes",
+    "numeric_labels",
     "oos_figure",
+    "ordered_labels",
     "plan_colour",
-    "production_figure",
+    "plan_figure",
+    "rgba",
     "run_colours",
     "scenario_colours",
+    "scenario_data_figure",
+    "scenario_objective_figure",
+    "spacing",
+    "style",
     "value_figure",
-    "warehouse_figure",
-    "workforce_figure",
 ]
 
 # ----------------------------------------------------------------------------------------------
@@ -73,16 +86,13 @@ OKABE_ITO = {
 }
 GREY = "#8C8C8C"
 DARK_GREY = "#4D4D4D"
-#: Revenue is neutral, so that costs keep their category colours next to it.
-REVENUE = "#A9BCCB"
-PRODUCTION = OKABE_ITO["black"]
-DEMAND = OKABE_ITO["orange"]
-INVENTORY = OKABE_ITO["bluish_green"]
-FOOTPRINT = OKABE_ITO["blue"]
+#: The first-stage plan is drawn in black in every figure.
+FIRST_STAGE_COLOUR = OKABE_ITO["black"]
 FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Liberation Sans", "DejaVu Sans", sans-serif'
 
-#: Scenario colours in order of use; three-point scenarios get low/med/high below.
-_SERIES = (
+#: Series colours in order of use (scenarios, runs, index values); three-point scenarios get
+#: low/med/high below.
+SERIES = (
     OKABE_ITO["blue"],
     OKABE_ITO["vermillion"],
     OKABE_ITO["bluish_green"],
@@ -102,53 +112,13 @@ _NAMED_SCENARIOS = {
 }
 
 
-@dataclass(frozen=True)
-class CostCategory:
-    """A cost component: the ``weekly`` table's column, its display label and its colour."""
-
-    column: str
-    label: str
-    colour: str
-    composition: str  # the category in the stored ``composition`` table
-
-
-#: Every cost category the aggregate family reports, in the seed's order.
-COST_CATEGORIES = (
-    CostCategory("production", "Production (material)", OKABE_ITO["blue"], "Production"),
-    CostCategory("labor_reg", "Regular labour", OKABE_ITO["sky_blue"], "Labor (Reg)"),
-    CostCategory("labor_ot", "Overtime labour", OKABE_ITO["orange"], "Labor (OT)"),
-    CostCategory("hiring_firing", "Hiring/firing", OKABE_ITO["reddish_purple"], "Hiring/Firing"),
-    CostCategory("inventory_regular", "Regular holding", OKABE_ITO["bluish_green"], "Inventory"),
-    CostCategory("inventory_overflow", "Overflow holding", OKABE_ITO["yellow"], "Inventory"),
-    CostCategory("backorder", "Backorders", OKABE_ITO["vermillion"], "Backorder"),
-    CostCategory("wages", "Wages", GREY, "Wages"),
-    CostCategory("lost_sales", "Lost sales", OKABE_ITO["black"], "Lost sales"),
-)
-_OPTIONAL = {"wages", "lost_sales"}
-
-
-def cost_categories(view: RunView) -> list[CostCategory]:
-    """The run's cost categories: the seven standard ones, plus wages and lost sales when the
-    run's model has them (they are then rows of its ``composition`` table)."""
-    weekly = view.weekly
-    shown = set(view.table("composition")["category"]) if view.has_table("composition") else set()
-    out = []
-    for cat in COST_CATEGORIES:
-        if cat.column not in weekly:
-            continue
-        if cat.column in _OPTIONAL and cat.composition not in shown:
-            continue
-        out.append(cat)
-    return out
-
-
 def scenario_colours(labels: Sequence[str]) -> dict[str, str]:
     """One colour per scenario label: low/med/high get light blue/blue/vermillion, others the
     palette in order (cycling beyond ten, where runs are drawn as fan charts anyway)."""
     labels = [str(x) for x in labels]
     if labels and all(x.lower() in _NAMED_SCENARIOS for x in labels):
         return {x: _NAMED_SCENARIOS[x.lower()] for x in labels}
-    return {x: _SERIES[i % len(_SERIES)] for i, x in enumerate(labels)}
+    return {x: SERIES[i % len(SERIES)] for i, x in enumerate(labels)}
 
 
 def plan_colour(label: str, position: int = 0) -> str:
@@ -167,10 +137,11 @@ def plan_colour(label: str, position: int = 0) -> str:
 
 def run_colours(views: Sequence[RunView]) -> dict[int, str]:
     """One colour per run of a comparison, by position."""
-    return {v.run_id: _SERIES[i % len(_SERIES)] for i, v in enumerate(views)}
+    return {v.run_id: SERIES[i % len(SERIES)] for i, v in enumerate(views)}
 
 
-def _rgba(hex_colour: str, alpha: float) -> str:
+def rgba(hex_colour: str, alpha: float) -> str:
+    """``#0072B2`` with opacity ``alpha`` as ``rgba(0,114,178,alpha)``."""
     h = hex_colour.lstrip("#")
     r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r},{g},{b},{alpha})"
@@ -179,11 +150,11 @@ def _rgba(hex_colour: str, alpha: float) -> str:
 # ----------------------------------------------------------------------------------------------
 # Layout helpers
 
-_MONEY = "%{y:$,.2f}"
-_UNITS = "%{y:,.1f}"
+MONEY_HOVER = "%{y:$,.2f}"
+UNITS_HOVER = "%{y:,.1f}"
 
 
-def _style(
+def style(
     fig: go.Figure,
     title: str,
     height: int,
@@ -226,19 +197,21 @@ def _style(
     return fig
 
 
-def _week_axes(fig: go.Figure, view_weeks: Sequence[int]) -> None:
-    if len(view_weeks) <= 26:
+def integer_axes(fig: go.Figure, ticks: Sequence[Any]) -> None:
+    """x axes of periods (weeks, stages): one tick per period up to 26 of them, axis lines."""
+    if len(ticks) <= 26:
         fig.update_xaxes(tickmode="linear", dtick=1)
     fig.update_xaxes(showline=True, linecolor="#BBBBBB", ticks="outside", tickcolor="#BBBBBB")
 
 
-def _bottom_x_title(fig: go.Figure, rows: int, text: str = "week") -> None:
+def bottom_x_title(fig: go.Figure, rows: int, text: str) -> None:
+    """Title the x axis of the bottom row only (rows share their x axis)."""
     fig.update_xaxes(title_text=text, row=rows, col=1)
 
 
-def _fan(
+def fan(
     fig: go.Figure,
-    x: Sequence[int],
+    x: Sequence[Any],
     samples: np.ndarray,
     weights: np.ndarray,
     *,
@@ -254,7 +227,7 @@ def _fan(
 ) -> None:
     """Quantile bands of (S, T) samples: 5-95 % light, 25-75 % darker, median line."""
     q = weighted_quantiles(samples, weights, (0.05, 0.25, 0.5, 0.75, 0.95))
-    where = {"row": row, "col": col}
+    where: dict[str, Any] = {"row": row, "col": col}
     if secondary_y is not None:
         where["secondary_y"] = secondary_y
     for lo, hi, alpha, band in ((0, 4, 0.16, "5–95 %"), (1, 3, 0.32, "25–75 %")):
@@ -277,7 +250,7 @@ def _fan(
                 mode="lines",
                 line={"width": 0, "color": colour},
                 fill="tonexty",
-                fillcolor=_rgba(colour, alpha),
+                fillcolor=rgba(colour, alpha),
                 name=f"{name} {band}",
                 legendgroup=legendgroup,
                 showlegend=showlegend,
@@ -301,596 +274,391 @@ def _fan(
     )
 
 
-def _spacing(rows: int, gap_px: int, height: int) -> float:
+def spacing(rows: int, gap_px: int, height: int) -> float:
+    """Vertical spacing of ``rows`` subplots that leaves about ``gap_px`` pixels between them."""
     return min(0.12, gap_px / max(height, 1)) if rows > 1 else 0.0
 
 
 # ----------------------------------------------------------------------------------------------
-# One run
+# One run: the first-stage plan, the scenarios, the convergence of a decomposition
 
 
-def financials_figure(view: RunView | StoredRun) -> go.Figure:
-    """Expected revenue, cost (stacked by category) and profit by week, company and products.
+def numeric_labels(labels: Sequence[Any]) -> bool:
+    """Whether index labels are numbers (periods: drawn on a numeric axis, sorted)."""
+    return bool(labels) and all(
+        isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+        for x in labels
+    )
 
-    One row for all products, then one per product; the row titles carry the totals. Revenue
-    is price x expected demand met, cost the objective's terms (see
-    :mod:`stochplan.metrics.production`), profit their difference; all in $ per week.
+
+def ordered_labels(values: pd.Series) -> list[Any]:
+    """The distinct values of an index column: ascending when numeric, else as stored."""
+    labels = list(pd.unique(values.dropna()))
+    return sorted(labels) if numeric_labels(labels) else labels
+
+
+def plan_figure(view: RunView | StoredRun) -> go.Figure:
+    """The first-stage plan, one subplot per variable, in the plan's own units.
+
+    One index column (``crop``): bars over it. Two (``product``, ``week``): one series per
+    value of the first over the second, lines when the second is numeric (periods), grouped
+    bars otherwise. Rows of a variable without those indices are left out. Raises
+    :class:`MissingData` when the plan is empty or has no, or more than two, index columns
+    (the page then shows the plan as a table only).
     """
     view = as_view(view)
-    weekly = view.weekly
-    weeks = list(view.weeks)
-    cats = [c for c in cost_categories(view) if float(weekly[c.column].abs().sum()) > 0]
-    numeric = weekly.drop(columns=["product"]).groupby("week").sum()
-    rows = [("All products", numeric.reindex(weeks).fillna(0.0))]
-    for p in view.products:
-        part = weekly[weekly["product"] == p].set_index("week").reindex(weeks).fillna(0.0)
-        rows.append((view.product_labels[p], part))
-    titles = [
-        f"<b>{name}</b>: revenue {money(df['revenue'].sum())} · cost {money(df['cost'].sum())}"
-        f" · profit {money(df['profit'].sum())}"
-        for name, df in rows
-    ]
-    height = 120 + 270 * len(rows)
+    plan, index = view.plan, view.index_names
+    if not view.variables or len(index) not in (1, 2):
+        raise MissingData("plan", index, "only plans with one or two index columns are drawn")
+    rows = plan.dropna(subset=list(index))
+    variables = [v for v in view.variables if (rows["variable"] == v).any()]
+    if not variables:
+        raise MissingData("plan", index, "no plan entry has all its index values")
+    x_name = index[-1]
+    x_labels = ordered_labels(rows[x_name])
+    numeric_x = numeric_labels(x_labels)
+    series = ordered_labels(rows[index[0]]) if len(index) == 2 else [None]
+    colours = {s: SERIES[i % len(SERIES)] for i, s in enumerate(series)}
+    n = len(variables)
+    height = 120 + 260 * n
     fig = make_subplots(
-        rows=len(rows),
+        rows=n,
         cols=1,
         shared_xaxes=True,
-        subplot_titles=titles,
-        vertical_spacing=_spacing(len(rows), 62, height),
+        subplot_titles=[f"<b>{v}</b>" for v in variables],
+        vertical_spacing=spacing(n, 52, height),
     )
-    for i, (_, df) in enumerate(rows, start=1):
-        first = i == 1
-        fig.add_trace(
-            go.Bar(
-                x=weeks,
-                y=df["revenue"],
-                name="Expected revenue",
-                marker_color=REVENUE,
-                offsetgroup="revenue",
-                legendgroup="revenue",
-                showlegend=first,
-                hovertemplate=_MONEY,
-            ),
-            row=i,
-            col=1,
+    for i, var in enumerate(variables, start=1):
+        part = rows[rows["variable"] == var]
+        for s in series:
+            cells = part if s is None else part[part[index[0]] == s]
+            if cells.empty:
+                continue
+            values = cells.groupby(x_name, sort=False)["value"].sum().reindex(x_labels)
+            name = var if s is None else f"{index[0]} {s}"
+            hover = f"{var}[%{{x}}]" if s is None else f"{var}[{s}, %{{x}}]"
+            common = {
+                "x": [str(x) for x in x_labels] if not numeric_x else x_labels,
+                "y": values.to_numpy(float),
+                "name": name,
+                "legendgroup": name,
+                "showlegend": i == 1 and s is not None,
+                "hovertemplate": hover + " = %{y:,.6g}<extra></extra>",
+            }
+            colour = FIRST_STAGE_COLOUR if s is None else colours[s]
+            if numeric_x and s is not None:
+                fig.add_trace(
+                    go.Scatter(
+                        mode="lines+markers",
+                        line={"color": colour, "width": 2},
+                        marker={"size": 5},
+                        **common,
+                    ),
+                    row=i,
+                    col=1,
+                )
+            else:
+                fig.add_trace(go.Bar(marker_color=colour, **common), row=i, col=1)
+        fig.update_yaxes(title_text=var, row=i, col=1)
+    if numeric_x:
+        integer_axes(fig, x_labels)
+    bottom_x_title(fig, n, x_name)
+    fig.update_layout(barmode="group")
+    by = f" by {index[0]}" if len(index) == 2 else ""
+    return style(
+        fig,
+        f"First-stage plan over {x_name}{by} ({n} variable{'s' if n != 1 else ''})",
+        height,
+        hovermode="closest",
+        legend_rows=1 if len(index) == 2 else 0,
+    )
+
+
+_OBJECTIVE_SERIES = {  # column of value_by_scenario -> (label, colour)
+    "ws": ("WS: wait-and-see (perfect information)", OKABE_ITO["bluish_green"]),
+    "eev": ("EEV: mean-value plan", OKABE_ITO["vermillion"]),
+    "rp": ("RP: stochastic plan", OKABE_ITO["blue"]),
+}
+
+
+def scenario_objective_figure(view: RunView | StoredRun) -> go.Figure:
+    """The objective in each scenario, as the value step stored it (``value_by_scenario``):
+    wait-and-see (the scenario solved with perfect information) and the mean-value plan's
+    (EEV), $. Few scenarios: bars per scenario; more than FAN_THRESHOLD: probability-weighted
+    histograms. Dashed lines: the expectations stored as KPIs (WS, EEV and RP). Scenarios where
+    a plan is infeasible (+inf) are counted in its legend entry, not drawn. Raises
+    :class:`MissingData` when the run stores no ``value_by_scenario``."""
+    view = as_view(view)
+    table = view.value_by_scenario
+    if table is None:
+        raise MissingData("tables", "value_by_scenario", f"run {view.run_id} stores no such table")
+    columns = [
+        c
+        for c in table.columns
+        if c not in ("scenario", "probability", "label") and pd.api.types.is_numeric_dtype(table[c])
+    ]
+    if not columns:
+        raise MissingData("value_by_scenario", "objectives", "the table has no objective column")
+    names = [str(s) for s in table["scenario"]]
+    label_of = dict(zip(view.scenario_names, view.scenario_labels, strict=True))
+    labels = [label_of.get(s, s) for s in names]
+    weights = (
+        table["probability"].to_numpy(float)
+        if "probability" in table
+        else np.full(len(table), 1.0 / max(len(table), 1))
+    )
+    fig = go.Figure()
+    others = (OKABE_ITO["reddish_purple"], OKABE_ITO["orange"], OKABE_ITO["sky_blue"], DARK_GREY)
+    for j, col in enumerate(columns):
+        label, colour = _OBJECTIVE_SERIES.get(col, (col, others[j % len(others)]))
+        values = table[col].to_numpy(float)
+        finite = np.isfinite(values)
+        note = (
+            f" — infeasible in {int((~finite).sum())} of {len(values)}" if not finite.all() else ""
         )
-        base = np.zeros(len(weeks))
-        for cat in cats:
-            y = df[cat.column].to_numpy(float)
+        if view.fan:
+            fig.add_trace(
+                go.Histogram(
+                    x=values[finite],
+                    y=weights[finite],
+                    histfunc="sum",
+                    name=f"{label}{note}",
+                    marker_color=rgba(colour, 0.55),
+                    marker_line={"color": colour, "width": 0.6},
+                    legendgroup=col,
+                    hovertemplate="%{x:$,.0f}: probability %{y:.3f}<extra>"
+                    + col.upper()
+                    + "</extra>",
+                )
+            )
+        else:
             fig.add_trace(
                 go.Bar(
-                    x=weeks,
-                    y=y,
-                    base=base.copy(),
-                    name=cat.label,
-                    marker_color=cat.colour,
-                    offsetgroup="cost",
-                    legendgroup=cat.column,
-                    showlegend=first,
-                    hovertemplate=_MONEY,
-                ),
-                row=i,
-                col=1,
+                    x=[lab for lab, ok in zip(labels, finite, strict=True) if ok],
+                    y=values[finite],
+                    name=f"{label}{note}",
+                    marker_color=colour,
+                    legendgroup=col,
+                    customdata=weights[finite],
+                    hovertemplate="%{y:$,.2f} (probability %{customdata:.3f})",
+                )
             )
-            base += y
+    for key in ("ws", "eev", "rp"):
+        value = view.kpis.get(key)
+        if value is None or not math.isfinite(value):
+            continue
+        _, colour = _OBJECTIVE_SERIES[key]
+        line = {"color": colour, "width": 2, "dash": "dash"}
+        if view.fan:
+            fig.add_vline(x=value, line=line)
+        else:
+            fig.add_hline(y=value, line=line)
+        # the line's legend entry (shapes have none of their own)
         fig.add_trace(
             go.Scatter(
-                x=weeks,
-                y=df["profit"],
-                name="Expected profit",
-                mode="lines+markers",
-                line={"color": PRODUCTION, "width": 2.5},
-                marker={"size": 6},
-                legendgroup="profit",
-                showlegend=first,
-                hovertemplate=_MONEY,
-            ),
-            row=i,
-            col=1,
+                x=[None],
+                y=[None],
+                mode="lines",
+                line=line,
+                name=f"{key.upper()} expected: {money(value)}",
+                hoverinfo="skip",
+            )
         )
-    fig.update_yaxes(
-        title_text="$ per week", tickformat="$~s", zeroline=True, zerolinecolor="#999999"
-    )
-    _week_axes(fig, weeks)
-    _bottom_x_title(fig, len(rows))
-    fig.update_layout(barmode="group")
-    return _style(
+    if view.fan:
+        fig.update_layout(barmode="overlay")
+        fig.update_xaxes(title_text="objective in the scenario, $", tickformat="$~s")
+        fig.update_yaxes(title_text="probability")
+    else:
+        fig.update_layout(barmode="group")
+        fig.update_xaxes(title_text="scenario", type="category")
+        fig.update_yaxes(title_text="objective in the scenario, $", tickformat="$~s")
+    better = "higher" if view.sense == "max" else "lower"
+    return style(
         fig,
-        "Revenue, cost and profit by week (expected over scenarios; costs stacked by category)",
-        height,
+        f"Objective in each scenario ({better} is better; dashed: expectations)",
+        480,
+        hovermode="closest" if view.fan else "x unified",
         legend_rows=2,
     )
 
 
-def production_figure(view: RunView | StoredRun) -> go.Figure:
-    """First-stage production against demand, with inventory, per product and scenario.
-
-    Few scenarios: one demand line (dotted) and one inventory line (dashed, regular plus
-    overflow units on hand at the end of the week) per scenario, in the scenario's colour.
-    Sampled sets (more than FAN_THRESHOLD scenarios): quantile bands of demand and inventory.
-    """
+def scenario_data_figure(view: RunView | StoredRun) -> go.Figure:
+    """The scenarios' random data (the stored table named after it, e.g. ``demand``), summed
+    over all its axes but the last, in its own unit: one line per scenario (scenario colours),
+    or quantile bands beyond FAN_THRESHOLD scenarios, with the probability-weighted mean
+    (black). Data without an axis: one bar per scenario. Raises :class:`MissingData` when the
+    run stores no such table."""
     view = as_view(view)
-    weeks = list(view.weeks)
-    X = view.plan["X"]
-    D = view.demand
-    inv = view.recourse["I_reg"] + view.recourse["I_ovr"]
-    n = len(view.products)
-    height = 120 + 300 * n
-    titles = [f"<b>{view.product_labels[p]}</b>" for p in view.products]
-    fig = make_subplots(
-        rows=n,
-        cols=1,
-        shared_xaxes=True,
-        subplot_titles=titles,
-        vertical_spacing=_spacing(n, 48, height),
-    )
-    colours = scenario_colours(view.scenario_labels)
-    for i, p in enumerate(view.products):
-        row, first = i + 1, i == 0
-        if view.fan:
-            _fan(
-                fig,
-                weeks,
-                D[:, i, :],
-                view.probabilities,
-                colour=DEMAND,
-                name="Demand",
-                unit="units",
-                dash="dot",
-                legendgroup="demand",
-                showlegend=first,
-                row=row,
-            )
-            _fan(
-                fig,
-                weeks,
-                inv[:, i, :],
-                view.probabilities,
-                colour=INVENTORY,
-                name="Inventory",
-                unit="units",
-                dash="dash",
-                legendgroup="inventory",
-                showlegend=first,
-                row=row,
-            )
-        else:
-            for s, label in enumerate(view.scenario_labels):
-                colour = colours[label]
-                group = f"scenario-{label}"
-                fig.add_trace(
-                    go.Scatter(
-                        x=weeks,
-                        y=D[s, i, :],
-                        name=f"Demand ({label})",
-                        mode="lines+markers",
-                        line={"color": colour, "width": 1.5, "dash": "dot"},
-                        marker={"size": 5},
-                        legendgroup=group,
-                        showlegend=first,
-                        hovertemplate=_UNITS + " units",
-                    ),
-                    row=row,
-                    col=1,
-                )
-                fig.add_trace(
-                    go.Scatter(
-                        x=weeks,
-                        y=inv[s, i, :],
-                        name=f"Inventory ({label})",
-                        mode="lines",
-                        line={"color": colour, "width": 2, "dash": "dash"},
-                        legendgroup=group,
-                        showlegend=first,
-                        hovertemplate=_UNITS + " units",
-                    ),
-                    row=row,
-                    col=1,
-                )
+    axis, labels, values = view.scenario_series()
+    name = view.scenario_data_name or "data"
+    table = view.table(name)
+    summed = [c for c in table.columns if c not in ("scenario", "value", axis)]
+    over = f" (summed over {', '.join(summed)})" if summed else ""
+    fig = make_subplots(rows=1, cols=1)
+    if axis is None:
+        colours = scenario_colours(view.scenario_labels)
         fig.add_trace(
-            go.Scatter(
-                x=weeks,
-                y=X[i],
-                name="Production (first stage)",
-                mode="lines+markers",
-                line={"color": PRODUCTION, "width": 3},
-                marker={"size": 6},
-                legendgroup="production",
-                showlegend=first,
-                hovertemplate=_UNITS + " units",
+            go.Bar(
+                x=list(view.scenario_labels),
+                y=values[:, 0],
+                marker_color=[colours[s] for s in view.scenario_labels],
+                customdata=view.probabilities,
+                name=name,
+                hovertemplate="%{y:,.6g} (probability %{customdata:.3f})<extra></extra>",
             ),
-            row=row,
+            row=1,
             col=1,
         )
-    fig.update_yaxes(title_text="units", rangemode="tozero")
-    _week_axes(fig, weeks)
-    _bottom_x_title(fig, n)
-    kind = (
-        f"{view.n_scenarios} scenarios as quantile bands"
-        if view.fan
-        else f"{view.n_scenarios} scenarios"
-    )
-    return _style(
-        fig, f"Production plan against demand, with inventory ({kind})", height, legend_rows=3
-    )
-
-
-def warehouse_figure(view: RunView | StoredRun) -> go.Figure:
-    """Warehouse footprint: regular and overflow space used (expected, stacked) against both
-    capacities, with units in stock on a secondary axis; all products, then each product.
-
-    Footprint = space per unit x units held (space units). The capacities bind all products
-    together, so they are drawn in the all-products row, with each scenario's total footprint
-    (lines, or a quantile band for sampled sets) to show where the warehouse fills up.
-    """
-    view = as_view(view)
-    weeks = list(view.weeks)
-    space = view.product_param("space_per_unit")  # (P,)
-    reg_cap = view.instance_value("regular_capacity")
-    ovr_cap = view.instance_value("overflow_capacity")
-    I_reg, I_ovr = view.recourse["I_reg"], view.recourse["I_ovr"]
-    foot_reg = I_reg * space[None, :, None]  # (S, P, T)
-    foot_ovr = I_ovr * space[None, :, None]
-    cats = {c.column: c for c in COST_CATEGORIES}
-    reg_colour = cats["inventory_regular"].colour
-    ovr_colour = cats["inventory_overflow"].colour
-    n = 1 + len(view.products)
-    height = 120 + 280 * n
-    titles = ["<b>All products</b>: footprint against the warehouse capacities"]
-    titles += [f"<b>{view.product_labels[p]}</b>" for p in view.products]
-    fig = make_subplots(
-        rows=n,
-        cols=1,
-        shared_xaxes=True,
-        subplot_titles=titles,
-        specs=[[{"secondary_y": True}]] * n,
-        vertical_spacing=_spacing(n, 52, height),
-    )
-
-    def stacked(row: int, reg: np.ndarray, ovr: np.ndarray, units: np.ndarray, first: bool) -> None:
-        for y, name, colour, group in (
-            (reg, "Regular warehouse (expected)", reg_colour, "reg"),
-            (ovr, "Overflow (expected)", ovr_colour, "ovr"),
-        ):
-            fig.add_trace(
-                go.Scatter(
-                    x=weeks,
-                    y=y,
-                    name=name,
-                    mode="lines",
-                    stackgroup=f"space{row}",
-                    line={"width": 0.8, "color": colour},
-                    fillcolor=_rgba(colour, 0.55),
-                    legendgroup=group,
-                    showlegend=first,
-                    hovertemplate="%{y:,.1f} space units",
-                ),
-                row=row,
-                col=1,
-                secondary_y=False,
-            )
-        fig.add_trace(
-            go.Scatter(
-                x=weeks,
-                y=units,
-                name="Units in stock (expected, right axis)",
-                mode="lines+markers",
-                line={"color": PRODUCTION, "width": 1.5, "dash": "dot"},
-                marker={"size": 4},
-                legendgroup="units",
-                showlegend=first,
-                hovertemplate=_UNITS + " units",
-            ),
-            row=row,
-            col=1,
-            secondary_y=True,
-        )
-
-    # All products: expected footprint, per-scenario total, capacities.
-    total = (foot_reg + foot_ovr).sum(axis=1)  # (S, T)
-    stacked(
-        1,
-        view.expect(foot_reg.sum(axis=1)),
-        view.expect(foot_ovr.sum(axis=1)),
-        view.expect((I_reg + I_ovr).sum(axis=1)),
-        True,
-    )
+        fig.update_xaxes(title_text="scenario", type="category")
+        fig.update_yaxes(title_text=f"{name}{over}")
+        return style(fig, f"Scenarios: {name}{over}", 440, hovermode="closest", legend_rows=0)
+    numeric = numeric_labels(labels)
+    x = list(labels) if numeric else [str(t) for t in labels]
     if view.fan:
-        _fan(
+        fan(
             fig,
-            weeks,
-            total,
+            x,
+            values,
             view.probabilities,
-            colour=FOOTPRINT,
-            name="Footprint",
-            unit="space units",
-            dash="solid",
-            legendgroup="footprint",
+            colour=OKABE_ITO["orange"],
+            name=name.capitalize(),
+            unit="",
+            dash="dot",
+            legendgroup="data",
             showlegend=True,
             row=1,
-            secondary_y=False,
         )
     else:
         colours = scenario_colours(view.scenario_labels)
         for s, label in enumerate(view.scenario_labels):
             fig.add_trace(
                 go.Scatter(
-                    x=weeks,
-                    y=total[s],
-                    name=f"Footprint ({label})",
-                    mode="lines",
-                    line={"color": colours[label], "width": 1.5},
+                    x=x,
+                    y=values[s],
+                    name=f"{label} (p = {view.probabilities[s]:.3g})",
+                    mode="lines+markers",
+                    line={"color": colours[label], "width": 2, "dash": "dot"},
+                    marker={"size": 5},
                     legendgroup=f"scenario-{label}",
-                    hovertemplate="%{y:,.1f} space units",
+                    hovertemplate=UNITS_HOVER,
                 ),
                 row=1,
                 col=1,
-                secondary_y=False,
             )
-    for y, name, dash in (
-        (reg_cap, "Regular capacity", "dash"),
-        (reg_cap + ovr_cap, "Regular + overflow capacity", "dot"),
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=view.expect(values),
+            name="Expected (probability-weighted)",
+            mode="lines+markers",
+            line={"color": FIRST_STAGE_COLOUR, "width": 2.5},
+            marker={"size": 5},
+            legendgroup="mean",
+            hovertemplate=UNITS_HOVER,
+        ),
+        row=1,
+        col=1,
+    )
+    if numeric:
+        integer_axes(fig, labels)
+    fig.update_xaxes(title_text=axis)
+    fig.update_yaxes(title_text=f"{name}{over}", rangemode="tozero")
+    kind = (
+        f"{view.n_scenarios} scenarios as quantile bands"
+        if view.fan
+        else f"{view.n_scenarios} scenarios"
+    )
+    return style(
+        fig,
+        f"Scenarios: {name} by {axis}{over} ({kind})",
+        460,
+        legend_rows=2 if view.fan or view.n_scenarios > 4 else 1,
+    )
+
+
+def convergence_figure(view: RunView | StoredRun) -> go.Figure:
+    """A decomposition's progress (PH, L-shaped) from the stored ``convergence`` table: the
+    bound and the incumbent (best feasible objective) per iteration ($), and below, their
+    relative gap |incumbent - bound| / |incumbent| on a log scale. Iterations without a finite
+    value are left out of that line. Raises :class:`MissingData` when the run stores no
+    convergence history (the extensive form)."""
+    view = as_view(view)
+    table = view.convergence
+    if table is None:
+        raise MissingData("tables", "convergence", f"run {view.run_id} stores no such table")
+    table = table.sort_values("iteration")
+    it = table["iteration"].to_numpy()
+    bound = table["bound"].to_numpy(float)
+    inc = table["incumbent"].to_numpy(float)
+    seconds = (
+        table["seconds"].to_numpy(float) if "seconds" in table else np.full(len(table), np.nan)
+    )
+
+    def shown(y: np.ndarray) -> list[float | None]:
+        return [float(v) if math.isfinite(v) else None for v in y]
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = np.abs(inc - bound) / np.maximum(np.abs(inc), 1e-10)
+    gap = np.where(np.isfinite(gap) & (gap > 0), gap, np.nan)
+    has_gap = bool(np.isfinite(gap).any())
+    rows = 2 if has_gap else 1
+    height = 520 if has_gap else 420
+    fig = make_subplots(
+        rows=rows,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.65, 0.35] if has_gap else None,
+        subplot_titles=["<b>Bound and incumbent</b>"]
+        + (["<b>Relative gap</b>"] if has_gap else []),
+        vertical_spacing=spacing(rows, 60, height),
+    )
+    hover = "%{y:$,.2f}<br>%{customdata:.2f} s<extra>%{fullData.name}</extra>"
+    for y, name, colour, dash in (
+        (bound, "Bound", OKABE_ITO["blue"], "solid"),
+        (inc, "Incumbent", OKABE_ITO["vermillion"], "dash"),
     ):
         fig.add_trace(
             go.Scatter(
-                x=weeks,
-                y=[y] * len(weeks),
+                x=it,
+                y=shown(y),
                 name=name,
-                mode="lines",
-                line={"color": DARK_GREY, "width": 2, "dash": dash},
-                legendgroup=name,
-                hovertemplate="%{y:,.1f} space units",
-            ),
-            row=1,
-            col=1,
-            secondary_y=False,
-        )
-    for i, _ in enumerate(view.products):
-        stacked(
-            i + 2,
-            view.expect(foot_reg[:, i, :]),
-            view.expect(foot_ovr[:, i, :]),
-            view.expect(I_reg[:, i, :] + I_ovr[:, i, :]),
-            False,
-        )
-    fig.update_yaxes(title_text="space units", rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(
-        title_text="units", rangemode="tozero", secondary_y=True, showgrid=False, tickmode="auto"
-    )
-    _week_axes(fig, weeks)
-    _bottom_x_title(fig, n)
-    return _style(
-        fig,
-        "Warehouse footprint against capacity (regular and overflow stacked)",
-        height,
-        legend_rows=4 if view.fan else 2,
-    )
-
-
-def workforce_figure(view: RunView | StoredRun) -> go.Figure:
-    """Labour per product: regular capacity, maximum with overtime, hours required, regular and
-    overtime hours used (hours), units produced (right axis); below it, the workforce (workers)
-    with hires and fires."""
-    view = as_view(view)
-    weeks = list(view.weeks)
-    plan = view.plan
-    hpw = view.instance_value("hours_per_worker")
-    otf = view.instance_value("overtime_fraction")
-    hours_per_unit = view.product_param("hours_per_unit")
-    cats = {c.column: c for c in COST_CATEGORIES}
-    n = len(view.products)
-    height = 120 + 400 * n
-    specs, heights, titles = [], [], []
-    for p in view.products:
-        specs += [[{"secondary_y": True}], [{"secondary_y": False}]]
-        heights += [0.72, 0.28]
-        titles += [
-            f"<b>{view.product_labels[p]}</b>: labour hours",
-            f"<b>{view.product_labels[p]}</b>: workforce",
-        ]
-    fig = make_subplots(
-        rows=2 * n,
-        cols=1,
-        shared_xaxes=True,
-        specs=specs,
-        row_heights=heights,
-        subplot_titles=titles,
-        vertical_spacing=_spacing(2 * n, 46, height),
-    )
-    for i, _ in enumerate(view.products):
-        hours_row, crew_row, first = 2 * i + 1, 2 * i + 2, i == 0
-        W = plan["W"][i]
-        hours = "%{y:,.1f} hours"
-        fig.add_trace(
-            go.Bar(
-                x=weeks,
-                y=hours_per_unit[i] * plan["X"][i],
-                name="Hours required",
-                marker_color=_rgba(GREY, 0.45),
-                legendgroup="required",
-                showlegend=first,
-                hovertemplate=hours,
-            ),
-            row=hours_row,
-            col=1,
-            secondary_y=False,
-        )
-        for y, name, colour, width, dash, group in (
-            (W * hpw, "Regular capacity", DARK_GREY, 2, "solid", "cap"),
-            (W * hpw * (1 + otf), "Maximum with overtime", DARK_GREY, 2, "dash", "max"),
-            (plan["R"][i], "Regular hours used", cats["labor_reg"].colour, 3, "solid", "reg"),
-            (plan["O"][i], "Overtime hours used", cats["labor_ot"].colour, 3, "solid", "ot"),
-        ):
-            fig.add_trace(
-                go.Scatter(
-                    x=weeks,
-                    y=y,
-                    name=name,
-                    mode="lines+markers",
-                    line={"color": colour, "width": width, "dash": dash},
-                    marker={"size": 5},
-                    legendgroup=group,
-                    showlegend=first,
-                    hovertemplate=hours,
-                ),
-                row=hours_row,
-                col=1,
-                secondary_y=False,
-            )
-        fig.add_trace(
-            go.Scatter(
-                x=weeks,
-                y=plan["X"][i],
-                name="Units produced (right axis)",
                 mode="lines+markers",
-                line={"color": PRODUCTION, "width": 1.5, "dash": "dot"},
-                marker={"size": 5, "symbol": "diamond"},
-                legendgroup="units",
-                showlegend=first,
-                hovertemplate=_UNITS + " units",
-            ),
-            row=hours_row,
-            col=1,
-            secondary_y=True,
-        )
-        hr = cats["hiring_firing"].colour
-        fig.add_trace(
-            go.Bar(
-                x=weeks,
-                y=plan["H"][i],
-                name="Hired",
-                marker_color=hr,
-                legendgroup="hired",
-                showlegend=first,
-                hovertemplate="%{y:,.1f} workers",
-            ),
-            row=crew_row,
-            col=1,
-        )
-        fig.add_trace(
-            go.Bar(
-                x=weeks,
-                y=-plan["F"][i],
-                name="Fired (below zero)",
-                marker={
-                    "color": _rgba(hr, 0.45),
-                    "line": {"color": hr, "width": 1},
-                    "pattern": {"shape": "/", "fgcolor": hr},
-                },
-                legendgroup="fired",
-                showlegend=first,
-                hovertemplate="%{y:,.1f} workers",
-            ),
-            row=crew_row,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=weeks,
-                y=W,
-                name="Workers",
-                mode="lines",
-                line={"color": DARK_GREY, "width": 2, "shape": "hv"},
-                legendgroup="workers",
-                showlegend=first,
-                hovertemplate="%{y:,.1f} workers",
-            ),
-            row=crew_row,
-            col=1,
-        )
-        fig.update_yaxes(
-            title_text="hours", rangemode="tozero", row=hours_row, col=1, secondary_y=False
-        )
-        fig.update_yaxes(
-            title_text="units",
-            rangemode="tozero",
-            row=hours_row,
-            col=1,
-            secondary_y=True,
-            showgrid=False,
-            tickmode="auto",
-        )
-        fig.update_yaxes(
-            title_text="workers", row=crew_row, col=1, zeroline=True, zerolinecolor="#999999"
-        )
-    fig.update_layout(barmode="relative")
-    _week_axes(fig, weeks)
-    _bottom_x_title(fig, 2 * n)
-    return _style(
-        fig,
-        f"Workforce and labour hours ({hpw:g} regular hours per worker, overtime "
-        f"up to {otf:.0%} of regular hours)",
-        height,
-        legend_rows=2,
-    )
-
-
-def cost_composition_figure(view: RunView | StoredRun) -> go.Figure:
-    """Expected cost by week, stacked by category (all products), and the totals by category
-    with their shares of the expected total cost ($)."""
-    view = as_view(view)
-    weekly = view.weekly
-    weeks = list(view.weeks)
-    cats = cost_categories(view)
-    by_week = weekly.drop(columns=["product"]).groupby("week").sum().reindex(weeks).fillna(0.0)
-    totals = {c.column: float(weekly[c.column].sum()) for c in cats}
-    grand = sum(totals.values())
-    fig = make_subplots(
-        rows=1,
-        cols=2,
-        column_widths=[0.64, 0.36],
-        horizontal_spacing=0.2,
-        subplot_titles=["<b>By week</b> (all products)", f"<b>In total</b>: {money(grand)}"],
-    )
-    for cat in cats:
-        fig.add_trace(
-            go.Scatter(
-                x=weeks,
-                y=by_week[cat.column],
-                name=cat.label,
-                mode="lines",
-                stackgroup="cost",
-                line={"width": 0.8, "color": cat.colour},
-                fillcolor=_rgba(cat.colour, 0.8),
-                legendgroup=cat.column,
-                hovertemplate=_MONEY,
+                line={"color": colour, "width": 2, "dash": dash},
+                marker={"size": 5},
+                customdata=seconds,
+                connectgaps=False,
+                hovertemplate=hover,
             ),
             row=1,
             col=1,
         )
-    labels = [c.label for c in cats]
-    values = [totals[c.column] for c in cats]
-    shares = [100 * v / grand if grand else math.nan for v in values]
-    fig.add_trace(
-        go.Bar(
-            y=labels,
-            x=values,
-            orientation="h",
-            marker_color=[c.colour for c in cats],
-            marker_line={"color": "#555555", "width": 0.5},
-            showlegend=False,
-            name="Total",
-            text=[f"{money(v)} ({s:.2f} %)" for v, s in zip(values, shares, strict=True)],
-            textposition="outside",
-            cliponaxis=False,
-            hovertemplate="%{y}: %{x:$,.2f}<extra></extra>",
-        ),
-        row=1,
-        col=2,
+    fig.update_yaxes(title_text="objective, $", tickformat="$~s", row=1, col=1)
+    if has_gap:
+        fig.add_trace(
+            go.Scatter(
+                x=it,
+                y=shown(gap),
+                name="Relative gap",
+                mode="lines+markers",
+                line={"color": DARK_GREY, "width": 2},
+                marker={"size": 5},
+                hovertemplate="%{y:.3%}<extra></extra>",
+            ),
+            row=2,
+            col=1,
+        )
+        fig.update_yaxes(title_text="relative gap", type="log", tickformat=".1~%", row=2, col=1)
+    bottom_x_title(fig, rows, "iteration")
+    fig.update_xaxes(showline=True, linecolor="#BBBBBB", ticks="outside", tickcolor="#BBBBBB")
+    method = view.record.method.upper()
+    last = float(seconds[-1]) if len(seconds) and math.isfinite(seconds[-1]) else None
+    took = f", {last:.1f} s" if last is not None else ""
+    return style(
+        fig,
+        f"Convergence of {method} ({len(table)} iterations{took})",
+        height,
+        legend_rows=1,
     )
-    fig.update_yaxes(title_text="expected cost, $ per week", tickformat="$~s", row=1, col=1)
-    fig.update_xaxes(title_text="week", row=1, col=1)
-    fig.update_xaxes(
-        title_text="expected cost over the horizon, $",
-        tickformat="$~s",
-        range=[0, 1.6 * max(values + [1.0])],
-        row=1,
-        col=2,
-    )
-    fig.update_yaxes(autorange="reversed", row=1, col=2)
-    _week_axes(fig, weeks)
-    fig.update_xaxes(tickmode="auto", row=1, col=2)
-    return _style(fig, "Expected cost composition", 520, legend_rows=1)
 
 
 _VALUE_ROWS = (  # key, row label, colour, marker symbol
@@ -910,7 +678,7 @@ def value_figure(view: RunView | StoredRun) -> go.Figure:
     """RP, EV, EEV and WS as a dot plot ($, expected objective), with VSS and EVPI drawn as
     brackets between the dots.
 
-    For a cost (minimised, the aggregate family) VSS = EEV - RP and EVPI = RP - WS; for a
+    For a cost (minimised) VSS = EEV - RP and EVPI = RP - WS; for a
     maximised objective (the run's ``config["value"]["sense"]`` is ``"max"``) the mirror
     images. The bracket labels show the stored ``vss``/``evpi``. Raises :class:`MissingData`
     when none of rp, ev, eev, ws is stored. An infinite value (the mean-value plan infeasible
@@ -991,11 +759,12 @@ def value_figure(view: RunView | StoredRun) -> go.Figure:
         zeroline=False,
     )
     better = "higher" if maximise else "lower"
-    what = "expected objective" if view.record.family != "aggregate" else "expected total cost"
     fig.update_xaxes(
-        title_text=f"{what}, $ ({better} is better)", range=x_range, tickformat="$,.0f"
+        title_text=f"expected objective, $ ({better} is better)",
+        range=x_range,
+        tickformat="$,.0f",
     )
-    _style(
+    style(
         fig,
         "Value of the stochastic solution and of perfect information",
         140 + 95 * len(rows),
@@ -1041,7 +810,7 @@ def oos_figure(view: RunView | StoredRun) -> go.Figure:
             go.Histogram(
                 x=finite,
                 name=f"{row.plan}{note}",
-                marker_color=_rgba(colour, 0.55),
+                marker_color=rgba(colour, 0.55),
                 marker_line={"color": colour, "width": 0.6},
                 xbins=bins,
                 legendgroup=row.plan,
@@ -1103,7 +872,7 @@ def oos_figure(view: RunView | StoredRun) -> go.Figure:
     fig.update_xaxes(title_text="expected total cost, $", tickformat="$~s", row=1, col=2)
     fig.update_yaxes(type="category", autorange="reversed", row=1, col=2)
     n = int(summary["n"].max()) if len(summary) else 0
-    return _style(
+    return style(
         fig,
         f"Out-of-sample cost of each plan ({n} scenarios)",
         500,
@@ -1116,143 +885,50 @@ def oos_figure(view: RunView | StoredRun) -> go.Figure:
 # Several runs
 
 
-def compare_costs_figure(runs: Sequence[RunView | StoredRun]) -> go.Figure:
-    """Expected cost composition of each run: one stacked bar per run, categories coloured as
-    everywhere else ($)."""
-    views = [as_view(r) for r in runs]
-    names = [v.short_name for v in views]
-    present: list[CostCategory] = []
-    for v in views:
-        for c in cost_categories(v):
-            if c not in present:
-                present.append(c)
-    order = [c for c in COST_CATEGORIES if c in present]
-    fig = go.Figure()
-    for cat in order:
-        y = [float(v.weekly[cat.column].sum()) if cat.column in v.weekly else 0.0 for v in views]
-        fig.add_trace(
-            go.Bar(
-                x=names,
-                y=y,
-                name=cat.label,
-                marker_color=cat.colour,
-                legendgroup=cat.column,
-                hovertemplate=_MONEY,
-            )
-        )
-    totals = [float(sum(v.weekly[c.column].sum() for c in cost_categories(v))) for v in views]
-    fig.add_trace(
-        go.Scatter(
-            x=names,
-            y=totals,
-            mode="text",
-            text=[money(t) for t in totals],
-            textposition="top center",
-            showlegend=False,
-            hoverinfo="skip",
-        )
-    )
-    fig.update_layout(barmode="stack")
-    fig.update_yaxes(
-        title_text="expected total cost, $", tickformat="$~s", range=[0, 1.15 * max(totals + [1.0])]
-    )
-    fig.update_xaxes(title_text="run")
-    return _style(fig, "Expected cost composition of each run", 520, hovermode="x unified")
-
-
-def compare_production_figure(runs: Sequence[RunView | StoredRun]) -> go.Figure:
-    """First-stage production of each run overlaid, per product (units), with expected demand:
-    one grey line when all runs share it, else one dotted line per run."""
+def compare_objective_figure(runs: Sequence[RunView | StoredRun]) -> go.Figure:
+    """The objective of each run (filled dot) and its bound (open dot), in run colours ($)."""
     views = [as_view(r) for r in runs]
     colours = run_colours(views)
-    products: list[str] = []
+    fig = go.Figure()
     for v in views:
-        products += [p for p in v.products if p not in products]
-    labels: dict[str, str] = {}
-    for v in views:
-        for p in v.products:
-            labels.setdefault(p, v.product_labels[p])
-    weeks = sorted({t for v in views for t in v.weeks})
-    expected = [v.expect(v.demand) for v in views]
-    same = all(e.shape == expected[0].shape and np.allclose(e, expected[0]) for e in expected)
-    n = len(products)
-    height = 120 + 280 * n
-    fig = make_subplots(
-        rows=n,
-        cols=1,
-        shared_xaxes=True,
-        subplot_titles=[f"<b>{labels[p]}</b>" for p in products],
-        vertical_spacing=_spacing(n, 48, height),
-    )
-    for i, p in enumerate(products):
-        row, first = i + 1, i == 0
-        for k, v in enumerate(views):
-            if p not in v.products:
+        rec = v.record
+        for value, name, symbol in (
+            (rec.objective, "objective", "circle"),
+            (rec.bound, "bound", "circle-open"),
+        ):
+            if value is None or not math.isfinite(value):
                 continue
-            j = v.products.index(p)
-            if k == 0 or not same:
-                fig.add_trace(
-                    go.Scatter(
-                        x=list(v.weeks),
-                        y=expected[k][j],
-                        name="Expected demand" if same else f"Expected demand ({v.short_name})",
-                        mode="lines",
-                        line={
-                            "color": GREY if same else colours[v.run_id],
-                            "width": 1.5,
-                            "dash": "dot",
-                        },
-                        legendgroup="demand" if same else f"demand-{v.run_id}",
-                        showlegend=first,
-                        hovertemplate=_UNITS + " units",
-                    ),
-                    row=row,
-                    col=1,
-                )
             fig.add_trace(
                 go.Scatter(
-                    x=list(v.weeks),
-                    y=v.plan["X"][j],
-                    name=f"Production, {v.short_name}",
-                    mode="lines+markers",
-                    line={"color": colours[v.run_id], "width": 2.5},
-                    marker={"size": 6},
-                    legendgroup=f"run-{v.run_id}",
-                    showlegend=first,
-                    hovertemplate=_UNITS + " units",
-                ),
-                row=row,
-                col=1,
+                    x=[value],
+                    y=[v.short_name],
+                    mode="markers+text" if name == "objective" else "markers",
+                    text=[money(value)] if name == "objective" else None,
+                    textposition="top center",
+                    marker={
+                        "size": 14,
+                        "symbol": symbol,
+                        "color": colours[v.run_id],
+                        "line": {"width": 2, "color": colours[v.run_id]},
+                    },
+                    name=f"{v.short_name} {name}",
+                    showlegend=False,
+                    hovertemplate=f"{v.short_name} {name}: %{{x:$,.2f}}<extra></extra>",
+                )
             )
-    fig.update_yaxes(title_text="units", rangemode="tozero")
-    _week_axes(fig, weeks)
-    _bottom_x_title(fig, n)
-    return _style(fig, "Production plans (first stage) overlaid", height, legend_rows=2)
-
-
-def compare_profit_figure(runs: Sequence[RunView | StoredRun]) -> go.Figure:
-    """Expected profit by week of each run, all products ($ per week)."""
-    views = [as_view(r) for r in runs]
-    colours = run_colours(views)
-    fig = go.Figure()
-    weeks: set[int] = set()
-    for v in views:
-        by_week = v.weekly.groupby("week")["profit"].sum().reindex(list(v.weeks)).fillna(0.0)
-        weeks.update(v.weeks)
-        fig.add_trace(
-            go.Scatter(
-                x=list(v.weeks),
-                y=by_week.to_numpy(),
-                mode="lines+markers",
-                name=f"{v.short_name}: {money(float(by_week.sum()))} in total",
-                line={"color": colours[v.run_id], "width": 2.5},
-                hovertemplate=_MONEY,
-            )
-        )
-    fig.update_yaxes(title_text="expected profit, $ per week", tickformat="$~s")
-    fig.update_xaxes(title_text="week")
-    _week_axes(fig, sorted(weeks))
-    return _style(fig, "Expected profit by week", 440)
+    if not fig.data:
+        raise MissingData("runs", [v.run_id for v in views], "no run stores a finite objective")
+    fig.update_xaxes(title_text="objective, $", tickformat="$~s")
+    fig.update_yaxes(type="category", autorange="reversed")
+    style(
+        fig,
+        "Objective of each run (open: bound)",
+        160 + 60 * len(views),
+        hovermode="closest",
+        legend_rows=0,
+    )
+    fig.update_layout(margin={"l": 110})
+    return fig
 
 
 def compare_oos_figure(runs: Sequence[RunView | StoredRun]) -> go.Figure:
@@ -1284,7 +960,7 @@ def compare_oos_figure(runs: Sequence[RunView | StoredRun]) -> go.Figure:
         raise MissingData("tables", "oos_costs", "none of the runs stores one")
     fig.update_xaxes(title_text="total cost in an out-of-sample scenario, $", tickformat="$~s")
     fig.update_yaxes(autorange="reversed")
-    _style(
+    style(
         fig,
         "Out-of-sample cost distributions (box: quartiles; dashed: mean ± s.d.)",
         160 + 70 * k,

@@ -1,20 +1,23 @@
-"""A stored run as arrays and tables ready to draw: what the dashboards read, and nothing else.
+"""A stored run as tables and arrays ready to draw: what the dashboards read, and nothing else.
 
-:class:`RunView` wraps a :class:`~stochplan.store.StoredRun` (never live solver objects) and
-turns its stored tables into the shapes the figure builders need: first-stage plan arrays
-(P, T), recourse and demand arrays (S, P, T), scenario probabilities, the instance parameters
-stored with the run, and, when another step stored them, the value-of-information KPIs and the
-out-of-sample costs. Everything here is numpy/pandas; no Pyomo, no solver.
+:class:`RunView` wraps a :class:`~stochplan.store.StoredRun` (never live solver objects) of any
+model family, or of a bare mpi-sppy module (``stochplan value --module``), and gives the pieces
+every run may have: its stored tables and headline KPIs, the first-stage plan as a tidy table,
+the scenarios (names, labels, probabilities) and their random data, the value-of-information
+KPIs, the out-of-sample costs and a decomposition's convergence history. It knows no family:
+:attr:`RunView.family` is the run's :class:`~stochplan.family.Family` (None when the run is not
+of a family), whose panels read the family's own tables. Everything here is numpy/pandas; no
+Pyomo, no solver.
 
-Units: money in $, quantities in units, labour in hours, workforce in workers, warehouse
-footprint in space units (``space_per_unit`` x units).
-
-Storage contract read here (see :func:`stochplan.run.to_record`): tables ``products``,
-``composition``, ``weekly``, ``recourse``, ``scenarios``, ``demand``, ``instance_products``; the
-run's ``config["instance_data"]`` (hours per worker, overtime fraction, warehouse capacities,
-weeks); optional KPIs ``rp``, ``ev``, ``eev``, ``ws``, ``vss``, ``evpi`` and an optional table
-``oos_costs`` (``plan``, ``scenario``, ``cost``). A table a figure needs but the run lacks raises
-:class:`MissingData`, which the page assembly turns into a note instead of a chart.
+Storage contract read here (see :func:`stochplan.run.to_record`): the plan (``variable``, the
+family's index columns, ``value``); tables ``scenarios`` (``scenario``, ``label``,
+``probability``), the scenarios' random data (a table with ``scenario``, one column per axis
+and ``value``, named after what is random, e.g. ``demand``), optional ``convergence``
+(``seconds``, ``iteration``, ``bound``, ``incumbent``), ``value_by_scenario`` (``scenario``,
+``probability``, per-scenario objectives such as ``ws`` and ``eev``) and ``oos_costs``
+(``plan``, ``scenario``, ``cost``); optional KPIs ``rp``, ``ev``, ``eev``, ``ws``, ``vss``,
+``evpi``; the run's ``config`` (``value.sense``, ``model``, ``instance_data``). A table a figure
+needs but the run lacks raises :class:`MissingData`.
 """
 
 from __future__ import annotations
@@ -27,11 +30,11 @@ import numpy as np
 import pandas as pd
 
 from stochplan.errors import InputError
+from stochplan.family import Family, stored_family
 from stochplan.store import StoredRun
 
 __all__ = [
     "FAN_THRESHOLD",
-    "FIRST_STAGE",
     "VALUE_METRICS",
     "MissingData",
     "RunView",
@@ -44,11 +47,11 @@ __all__ = [
 #: per scenario.
 FAN_THRESHOLD = 10
 
-#: First-stage variables of the aggregate family, (P, T) each.
-FIRST_STAGE = ("X", "W", "H", "F", "R", "O")
-
 #: Value-of-information KPIs, in display order: stored under these names by the VSS/EVPI step.
 VALUE_METRICS = ("rp", "ev", "eev", "ws", "vss", "evpi")
+
+#: Tables that have ``scenario`` and ``value`` columns but are not the scenarios' random data.
+_NOT_SCENARIO_DATA = frozenset({"recourse", "value_by_scenario", "oos_costs", "oos_summary"})
 
 
 class MissingData(InputError):
@@ -56,7 +59,7 @@ class MissingData(InputError):
 
 
 class RunView:
-    """Read-only view of one stored run for drawing.
+    """Read-only view of one stored run for drawing, whatever its family.
 
     Parameters
     ----------
@@ -65,9 +68,8 @@ class RunView:
 
     Notes
     -----
-    Arrays are computed on first use and cached. Product order is the instance's
-    (``instance_products``), week order ascending, scenario order that of the ``scenarios``
-    table.
+    Derived tables and arrays are computed on first use and cached. Scenario order is that of
+    the ``scenarios`` table (else of ``value_by_scenario``).
     """
 
     def __init__(self, stored: StoredRun) -> None:
@@ -79,7 +81,8 @@ class RunView:
         self.created = stored.created
 
     def __repr__(self) -> str:
-        return f"RunView(run {self.run_id}: {self.record.instance}, {self.record.scenarios})"
+        rec = self.record
+        return f"{type(self).__name__}(run {self.run_id}: {rec.instance}, {rec.scenarios})"
 
     # -- raw pieces ----------------------------------------------------------------------------
 
@@ -95,15 +98,23 @@ class RunView:
 
     @property
     def kpis(self) -> dict[str, float]:
+        """Every stored KPI: the family's headline ones and those later steps added."""
         return self.record.kpis
 
     @cached_property
+    def family(self) -> Family | None:
+        """The run's model family, or None for a run that is not of one (``value --module``)
+        or whose family is no longer installed."""
+        return stored_family(self.record.family)
+
+    @cached_property
     def instance_data(self) -> dict[str, Any]:
+        """The instance scalars stored in ``config["instance_data"]`` (possibly none)."""
         data = self.record.config.get("instance_data")
         return dict(data) if isinstance(data, dict) else {}
 
     def instance_value(self, key: str) -> float:
-        """A number from the run's ``config["instance_data"]`` (capacities, hours per worker)."""
+        """A number from the run's ``config["instance_data"]``; :class:`MissingData` if absent."""
         value = self.instance_data.get(key)
         if value is None:
             raise MissingData(
@@ -111,42 +122,50 @@ class RunView:
             )
         return float(value)
 
-    # -- index sets ----------------------------------------------------------------------------
+    # -- the first-stage plan ------------------------------------------------------------------
+
+    @property
+    def plan(self) -> pd.DataFrame:
+        """The first-stage plan as stored: ``variable``, the index columns, ``value``."""
+        return self.record.plan
 
     @cached_property
-    def products(self) -> tuple[str, ...]:
-        if self.has_table("instance_products"):
-            return tuple(str(p) for p in self.table("instance_products")["product"])
-        return tuple(str(p) for p in pd.unique(self.record.plan["product"].dropna()))
+    def index_names(self) -> tuple[str, ...]:
+        """The plan's index columns, in order (``("product", "week")``, ``("crop",)``, ...)."""
+        return tuple(str(c) for c in self.plan.columns if c not in ("variable", "value"))
 
     @cached_property
-    def product_labels(self) -> dict[str, str]:
-        """Product -> display name, e.g. ``"A (Monitor)"``."""
-        if not self.has_table("instance_products"):
-            return {p: p for p in self.products}
-        inst = self.table("instance_products")
-        out = {}
-        for p, label in zip(inst["product"], inst["label"], strict=True):
-            missing = label is None or (isinstance(label, float) and math.isnan(label))
-            label = "" if missing else str(label)
-            out[str(p)] = f"{p} ({label})" if label and label != str(p) else str(p)
-        return out
+    def variables(self) -> tuple[str, ...]:
+        """First-stage variable names, in the plan's order."""
+        if "variable" not in self.plan or self.plan.empty:
+            return ()
+        return tuple(str(v) for v in pd.unique(self.plan["variable"]))
+
+    # -- scenarios -----------------------------------------------------------------------------
 
     @cached_property
-    def weeks(self) -> tuple[int, ...]:
-        weeks = self.instance_data.get("weeks")
-        if weeks:
-            return tuple(int(t) for t in weeks)
-        return tuple(sorted(int(t) for t in pd.unique(self.record.plan["week"].dropna())))
+    def _scenario_table(self) -> pd.DataFrame:
+        for name in ("scenarios", "value_by_scenario"):
+            if self.has_table(name) and {"scenario", "probability"} <= set(self.table(name)):
+                return self.table(name)
+        raise MissingData("tables", "scenarios", f"run {self.run_id} stores no such table")
+
+    @property
+    def has_scenarios(self) -> bool:
+        """Whether the run stores its scenarios' names and probabilities."""
+        try:
+            return len(self._scenario_table) > 0
+        except MissingData:
+            return False
 
     @cached_property
     def scenario_names(self) -> tuple[str, ...]:
-        return tuple(str(s) for s in self.table("scenarios")["scenario"])
+        return tuple(str(s) for s in self._scenario_table["scenario"])
 
     @cached_property
     def scenario_labels(self) -> tuple[str, ...]:
         """Display names: the stored labels (low/med/high) where they are distinct, else names."""
-        table = self.table("scenarios")
+        table = self._scenario_table
         labels = [str(x) for x in table["label"]] if "label" in table else list(self.scenario_names)
         if len(set(labels)) != len(labels):
             return self.scenario_names
@@ -154,7 +173,7 @@ class RunView:
 
     @cached_property
     def probabilities(self) -> np.ndarray:
-        return self.table("scenarios")["probability"].to_numpy(float)
+        return self._scenario_table["probability"].to_numpy(float)
 
     @property
     def n_scenarios(self) -> int:
@@ -165,72 +184,60 @@ class RunView:
         """Whether scenario quantities are drawn as quantile bands (more than FAN_THRESHOLD)."""
         return self.n_scenarios > FAN_THRESHOLD
 
-    # -- arrays --------------------------------------------------------------------------------
-
-    @cached_property
-    def plan(self) -> dict[str, np.ndarray]:
-        """First-stage plan, variable -> (P, T) array (zeros for a variable not stored)."""
-        plan = self.record.plan
-        out = {}
-        for var in FIRST_STAGE:
-            rows = plan[plan["variable"] == var]
-            grid = np.zeros((len(self.products), len(self.weeks)))
-            if len(rows):
-                pivot = rows.pivot_table(
-                    index="product", columns="week", values="value", aggfunc="sum"
-                )
-                grid = pivot.reindex(index=list(self.products), columns=list(self.weeks))
-                grid = grid.fillna(0.0).to_numpy(float)
-            out[var] = grid
-        return out
-
-    @cached_property
-    def recourse(self) -> dict[str, np.ndarray]:
-        """Second stage, variable (``I_reg``, ``I_ovr``, ``B``, ``L``) -> (S, P, T) array."""
-        table = self.table("recourse")
-        out = {var: self._spt(rows) for var, rows in table.groupby("variable", sort=False)}
-        zeros = np.zeros((len(self.scenario_names), len(self.products), len(self.weeks)))
-        for var in ("I_reg", "I_ovr", "B", "L"):
-            out.setdefault(var, zeros.copy())
-        return {str(k): v for k, v in out.items()}
-
-    @cached_property
-    def demand(self) -> np.ndarray:
-        """Demand per scenario, (S, P, T) units."""
-        return self._spt(self.table("demand"))
-
-    def _spt(self, rows: pd.DataFrame) -> np.ndarray:
-        s_pos = {name: i for i, name in enumerate(self.scenario_names)}
-        p_pos = {p: i for i, p in enumerate(self.products)}
-        t_pos = {t: i for i, t in enumerate(self.weeks)}
-        arr = np.zeros((len(s_pos), len(p_pos), len(t_pos)))
-        s = rows["scenario"].map(s_pos)
-        p = rows["product"].map(p_pos)
-        t = rows["week"].astype(int).map(t_pos)
-        keep = s.notna() & p.notna() & t.notna()
-        arr[
-            s[keep].astype(int).to_numpy(),
-            p[keep].astype(int).to_numpy(),
-            t[keep].astype(int).to_numpy(),
-        ] = rows.loc[keep, "value"].to_numpy(float)
-        return arr
-
     def expect(self, arr: np.ndarray) -> np.ndarray:
         """Probability-weighted mean over the scenario axis (axis 0)."""
         return np.tensordot(self.probabilities, arr, axes=1)
 
-    def product_param(self, column: str) -> np.ndarray:
-        """A per-product instance parameter (``hours_per_unit``, ``space_per_unit``...), (P,)."""
-        table = self.table("instance_products").set_index("product")
-        if column not in table:
-            raise MissingData(
-                "instance_products", column, f"run {self.run_id} stores no such column"
-            )
-        return table[column].reindex(list(self.products)).to_numpy(float)
-
     @cached_property
-    def weekly(self) -> pd.DataFrame:
-        return self.table("weekly")
+    def scenario_data_name(self) -> str | None:
+        """The name of the table of the scenarios' random data (``demand``, ``yields``...), or
+        None: the first stored table with ``scenario`` and ``value`` columns, no ``variable``
+        column, whose scenarios are the run's."""
+        if not self.has_scenarios:
+            return None
+        names = set(self.scenario_names)
+        for name, table in self.record.tables.items():
+            if name in _NOT_SCENARIO_DATA or name.startswith("oos_"):
+                continue
+            columns = set(table.columns)
+            if (
+                {"scenario", "value"} <= columns
+                and "variable" not in columns
+                and len(table)
+                and set(table["scenario"].astype(str)) <= names
+            ):
+                return str(name)
+        return None
+
+    def scenario_series(self) -> tuple[str | None, tuple[Any, ...], np.ndarray]:
+        """The random data of each scenario summed over all its axes but the last.
+
+        Returns
+        -------
+        axis : str or None
+            The last axis (``week``), None for one number per scenario.
+        labels : tuple
+            That axis's labels, in stored order (ascending when numeric).
+        values : ndarray, shape (S, len(labels)), (S, 1) without an axis
+            In the data's own unit.
+        """
+        name = self.scenario_data_name
+        if name is None:
+            raise MissingData("tables", "scenario data", f"run {self.run_id} stores none")
+        table = self.table(name)
+        axes = [c for c in table.columns if c not in ("scenario", "value")]
+        rows = table.assign(scenario=table["scenario"].astype(str))
+        if not axes:
+            sums = rows.groupby("scenario", sort=False)["value"].sum()
+            values = sums.reindex(list(self.scenario_names)).fillna(0.0).to_numpy(float)
+            return None, (), values[:, None]
+        last = axes[-1]
+        labels = list(pd.unique(rows[last]))
+        if all(isinstance(x, (int, float, np.integer, np.floating)) for x in labels):
+            labels = sorted(labels)
+        grid = rows.pivot_table(index="scenario", columns=last, values="value", aggfunc="sum")
+        grid = grid.reindex(index=list(self.scenario_names), columns=labels).fillna(0.0)
+        return str(last), tuple(labels), grid.to_numpy(float)
 
     # -- optional results ----------------------------------------------------------------------
 
@@ -238,6 +245,15 @@ class RunView:
     def value_metrics(self) -> dict[str, float]:
         """The value-of-information KPIs stored for the run (possibly none)."""
         return {k: float(self.kpis[k]) for k in VALUE_METRICS if k in self.kpis}
+
+    @cached_property
+    def value_by_scenario(self) -> pd.DataFrame | None:
+        """Per-scenario objectives of the value step (``scenario``, ``probability``, ``ws``,
+        ``eev``...) or None when not stored."""
+        if not self.has_table("value_by_scenario"):
+            return None
+        table = self.table("value_by_scenario")
+        return table if "scenario" in table else None
 
     @cached_property
     def oos(self) -> pd.DataFrame | None:
@@ -250,15 +266,37 @@ class RunView:
             raise MissingData("oos_costs", sorted(missing), "columns missing from the stored table")
         return table
 
+    @cached_property
+    def convergence(self) -> pd.DataFrame | None:
+        """A decomposition's history (``seconds``, ``iteration``, ``bound``, ``incumbent``), or
+        None when the run stores none (the extensive form)."""
+        if not self.has_table("convergence"):
+            return None
+        table = self.table("convergence")
+        missing = {"iteration", "bound", "incumbent"} - set(table.columns)
+        if missing:
+            raise MissingData("convergence", sorted(missing), "columns missing from the table")
+        return table if len(table) else None
+
     # -- text ----------------------------------------------------------------------------------
 
     @property
-    def integer(self) -> bool:
-        return bool(self.record.config.get("model", {}).get("integer", True))
+    def integer(self) -> bool | None:
+        """Whether the model was solved with integer variables; None when the run's options do
+        not say (a bare module)."""
+        model = self.record.config.get("model")
+        if isinstance(model, dict) and "integer" in model:
+            return bool(model["integer"])
+        return None
+
+    @property
+    def model_kind(self) -> str:
+        """``integer``, ``LP relaxation`` or, when the options do not say, ``""``."""
+        return {True: "integer", False: "LP relaxation", None: ""}[self.integer]
 
     @property
     def sense(self) -> str:
-        """``"min"`` (costs, the aggregate family) or ``"max"``, as the value step stored it."""
+        """``"min"`` or ``"max"``, as the value step stored it (``"min"`` when it did not)."""
         value = self.record.config.get("value")
         sense = value.get("sense") if isinstance(value, dict) else None
         return "max" if sense == "max" else "min"
@@ -271,10 +309,10 @@ class RunView:
     @property
     def description(self) -> str:
         """``run 3: electronics, poisson:200 (200 scenarios, LP relaxation)``."""
-        kind = "integer" if self.integer else "LP relaxation"
+        kind = f", {self.model_kind}" if self.model_kind else ""
         return (
             f"run {self.run_id}: {self.record.instance}, {self.record.scenarios} "
-            f"({self.n_scenarios} scenarios, {kind})"
+            f"({self.n_scenarios} scenarios{kind})"
         )
 
 

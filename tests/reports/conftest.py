@@ -5,6 +5,10 @@ value-of-information KPIs and out-of-sample costs written the way the VSS/EVPI s
 (``ResultsStore.add_kpis`` / ``add_table("oos_costs")``), so the dashboards are drawn from a
 real results database, as users draw them.
 
+``farmer`` is a ``stochplan value --module stochplan.models.farmer --num-scens 3`` run (no
+family, in its own database ``farmer_db`` next to a copy of ``three``); ``ph_run`` the tiny
+instance solved by progressive hedging (with its ``convergence`` table).
+
 ``chromium`` finds Chromium, or installs Debian's package through ``scripts/ensure-chromium``
 (as root with apt-get: what CI is), and skips the browser tests with the reason otherwise.
 """
@@ -141,6 +145,44 @@ def report_db(tmp_path_factory: pytest.TempPathFactory) -> ReportDB:
 @pytest.fixture(scope="session")
 def stored(report_db: ReportDB) -> dict[str, StoredRun]:
     return {name: report_db.get(name) for name in report_db.ids}
+
+
+@pytest.fixture(scope="session")
+def farmer_db(tmp_path_factory, stored) -> Path:
+    """Run 1: ``stochplan value --module stochplan.models.farmer --num-scens 3``; run 2: the
+    session's three-point electronics run, copied (for a comparison across families)."""
+    from stochplan.cli import main
+
+    db = tmp_path_factory.mktemp("farmer") / "farmer.db"
+    argv = ["value", "--module", "stochplan.models.farmer", "--num-scens", "3"]
+    assert main([*argv, "--db", str(db), "--json"]) == 0
+    with ResultsStore(db) as store:
+        store.save_run(stored["three"].record)
+    return db
+
+
+@pytest.fixture(scope="session")
+def farmer(farmer_db) -> StoredRun:
+    with ResultsStore(farmer_db) as store:
+        return store.get_run(1)
+
+
+@pytest.fixture(scope="session")
+def ph_run(tmp_path_factory) -> StoredRun:
+    """The tiny instance solved by progressive hedging (its history stored as convergence)."""
+    from stochplan.config import RunConfig, ScenarioConfig
+    from stochplan.run import solve_instance, to_record
+
+    outcome = solve_instance(
+        RunConfig(
+            instance=str(TINY),
+            method="ph",
+            scenarios=ScenarioConfig(spec="poisson:6", seed=1),
+            model={"integer": False},
+        )
+    )
+    with ResultsStore(tmp_path_factory.mktemp("ph") / "ph.db") as store:
+        return store.get_run(store.save_run(to_record(outcome)))
 
 
 # ----------------------------------------------------------------------------------------------

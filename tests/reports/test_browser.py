@@ -19,6 +19,7 @@ import re
 import pytest
 
 from stochplan.reports.dashboard import format_kpi, write_comparison, write_dashboard
+from stochplan.reports.view import RunView
 
 from .conftest import ARTIFACTS
 
@@ -56,7 +57,8 @@ def same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
-@pytest.mark.parametrize("name, charts", [("three", 7), ("sampled", 6)])
+# generic: plan, scenarios (+ value, + out-of-sample where stored); the family's: 5
+@pytest.mark.parametrize("name, charts", [("three", 9), ("sampled", 8)])
 def test_dashboard_in_chromium(chromium, stored, tmp_path, name, charts):
     run = stored[name]
     path = write_dashboard(run, tmp_path / f"run-{name}.html")
@@ -76,11 +78,32 @@ def test_dashboard_in_chromium(chromium, stored, tmp_path, name, charts):
     assert png.stat().st_size > 50_000
 
 
+@pytest.mark.parametrize("name, charts", [("farmer", 3), ("ph_run", 3)])
+def test_pages_of_other_runs_in_chromium(chromium, request, tmp_path, name, charts):
+    """A bare module's run (plan, value, objective by scenario) and a decomposed run (plan,
+    scenarios, convergence; its family's charts besides): every chart drawn, every KPI shown."""
+    run = request.getfixturevalue(name)
+    path = write_dashboard(run, tmp_path / f"run-{name}.html")
+    page = chromium.render(path, tmp_path)
+    family = RunView(run).family
+    own = len([p for p in family.panels(RunView(run)) if p.figure is not None]) if family else 0
+    check_page(page, charts + own)
+    shown = rendered_kpis(page.dom)
+    for kpi, value in run.record.kpis.items():
+        assert same(shown[(kpi, None)][0], value), kpi
+    chromium.screenshot(
+        path, ARTIFACTS / f"dashboard-{name}.png", height=min(max(page.height, 900), 9_000)
+    )
+
+
 def test_comparison_in_chromium(chromium, stored, tmp_path):
     runs = [stored["three"], stored["sampled"], stored["tiny"]]
     path = write_comparison(runs, tmp_path / "compare.html")
     page = chromium.render(path, tmp_path)
-    check_page(page, 4)  # costs, production, profit, out-of-sample
+    family = RunView(runs[0]).family
+    assert family is not None
+    own = family.compare_panels([RunView(r) for r in runs])  # costs, production, profit
+    check_page(page, 2 + len(own))  # objective, out-of-sample, the family's
     shown = rendered_kpis(page.dom)
     for run in runs:
         for kpi, value in run.record.kpis.items():

@@ -24,6 +24,7 @@ from stochplan.reports.dashboard import (
     write_dashboard,
 )
 from stochplan.reports.text import money
+from stochplan.reports.view import RunView
 from stochplan.store import ResultsStore
 
 pytestmark = pytest.mark.solve  # the session's runs are solved with HiGHS once
@@ -60,7 +61,8 @@ def test_page_is_self_contained(page):
     assert not re.search(r"<link[^>]+href=", page)
     body = page[page.index("</head>") :]  # everything after the inline plotly.js
     assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", body)  # no URL at all
-    assert 'data-charts="7"' in page  # 5 charts + value of information + out-of-sample
+    # plan + scenarios (generic), value of information + out-of-sample, and the family's 5
+    assert 'data-charts="9"' in page
 
 
 def test_every_stored_kpi_is_on_the_page_with_its_exact_value(page, stored):
@@ -119,7 +121,10 @@ def test_header_names_the_run(page, stored):
         "created",
     ):
         assert f'data-field="{field}"' in page
-    assert "$564,471.50" in page and "three-point (3)" in page
+    rec = run.record
+    assert rec.n_scenarios == 3
+    seed = "" if rec.seed is None else f", seed {rec.seed}"
+    assert "$564,471.50" in page and f"{rec.scenarios} (3{seed})" in page
     assert "EF with HiGHS" in page and "0.0000%" in page
     assert run.created[:10] in page
 
@@ -127,17 +132,20 @@ def test_header_names_the_run(page, stored):
 def test_value_section_only_when_stored(stored):
     tiny = dashboard_html(stored["tiny"])
     assert 'id="value"' not in tiny and 'data-kpi="rp"' not in tiny
-    assert 'data-charts="5"' in tiny
+    assert 'data-charts="7"' in tiny  # plan, scenarios and the family's 5
     sampled = dashboard_html(stored["sampled"])
     assert 'id="value"' in sampled and 'data-chart="value"' in sampled
     assert 'data-chart="oos"' not in sampled
 
 
 def test_run_without_production_tables_still_renders(stored):
+    """A run of no known family with no plan and no scenario tables: what applies is drawn,
+    the rest is left out (no "not drawn" notes)."""
     page = dashboard_html(stored["bare"])
-    assert 'id="not-drawn"' in page and "stores no such table" in page
+    assert "not-drawn" not in page and "Not drawn" not in page
     assert 'data-charts="1"' in page  # the value-of-information chart
     assert 'data-kpi="vss" data-value="1150.0"' in page
+    assert 'id="plan"' not in page and 'id="scenarios"' not in page
 
 
 def test_compare_page_puts_runs_side_by_side(stored):
@@ -149,8 +157,15 @@ def test_compare_page_puts_runs_side_by_side(stored):
         assert set(mine) == set(run.record.kpis)
         for name, value in run.record.kpis.items():
             assert same(mine[name], value), (run.id, name)
-    for key in ("costs", "production", "profit", "oos"):
+    for key in ("objective", "oos"):  # generic: for any runs
         assert f'data-chart="{key}"' in page
+    # the family's comparison charts, all the runs being of one family
+    family = RunView(runs[0]).family
+    assert family is not None
+    panels = family.compare_panels([RunView(r) for r in runs])
+    assert [p.key for p in panels] == ["costs", "production", "profit"]
+    for panel in panels:
+        assert f'data-chart="{panel.key}"' in page
     assert page.count("* plotly.js v") == 1
     with pytest.raises(Exception, match="two or more"):
         compare_html(runs[:1])

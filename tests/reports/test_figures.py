@@ -3,7 +3,9 @@
 Each builder is a pure function of a stored run (through RunView): these tests read runs back
 from a results database and check traces, axis titles with units, hover values, the colour
 conventions shared across figures, fan charts for sampled runs and per-scenario lines for
-three-point runs, and that the numbers drawn are the stored ones.
+three-point runs, and that the numbers drawn are the stored ones. The products x weeks figures
+are the aggregate family's (``stochplan.models.aggregate.panels``, through its AggregateView);
+the generic ones are in ``stochplan.reports.figures``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
+from stochplan.models.aggregate import panels as A
 from stochplan.reports import figures as F
 from stochplan.reports.view import (
     FAN_THRESHOLD,
@@ -66,8 +69,8 @@ def assert_hover(fig: go.Figure) -> None:
 
 
 @pytest.fixture(scope="module")
-def views(stored) -> dict[str, RunView]:
-    return {name: RunView(run) for name, run in stored.items()}
+def views(stored) -> dict[str, A.AggregateView]:
+    return {name: A.aggregate_view(run) for name, run in stored.items()}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -75,7 +78,7 @@ def views(stored) -> dict[str, RunView]:
 
 
 def test_okabe_ito_palette_is_used_for_categories_and_categories_are_distinct():
-    colours = [c.colour for c in F.COST_CATEGORIES]
+    colours = [c.colour for c in A.COST_CATEGORIES]
     assert len(set(colours)) == len(colours)
     palette = set(F.OKABE_ITO.values()) | {F.GREY}
     assert set(colours) <= palette
@@ -131,20 +134,21 @@ def test_oos_summary_means_cis_and_paired_difference():
 
 def test_view_reads_the_stored_pieces(views, stored):
     v = views["three"]
+    assert isinstance(v, RunView) and v.family is not None and v.family.name == "aggregate"
     assert v.products == ("A", "B", "C")
     assert v.weeks == tuple(range(1, 13))
     assert v.scenario_labels == ("low", "med", "high")
     assert not v.fan and views["sampled"].fan
     plan = stored["three"].record.plan
     x_a = plan[(plan["variable"] == "X") & (plan["product"] == "A")].sort_values("week")
-    np.testing.assert_array_equal(v.plan["X"][0], x_a["value"].to_numpy())
+    np.testing.assert_array_equal(v.plan_arrays["X"][0], x_a["value"].to_numpy())
     assert v.demand.shape == (3, 3, 12)
     assert v.value_metrics["eev"] == math.inf
 
 
 def test_financials_totals_equal_the_stored_kpis(views, stored):
     v, kpis = views["three"], stored["three"].record.kpis
-    fig = F.financials_figure(v)
+    fig = A.financials_figure(v)
     rows = 1 + len(v.products)
     assert len([k for k in fig.layout if k.startswith("yaxis")]) == rows
     revenue = [t for t in fig.data if t.name == "Expected revenue"]
@@ -168,13 +172,13 @@ def test_financials_totals_equal_the_stored_kpis(views, stored):
 
 def test_production_three_point_draws_one_line_per_scenario(views):
     v = views["three"]
-    fig = F.production_figure(v)
+    fig = A.production_figure(v)
     per_product = 2 * v.n_scenarios + 1
     assert len(fig.data) == len(v.products) * per_product
     for label in ("low", "med", "high"):
         assert trace(fig, f"Demand ({label})").line.dash == "dot"
         assert trace(fig, f"Inventory ({label})").line.dash == "dash"
-    np.testing.assert_array_equal(trace(fig, "Production (first stage)").y, v.plan["X"][0])
+    np.testing.assert_array_equal(trace(fig, "Production (first stage)").y, v.plan_arrays["X"][0])
     assert not any("median" in n for n in names(fig))
     assert y_titles(fig) == {"units"}
     assert fig.layout.xaxis3.title.text == "week"
@@ -184,7 +188,7 @@ def test_production_three_point_draws_one_line_per_scenario(views):
 def test_production_sampled_run_is_a_fan_chart(views):
     v = views["sampled"]
     assert v.n_scenarios > FAN_THRESHOLD
-    fig = F.production_figure(v)
+    fig = A.production_figure(v)
     got = set(names(fig))
     assert {
         "Demand median",
@@ -207,8 +211,8 @@ def test_production_sampled_run_is_a_fan_chart(views):
 
 def test_scenario_colours_are_the_same_in_every_figure(views):
     v = views["three"]
-    production = F.production_figure(v)
-    warehouse = F.warehouse_figure(v)
+    production = A.production_figure(v)
+    warehouse = A.warehouse_figure(v)
     expected = F.scenario_colours(v.scenario_labels)
     for label in v.scenario_labels:
         assert colour(trace(production, f"Demand ({label})")) == expected[label]
@@ -218,10 +222,10 @@ def test_scenario_colours_are_the_same_in_every_figure(views):
 
 def test_cost_category_colours_are_the_same_in_every_figure(views):
     v = views["three"]
-    want = {c.label: c.colour for c in F.COST_CATEGORIES}
-    fin = F.financials_figure(v)
-    comp = F.cost_composition_figure(v)
-    costs = F.compare_costs_figure([v, views["sampled"]])
+    want = {c.label: c.colour for c in A.COST_CATEGORIES}
+    fin = A.financials_figure(v)
+    comp = A.cost_composition_figure(v)
+    costs = A.compare_costs_figure([v, views["sampled"]])
     for fig in (fin, comp, costs):
         for t in fig.data:
             if t.name in want:
@@ -229,7 +233,7 @@ def test_cost_category_colours_are_the_same_in_every_figure(views):
     bars = next(t for t in comp.data if isinstance(t, go.Bar))
     assert list(bars.marker.color) == [want[label] for label in bars.y]
     # the workforce figure uses the labour and hiring colours for hours and hires
-    work = F.workforce_figure(v)
+    work = A.workforce_figure(v)
     assert colour(trace(work, "Regular hours used")) == want["Regular labour"]
     assert colour(trace(work, "Overtime hours used")) == want["Overtime labour"]
     assert colour(trace(work, "Hired")) == want["Hiring/firing"]
@@ -237,7 +241,7 @@ def test_cost_category_colours_are_the_same_in_every_figure(views):
 
 def test_warehouse_footprint_against_both_capacities(views):
     v = views["three"]
-    fig = F.warehouse_figure(v)
+    fig = A.warehouse_figure(v)
     data = v.instance_data
     assert set(trace(fig, "Regular capacity").y) == {data["regular_capacity"]}
     assert set(trace(fig, "Regular + overflow capacity").y) == {
@@ -257,14 +261,14 @@ def test_warehouse_footprint_against_both_capacities(views):
 
 
 def test_warehouse_sampled_run_draws_a_footprint_band(views):
-    fig = F.warehouse_figure(views["sampled"])
+    fig = A.warehouse_figure(views["sampled"])
     assert {"Footprint median", "Footprint 5–95 %"} <= set(names(fig))
     assert not any(n.startswith("Footprint (") for n in names(fig))
 
 
 def test_workforce_capacities_hours_and_hires(views):
     v = views["three"]
-    fig = F.workforce_figure(v)
+    fig = A.workforce_figure(v)
     for name in (
         "Hours required",
         "Regular capacity",
@@ -279,12 +283,13 @@ def test_workforce_capacities_hours_and_hires(views):
         trace(fig, name)
     hpw = v.instance_data["hours_per_worker"]
     otf = v.instance_data["overtime_fraction"]
-    np.testing.assert_allclose(trace(fig, "Regular capacity").y, v.plan["W"][0] * hpw)
+    np.testing.assert_allclose(trace(fig, "Regular capacity").y, v.plan_arrays["W"][0] * hpw)
     np.testing.assert_allclose(
-        trace(fig, "Maximum with overtime").y, v.plan["W"][0] * hpw * (1 + otf)
+        trace(fig, "Maximum with overtime").y, v.plan_arrays["W"][0] * hpw * (1 + otf)
     )
     np.testing.assert_allclose(
-        trace(fig, "Hours required").y, v.product_param("hours_per_unit")[0] * v.plan["X"][0]
+        trace(fig, "Hours required").y,
+        v.product_param("hours_per_unit")[0] * v.plan_arrays["X"][0],
     )
     assert {"hours", "units", "workers"} <= y_titles(fig)
     units = trace(fig, "Units produced (right axis)")
@@ -294,7 +299,7 @@ def test_workforce_capacities_hours_and_hires(views):
 
 def test_cost_composition_totals_equal_the_stored_composition(views, stored):
     v, rec = views["three"], stored["three"].record
-    fig = F.cost_composition_figure(v)
+    fig = A.cost_composition_figure(v)
     areas = [t for t in fig.data if getattr(t, "stackgroup", None) == "cost"]
     assert [t.name for t in areas] == [
         "Production (material)",
@@ -353,43 +358,64 @@ def test_oos_figure_overlays_histograms_with_means(views):
 
 def test_compare_figures(views):
     runs = [views["three"], views["sampled"]]
-    prod = F.compare_production_figure(runs)
+    prod = A.compare_production_figure(runs)
     colours = F.run_colours(runs)
     for v in runs:
         assert colour(trace(prod, f"Production, {v.short_name}")) == colours[v.run_id]
-    costs = F.compare_costs_figure(runs)
+    costs = A.compare_costs_figure(runs)
     stacked = [t for t in costs.data if isinstance(t, go.Bar)]
     totals = np.sum([t.y for t in stacked], axis=0)
     np.testing.assert_allclose(totals, [v.kpis["cost"] for v in runs], rtol=1e-12)
-    F.compare_profit_figure(runs)
+    A.compare_profit_figure(runs)
     fig = F.compare_oos_figure(runs)
     assert len(fig.data) == 2
     with pytest.raises(MissingData):
         F.compare_oos_figure([views["sampled"], views["tiny"]])
+    panels = A.compare_panels(runs)
+    assert [p.key for p in panels] == ["costs", "production", "profit"]
+    assert all(p.figure is not None and p.figure.data for p in panels)
+
+
+def test_family_panels_of_a_run(views):
+    panels = A.panels(views["three"])
+    assert [p.key for p in panels] == [
+        "metrics",
+        "financials",
+        "composition",
+        "production",
+        "warehouse",
+        "workforce",
+    ]
+    assert panels[0].figure is None and 'data-kpi="products.A.turnover"' in panels[0].html
+    assert all(p.figure is not None for p in panels[1:])
+    # a run without the family's tables: each chart says what it lacks
+    bare = A.panels(views["bare"])
+    assert all(p.figure is None for p in bare)
+    assert all("Not drawn" in p.html for p in bare[1:])
 
 
 def test_figures_on_the_tiny_instance_straight_from_the_stored_run(stored):
     run = stored["tiny"]  # a StoredRun: the builders wrap it in a RunView themselves
     for build in (
-        F.financials_figure,
-        F.production_figure,
-        F.warehouse_figure,
-        F.workforce_figure,
-        F.cost_composition_figure,
+        A.financials_figure,
+        A.production_figure,
+        A.warehouse_figure,
+        A.workforce_figure,
+        A.cost_composition_figure,
     ):
         fig = build(run)
         assert fig.data and fig.layout.title.text
-    assert F.compare_costs_figure([run, stored["three"]]).data
+    assert A.compare_costs_figure([run, stored["three"]]).data
 
 
 def test_figures_of_a_run_without_production_tables_raise_missing_data(views):
     v = views["bare"]
     for build in (
-        F.financials_figure,
-        F.production_figure,
-        F.warehouse_figure,
-        F.workforce_figure,
-        F.cost_composition_figure,
+        A.financials_figure,
+        A.production_figure,
+        A.warehouse_figure,
+        A.workforce_figure,
+        A.cost_composition_figure,
     ):
         with pytest.raises(MissingData):
             build(v)

@@ -146,6 +146,11 @@ class AggregateFamily(Family):
 
         return panels(view)
 
+    def compare_panels(self, views: Any) -> list[Panel]:
+        from stochplan.models.aggregate.panels import compare_panels
+
+        return compare_panels(views)
+
     def scenario_denouement(self, rank: int, scenario_name: str, scenario: Any) -> None:
         import pyomo.environ as pyo
 
