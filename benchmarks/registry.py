@@ -1,14 +1,16 @@
 """The benchmark registry: named specs, each swept over a size axis with fixed seeds.
 
-A spec's ``run(sizes, workdir)`` returns a :class:`Outcome` (rows for RESULTS.json and the
-markdown body of its RESULTS.md section). ``smoke`` is the smallest size, run by ``make test``.
+A spec's ``run(sizes, workdir, smoke)`` returns a :class:`Outcome` (rows for RESULTS.json and
+the markdown body of its RESULTS.md section). ``smoke`` is the smallest size, run by ``make
+test``. A spec with ``takes_instance`` runs on any instance of any registered family: its
+``run`` also takes ``instance=`` (a built-in name or an instance folder; ``run.py
+--instance``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 
@@ -25,8 +27,10 @@ class Spec:
     title: str
     sizes: tuple[Any, ...]
     smoke: tuple[Any, ...]
-    run: Callable[[tuple[Any, ...], Path, bool], Outcome]
+    run: Callable[..., Outcome]
     description: str = ""
+    #: ``run`` takes ``instance=`` (family-generic specs); the others use their own instance.
+    takes_instance: bool = False
 
 
 SPECS: dict[str, Spec] = {}

@@ -1,0 +1,125 @@
+"""Properties every model family has, checked on each registered family.
+
+:data:`FAMILIES` lists one instance per family; a new built-in family must be added to it
+(``test_every_family_is_listed`` fails until it is). Each is solved as an LP on a few sampled
+scenarios, so the whole module runs in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+
+from stochplan.analysis.value import value_report
+from stochplan.config import load_config
+from stochplan.family import ScenarioSource, family_names, get_family
+from stochplan.models import BUILTIN
+from stochplan.run import solve_instance, to_record
+from stochplan.solve.ef import solve_ef
+from stochplan.solve.solvers import SolverOptions
+from stochplan.store import ResultsStore
+
+from .conftest import ELECTRONICS, KIOSK
+
+
+@dataclass(frozen=True)
+class Case:
+    family: str
+    instance: str
+    #: Model options of the solves here (the LP relaxation of integer families).
+    options: dict[str, Any] = field(default_factory=dict)
+    spec: str = "sample:4"
+    seed: int = 5
+
+    def __str__(self) -> str:
+        return self.family
+
+
+FAMILIES = [
+    Case("aggregate", str(ELECTRONICS), {"integer": False, "lost_sales_penalty": 1000.0}),
+    Case("newsvendor", str(KIOSK)),
+]
+
+
+@pytest.fixture(params=FAMILIES, ids=str)
+def case(request: pytest.FixtureRequest) -> Case:
+    return request.param
+
+
+def _problem(case: Case) -> tuple[Any, Any, tuple[str, ...], dict[str, Any]]:
+    family = get_family(case.family)
+    inst = family.resolve(case.instance, case.options or None)
+    names = family.scenario_set(inst, case.spec, case.seed).names
+    return family, inst, names, family.creator_kwargs(inst, case.spec, case.seed)
+
+
+def test_every_family_is_listed():
+    """FAMILIES = the registered families (built-in, registered, entry points) plus the
+    test family, each once."""
+    names = [c.family for c in FAMILIES]
+    assert len(set(names)) == len(names)
+    assert set(names) == set(family_names()) | {"newsvendor"}
+    assert set(BUILTIN) <= set(names)
+
+
+def test_scenario_k_is_the_same_whatever_n_and_alone(case):
+    """Scenario k of ``sample:N`` depends on (seed, k) only: the same in sets of 8 and 50,
+    and drawn alone (``ScenarioSource.data(k)``, as an MPI rank draws it)."""
+    family = get_family(case.family)
+    inst = family.resolve(case.instance, case.options or None)
+    small = family.scenario_set(inst, "sample:8", case.seed)
+    large = family.scenario_set(inst, "sample:50", case.seed)
+    assert np.array_equal(small.data, large.data[:8])
+    source = ScenarioSource.of(family, instance=inst, scenarios="sample:50", seed=case.seed)
+    for k in (0, 7, 49):
+        assert np.array_equal(source.data(k), large.data[k])
+        assert source.probability(k) == pytest.approx(1 / 50)
+    other = family.scenario_set(inst, "sample:8", case.seed + 1)
+    assert not np.array_equal(other.data, small.data)
+
+
+@pytest.mark.solve
+def test_extensive_form_is_the_same_through_pyomo_and_the_matrix_backend(case):
+    family, _, names, kwargs = _problem(case)
+    pyomo = solve_ef(family.module, names, kwargs, SolverOptions(backend="pyomo"))
+    matrix = solve_ef(family.module, names, kwargs, SolverOptions(backend="matrix"))
+    assert pyomo.info["backend"] == "pyomo" and matrix.info["backend"].startswith("matrix")
+    assert matrix.objective == pytest.approx(pyomo.objective, rel=1e-9, abs=1e-9)
+    assert list(pyomo.plan.columns) == list(matrix.plan.columns)
+
+
+@pytest.mark.solve
+def test_ws_le_rp_le_eev(case):
+    """WS <= RP <= EEV (minimisation), so VSS >= 0 and EVPI >= 0."""
+    family, _, names, kwargs = _problem(case)
+    report = value_report(family.module, names, kwargs)
+    tol = 1e-9 * max(1.0, abs(report.rp))
+    assert report.sense == "min"
+    assert report.ws <= report.rp + tol and report.rp <= report.eev + tol
+    assert report.vss >= -tol and report.evpi >= -tol
+
+
+@pytest.mark.solve
+def test_a_stored_run_round_trips_with_the_family_index(case, tmp_path):
+    """A run stored and read back keeps its objective, KPIs and plan exactly, and the plan's
+    index columns are the family's ``index_names``."""
+    family = get_family(case.family)
+    config = load_config(None, instance=case.instance, model=case.options or None,
+                         scenarios={"spec": case.spec, "seed": case.seed})
+    outcome = solve_instance(config)
+    record = to_record(outcome)
+    assert record.family == case.family
+    with ResultsStore(tmp_path / "runs.db") as store:
+        stored = store.get_run(store.save_run(record)).record
+    assert list(stored.plan.columns) == ["variable", *family.index_names, "value"]
+    assert set(stored.plan["variable"]) == set(family.first_stage)
+    assert stored.objective == record.objective and stored.kpis == record.kpis
+    key = ["variable", *family.index_names]
+    got = stored.plan.sort_values(key).reset_index(drop=True)
+    want = record.plan.sort_values(key).reset_index(drop=True)
+    assert np.array_equal(got["value"].to_numpy(float), want["value"].to_numpy(float))
+    for name in family.index_names:
+        assert [str(x) for x in got[name]] == [str(x) for x in want[name]]
