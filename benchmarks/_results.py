@@ -9,7 +9,10 @@ from importlib import metadata
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
-HEADER = "# Benchmark results\n\nEach section says the command that produced it. Times are wall seconds on the machine named.\n"
+HEADER = (
+    "# Benchmark results\n\nEach section says the command that produced it. "
+    "Times are wall seconds on the machine named.\n"
+)
 
 
 def machine_line() -> str:

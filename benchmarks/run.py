@@ -74,9 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             outcome = spec.run(sizes, out, args.smoke)
         seconds = time.perf_counter() - start
+        versions = _results.versions("stochplan", "pyomo", "highspy", "mpi-sppy", "numpy",
+                                     "scipy")
         header = (f"Command: `{command.strip()}` (commit {_results.commit()}, {seconds:.0f} s)  \n"
-                  f"Machine: {_results.machine_line()}; "
-                  f"{_results.versions('stochplan', 'pyomo', 'highspy', 'mpi-sppy', 'numpy', 'scipy')}.\n\n"
+                  f"Machine: {_results.machine_line()}; {versions}.\n\n"
                   f"{spec.description}\n\n")
         _results.write_section(spec.title, header + outcome.markdown)
         stored[name] = {"sizes": list(sizes), "rows": outcome.rows, "goals": outcome.goals,

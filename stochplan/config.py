@@ -219,7 +219,8 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
 
     records = {name: read_section(name, section(name), source) for name in SECTIONS}
     scalars = {k: raw[k] for k in ("instance", "method") if k in raw}
-    scalars.update({k: overrides[k] for k in ("instance", "method") if overrides.get(k) is not None})
+    scalars.update({k: overrides[k] for k in ("instance", "method")
+                    if overrides.get(k) is not None})
     db = overrides.get("db") or records["output"].db
     return RunConfig(
         model=section("model"),

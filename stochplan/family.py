@@ -21,6 +21,7 @@ runs under ``python -m mpisppy.generic_cylinders --module-name your.module``::
     average_scenario_creator = FAMILY.average_scenario_creator
     scenario_data = FAMILY.scenario_data
     data_scenario_creator = FAMILY.data_scenario_creator
+    INDEX_NAMES = FAMILY.index_names
 
 ``stochplan.models.aggregate`` is the worked example; ``tests/families/newsvendor`` is a small
 one. A built-in family is listed in :data:`stochplan.models.BUILTIN`; a separate package adds
@@ -72,7 +73,8 @@ log = logging.getLogger(__name__)
 #: Entry-point group through which other packages add families.
 ENTRY_POINT_GROUP = "stochplan.families"
 
-#: The names of mpi-sppy's module contract (and the matrix backend's two extras).
+#: The names of mpi-sppy's module contract, the matrix backend's two extras, and the index
+#: names of the plan that the generic solvers read from the module.
 CONTRACT = (
     "scenario_creator",
     "scenario_names_creator",
@@ -82,6 +84,7 @@ CONTRACT = (
     "average_scenario_creator",
     "scenario_data",
     "data_scenario_creator",
+    "INDEX_NAMES",
 )
 
 
@@ -167,7 +170,8 @@ class Family:
 
     # -- optional hooks ----------------------------------------------------------------------
 
-    def mean_instance(self, inst: Any, mean: np.ndarray, integer_policy: str) -> tuple[Any, np.ndarray]:
+    def mean_instance(self, inst: Any, mean: np.ndarray,
+                      integer_policy: str) -> tuple[Any, np.ndarray]:
         """The instance and data of the mean-value (EV) problem; by default as they are.
 
         Integer families override it: a fractional mean has no integer recourse, so
@@ -214,16 +218,12 @@ class Family:
     def module(self) -> ModuleType:
         """The module holding this family: mpi-sppy's module for the generic solvers."""
         module = importlib.import_module(type(self).__module__)
-        missing = [n for n in ("scenario_creator", "scenario_names_creator") if not hasattr(module, n)]
+        missing = [n for n in CONTRACT if not hasattr(module, n)]
         if missing:
             raise InputError("family", self.name, f"its module {module.__name__} does not export "
                              f"{', '.join(missing)} (end it with the contract lines, see "
                              "stochplan.family)")
         return module
-
-    @property
-    def INDEX_NAMES(self) -> tuple[str, ...]:  # noqa: N802 - the name the solvers look up
-        return self.index_names
 
     def options(self, values: Mapping[str, Any] | None = None, source: str | Path | None = None,
                 section: str = "model", base: pydantic.BaseModel | None = None) -> Any:
@@ -275,7 +275,8 @@ class Family:
                         scenario_names: tuple[str, ...]) -> dict[str, np.ndarray]:
         """Recourse table (scenario, variable, index columns, value) as (S, ...) arrays."""
         axes = {"scenario": tuple(scenario_names), **self._axes(inst)}
-        return {str(var): _grid(rows, axes) for var, rows in recourse.groupby("variable", sort=False)}
+        return {str(var): _grid(rows, axes)
+                for var, rows in recourse.groupby("variable", sort=False)}
 
     def _axes(self, inst: Any) -> dict[str, tuple[Any, ...]]:
         """Labels of each plan index; by default the uncertainty's axes of the same names."""
@@ -461,6 +462,12 @@ def register(family: Family) -> Family:
     return family
 
 
+def unregister(name: str) -> None:
+    """Forget a family added with :func:`register` (or loaded once by name); built-in and
+    entry-point families are found again on the next :func:`get_family`."""
+    _REGISTERED.pop(name, None)
+
+
 def family_names() -> tuple[str, ...]:
     """Every family known: built-in, registered and from entry points."""
     names = dict.fromkeys([*BUILTIN, *_REGISTERED, *_entry_points()])
@@ -478,14 +485,6 @@ def get_family(name: str) -> Family:
     family = _load_target(name, target)
     _REGISTERED[name] = family
     return family
-
-
-def family_of(module: Any) -> Family | None:
-    """The family a module (or family object) belongs to, if any."""
-    if isinstance(module, Family):
-        return module
-    family = getattr(module, "FAMILY", None)
-    return family if isinstance(family, Family) else None
 
 
 def stored_family(name: str) -> Family | None:

@@ -16,13 +16,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
+from typing import Any
 
 import pandas as pd
 
-from typing import Any
-
 from stochplan.config import RunConfig
-from stochplan.family import KPIs, Family, get_family
+from stochplan.family import Family, KPIs
 from stochplan.scenarios import ScenarioSet
 from stochplan.solve.ef import solve_ef
 from stochplan.solve.results import SolveResult

@@ -20,8 +20,8 @@ def test_every_spec_runs_at_its_smallest_size(tmp_path):
     results = json.loads((tmp_path / "RESULTS.json").read_text())
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        from run import SPEC_MODULES, load_specs
         from registry import SPECS
+        from run import SPEC_MODULES, load_specs
 
         load_specs()
     finally:

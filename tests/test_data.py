@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from stochplan.data import builtin_instances, load_instance, resolve_instance
-from stochplan.models.aggregate import AggregateInstance, ModelOptions
 from stochplan.errors import InputError
+from stochplan.models.aggregate import AggregateInstance, ModelOptions
 
 TINY = Path(__file__).parent / "data" / "tiny"
 CSV = "product_data.csv"

@@ -64,12 +64,14 @@ def run(sizes: tuple[int, ...], workdir: Path, smoke: bool,
     lines = [
         f"Instance: `{instance}`.",
         "",
-        "| S | stochplan pipeline (s) | raw HiGHS (s) | time ratio | pipeline peak (MiB) | raw peak (MiB) | memory ratio | Pyomo/mpi-sppy pipeline (s, MiB) | same objective |",
+        "| S | stochplan pipeline (s) | raw HiGHS (s) | time ratio | pipeline peak (MiB) "
+        "| raw peak (MiB) | memory ratio | Pyomo/mpi-sppy pipeline (s, MiB) | same objective |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         py = f"{r['pyomo_s']:.1f}, {r['pyomo_mib']:.0f}" if r["pyomo_s"] is not None else "—"
-        lines.append(f"| {r['S']} | {r['pipeline_s']:.2f} | {r['raw_s']:.2f} | {r['time_ratio']:.2f} "
+        lines.append(f"| {r['S']} | {r['pipeline_s']:.2f} | {r['raw_s']:.2f} "
+                     f"| {r['time_ratio']:.2f} "
                      f"| {r['pipeline_mib']:.0f} | {r['raw_mib']:.0f} | {r['memory_ratio']:.2f} "
                      f"| {py} | {'yes' if r['same_objective'] else 'NO'} |")
     ns = [r["S"] for r in rows]

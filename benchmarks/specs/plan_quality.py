@@ -20,10 +20,10 @@ import pandas as pd
 from registry import Outcome, Spec, register
 
 from stochplan.analysis.oos import out_of_sample
-from stochplan.errors import InfeasibleError
 from stochplan.analysis.value import solve_mean_value
-from stochplan.models.aggregate.kpis import fill_rate
+from stochplan.errors import InfeasibleError
 from stochplan.models import aggregate
+from stochplan.models.aggregate.kpis import fill_rate
 from stochplan.solve.ef import solve_ef
 from stochplan.solve.evaluate import wait_and_see
 
@@ -50,8 +50,9 @@ def evaluate_variant(inst, multipliers, ns, m) -> list[dict]:
     oos_names = aggregate.scenario_names_creator(m)
     oos_kw = kw(oos_spec, OOS_SEED)
     oos_set = aggregate.scenario_set(inst, oos_spec, OOS_SEED, multipliers, WEIGHTS)
-    plans = [("EV (mean demand)", solve_mean_value(aggregate, ["scen0"], kw(f"poisson:{max(ns)}", PLAN_SEED),
-                                                 _solver())[1])]
+    plans = [("EV (mean demand)",
+              solve_mean_value(aggregate, ["scen0"], kw(f"poisson:{max(ns)}", PLAN_SEED),
+                               _solver())[1])]
     for n in ns:
         names = aggregate.scenario_names_creator(n)
         try:
@@ -122,7 +123,8 @@ def run(sizes: tuple, workdir: Path, smoke: bool) -> Outcome:
 
     lines = [f"M = {m} out-of-sample scenarios per variant; costs in $; 95 % intervals. "
              f"Figure: `{html.name}` (written next to the results when run).", "",
-             "| variability | capacity | lost sales | plan | mean cost [95 % CI] | VSS ($) | VSS (%) | EVPI ($) | fill rate | P(infeasible) |",
+             "| variability | capacity | lost sales | plan | mean cost [95 % CI] | VSS ($) "
+             "| VSS (%) | EVPI ($) | fill rate | P(infeasible) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["saa_infeasible"]:
@@ -131,7 +133,8 @@ def run(sizes: tuple, workdir: Path, smoke: bool) -> Outcome:
             ci = f"{money(r['mean'])} [{money(r['ci_low'])}, {money(r['ci_high'])}]"
         else:
             ci = f"inf (feasible mean {money(r['feasible_mean'])})"
-        lines.append(f"| {r['variability']} | {r['capacity']} | {'yes' if r['lost_sales'] else 'no'} "
+        lines.append(f"| {r['variability']} | {r['capacity']} "
+                     f"| {'yes' if r['lost_sales'] else 'no'} "
                      f"| {r['plan']} | {ci} | {money(r['vss'])} | "
                      f"{_pct(r['vss_pct'])} | {money(r['evpi'])} | {_pct(100 * r['fill_rate'])} | "
                      f"{_pct(100 * r['prob_infeasible'])} |")
@@ -162,7 +165,8 @@ def _figure(frame: pd.DataFrame, path: Path) -> None:
                     error_y={"type": "data", "symmetric": False,
                              "array": finite["ci_high"] - finite["mean"],
                              "arrayminus": finite["mean"] - finite["ci_low"]})
-    fig.update_layout(title="Out-of-sample expected cost by plan (95 % CI; infeasible plans omitted)",
+    fig.update_layout(title="Out-of-sample expected cost by plan "
+                            "(95 % CI; infeasible plans omitted)",
                       barmode="group", yaxis_title="expected cost ($)", xaxis_title="variant",
                       template="plotly_white")
     fig.write_html(path, include_plotlyjs=True)

@@ -89,7 +89,8 @@ def solve_mean_value(
     """Solve the EV problem; returns (objective, first-stage plan, sense, policy used)."""
     creator = getattr(module, "average_scenario_creator", None)
     if creator is None:
-        raise InputError("module", module.__name__, "has no average_scenario_creator (needed for EV)")
+        raise InputError("module", module.__name__,
+                         "has no average_scenario_creator (needed for EV)")
     kwargs = dict(creator_kwargs)
     policy = None
     if "integer_policy" in inspect.signature(creator).parameters:

@@ -213,7 +213,8 @@ def _value_text(report: Any, run_id: int, db: str, instance: str, scenarios: str
         lines.append(f"  The mean-value plan has no feasible recourse in {len(report.infeasible)} "
                      f"scenario(s): {shown}; EEV and VSS are infinite.")
     if report.integer_policy:
-        lines.append(f"  EV with integer recourse: mean demand handled by '{report.integer_policy}'.")
+        lines.append("  EV with integer recourse: mean demand handled by "
+                     f"'{report.integer_policy}'.")
     seconds = sum(report.timings.values())
     lines.append(f"Stored with run {run_id} in {db} ({seconds:.1f} s of solves).")
     return "\n".join(lines)
@@ -395,7 +396,8 @@ def _fraction(text: str) -> float:
     try:
         value = float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
     except ValueError:
-        raise InputError("--target-gap", text, "expected a percentage like 0.5% or a fraction") from None
+        raise InputError("--target-gap", text,
+                         "expected a percentage like 0.5% or a fraction") from None
     if not 0 < value < 1:
         raise InputError("--target-gap", text, "must be between 0 and 100%")
     return value

@@ -71,7 +71,8 @@ def add_commands(sub: Any) -> None:
                        help="--method ph or lshaped: iteration limit (default 200 for ph, "
                        "1000 for lshaped)")
     solve.add_argument("--partial", action="store_true",
-                       help="keep a solve stopped by the time limit (with its gap) instead of failing")
+                       help="keep a solve stopped by the time limit (with its gap) instead of "
+                       "failing")
     add_output_options(solve)
     solve.set_defaults(handler=solve_command)
 
@@ -202,7 +203,8 @@ def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
     elif outcome.result.method == "lshaped":
         print("\n" + _lshaped_summary(outcome.result))
     print(f"\nStored as run {run_id} in {db_path} "
-          f"(solve {outcome.timings.get('solve', 0.0):.1f} s); `stochplan show {run_id}` prints it again.")
+          f"(solve {outcome.timings.get('solve', 0.0):.1f} s); "
+          f"`stochplan show {run_id}` prints it again.")
     return 0
 
 

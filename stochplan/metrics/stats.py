@@ -65,7 +65,8 @@ def cvar(values: np.ndarray, level: float = 0.95, weights: np.ndarray | None = N
     if not 0.0 <= level < 1.0:
         raise InputError("cvar_level", level, "must be in [0, 1)")
     x = np.asarray(values, dtype=float)
-    w = np.full(x.size, 1.0 / x.size) if weights is None else np.asarray(weights, float) / np.sum(weights)
+    w = (np.full(x.size, 1.0 / x.size) if weights is None
+         else np.asarray(weights, float) / np.sum(weights))
     order = np.argsort(x)
     x, w = x[order], w[order]
     cum = np.cumsum(w)

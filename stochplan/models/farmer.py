@@ -44,7 +44,8 @@ SCENARIO_FACTORS = (0.8, 1.0, 1.2)  # below average, average, above average
 INDEX_NAMES = ("crop",)
 
 
-def build_model(yields: dict[str, float], sense: str = "min", name: str = "farmer") -> pyo.ConcreteModel:
+def build_model(yields: dict[str, float], sense: str = "min",
+                name: str = "farmer") -> pyo.ConcreteModel:
     """The farmer's model for one yield scenario ($; costs minimised or profit maximised)."""
     if sense not in ("min", "max"):
         raise InputError("sense", sense, "expected 'min' or 'max'")
@@ -86,7 +87,8 @@ def _attach(model: pyo.ConcreteModel, sense: str, probability: float) -> pyo.Con
     return attach_root(model, first, [model.x], probability)
 
 
-def scenario_creator(scenario_name: str, sense: str = "min", num_scens: int | None = None) -> pyo.ConcreteModel:
+def scenario_creator(scenario_name: str, sense: str = "min",
+                     num_scens: int | None = None) -> pyo.ConcreteModel:
     """Scenario ``scen0`` (below average), ``scen1`` (average) or ``scen2`` (above average)."""
     if num_scens not in (None, 3):
         raise InputError("num_scens", num_scens, "the textbook farmer has exactly 3 scenarios")

@@ -699,7 +699,7 @@ def value_figure(view: RunView | StoredRun) -> go.Figure:
     )
     ypos = {key: len(rows) - 1 - j for j, (key, *_) in enumerate(rows)}
     fig = go.Figure()
-    for key, label, colour, symbol in rows:
+    for key, _label, colour, symbol in rows:
         v = values[key]
         shown = v if math.isfinite(v) else right
         text = money(v) if math.isfinite(v) else f"infeasible ({v:+})"

@@ -15,7 +15,8 @@ from stochplan import _mpisppy
 from stochplan.solve.solvers import SolverOptions, solve_model
 
 
-def explain_infeasibility(model: pyo.ConcreteModel, solver: SolverOptions) -> tuple[tuple[str, ...], str]:
+def explain_infeasibility(model: pyo.ConcreteModel,
+                          solver: SolverOptions) -> tuple[tuple[str, ...], str]:
     """Relax ``model`` in place and name the constraint families that cannot all hold.
 
     Returns the family names (most violated first) and a one-line description. The model is
@@ -63,6 +64,7 @@ def explain_infeasibility(model: pyo.ConcreteModel, solver: SolverOptions) -> tu
     families = tuple(sorted(violation, key=lambda f: violation[f], reverse=True))
     parts = []
     for f in families:
-        scen = f" in {', '.join(sorted(where[f])[:3])}{' ...' if len(where[f]) > 3 else ''}" if where[f] else ""
+        scen = (f" in {', '.join(sorted(where[f])[:3])}{' ...' if len(where[f]) > 3 else ''}"
+                if where[f] else "")
         parts.append(f"{f} ({rows[f]} rows{scen}, short by {violation[f]:,.4g} in total)")
     return families, "constraint families that cannot all hold: " + "; ".join(parts)

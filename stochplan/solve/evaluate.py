@@ -70,7 +70,8 @@ class ScenarioSolves:
         return float(p @ self.objective)
 
 
-def nonant_values(plan: pd.DataFrame, model: pyo.ConcreteModel, index_names: tuple[str, ...]) -> list[float]:
+def nonant_values(plan: pd.DataFrame, model: pyo.ConcreteModel,
+                  index_names: tuple[str, ...]) -> list[float]:
     """The plan's values in the order of ``model``'s nonanticipative variables.
 
     Raises InputError when the plan does not hold exactly the model's first-stage variables.
@@ -79,7 +80,8 @@ def nonant_values(plan: pd.DataFrame, model: pyo.ConcreteModel, index_names: tup
     keys = var_table(nonants, index_names).drop(columns="value")
     plan_keys = [c for c in plan.columns if c not in ("value", "scenario")]
     if list(keys.columns) != plan_keys:
-        raise InputError("plan columns", plan_keys, f"the model's first stage has {list(keys.columns)}")
+        raise InputError("plan columns", plan_keys,
+                         f"the model's first stage has {list(keys.columns)}")
     merged = keys.merge(plan, on=plan_keys, how="left", validate="one_to_one")
     if merged["value"].isna().any():
         missing = merged[merged["value"].isna()].iloc[0].drop("value").tolist()

@@ -154,7 +154,8 @@ def compile_model(model: pyo.ConcreteModel) -> _Compiled:
     n_first = len(_mpisppy.nonant_vars(model))
     columns = Columns(
         variables=tuple(v.parent_component().local_name for v in variables),
-        indices=tuple(v.index() if isinstance(v.index(), tuple) else (v.index(),) for v in variables),
+        indices=tuple(v.index() if isinstance(v.index(), tuple) else (v.index(),)
+                      for v in variables),
         n_first=n_first,
         integer=integer,
     )
@@ -370,7 +371,8 @@ def extensive_form_arrays(compiled: CompiledScenarios) -> dict[str, Any]:
     col_lo = np.concatenate([compiled.col_lo[:, :n1].max(axis=0), compiled.col_lo[:, n1:].ravel()])
     col_hi = np.concatenate([compiled.col_hi[:, :n1].min(axis=0), compiled.col_hi[:, n1:].ravel()])
     cost = np.concatenate([p @ compiled.cost[:, :n1], (p[:, None] * compiled.cost[:, n1:]).ravel()])
-    integer = np.concatenate([compiled.columns.integer[:n1], np.tile(compiled.columns.integer[n1:], S)])
+    integer = np.concatenate([compiled.columns.integer[:n1],
+                              np.tile(compiled.columns.integer[n1:], S)])
     offset = float(p @ compiled.offset)
     return {"A": A_ef, "cost": cost, "col_lo": col_lo, "col_hi": col_hi, "row_lo": row_lo,
             "row_hi": row_hi, "integer": integer, "offset": offset}

@@ -105,7 +105,8 @@ class SolverOptions:
         if self.threads is not None and self.threads < 1:
             raise InputError("solver.threads", self.threads, "must be at least 1")
         if self.algorithm not in ("auto", "simplex", "ipm", "pdlp"):
-            raise InputError("solver.algorithm", self.algorithm, "expected auto, simplex, ipm or pdlp")
+            raise InputError("solver.algorithm", self.algorithm,
+                             "expected auto, simplex, ipm or pdlp")
         if self.ipm_gap is not None and not 0 < self.ipm_gap < 1:
             raise InputError("solver.ipm_gap", self.ipm_gap, "must be in (0, 1)")
         if self.backend not in ("auto", "matrix", "pyomo"):
@@ -143,7 +144,8 @@ class SolveOutcome:
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:
     """|objective - bound| / max(1, |objective|): the convention HiGHS and mpi-sppy use."""
-    if objective is None or bound is None or not (math.isfinite(objective) and math.isfinite(bound)):
+    if (objective is None or bound is None
+            or not (math.isfinite(objective) and math.isfinite(bound))):
         return None
     return abs(objective - bound) / max(1.0, abs(objective))
 

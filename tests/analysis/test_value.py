@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from stochplan.data import load_instance
-from stochplan.models.aggregate import AggregateInstance, ModelOptions
 from stochplan.analysis.value import value_report
+from stochplan.data import load_instance
 from stochplan.models import aggregate
+from stochplan.models.aggregate import AggregateInstance, ModelOptions
 
 pytestmark = pytest.mark.solve
 
@@ -75,7 +75,8 @@ def random_instance(seed: int) -> AggregateInstance:
         base_demand=base, production_cost=pt(1, 10), holding_cost=pt(0.5, 3),
         backorder_cost=pt(5, 20), regular_labour_cost=pt(10, 20), overtime_labour_cost=pt(20, 35),
         hiring_cost=pt(50, 200), firing_cost=pt(50, 200),
-        hours_per_unit=rng.uniform(0.5, 2, P).round(2), space_per_unit=rng.uniform(0.2, 1, P).round(2),
+        hours_per_unit=rng.uniform(0.5, 2, P).round(2),
+        space_per_unit=rng.uniform(0.2, 1, P).round(2),
         initial_workforce=rng.integers(0, 2, P).astype(float),
         initial_inventory=rng.integers(0, 10, P).astype(float),
         price=rng.uniform(50, 100, P).round(0), hours_per_worker=40.0, overtime_fraction=0.25,

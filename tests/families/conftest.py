@@ -33,14 +33,10 @@ from stochplan import family as registry  # noqa: E402
 
 @pytest.fixture(autouse=True, scope="module")
 def newsvendor_registered() -> Iterator[Any]:
-    """The test family in the registry for the test module, as it was before after it."""
-    before = registry._REGISTERED.get("newsvendor")
+    """The test family in the registry for the test module, and out of it after."""
     registry.register(newsvendor.FAMILY)
     yield newsvendor.FAMILY
-    if before is None:
-        registry._REGISTERED.pop("newsvendor", None)
-    else:
-        registry._REGISTERED["newsvendor"] = before
+    registry.unregister("newsvendor")
 
 
 def write_plugin(folder: Path) -> Path:

@@ -20,7 +20,7 @@ def test_the_family_is_found_through_its_entry_point(tmp_path, monkeypatch):
     """Without the registration conftest.py makes, ``newsvendor`` is unknown; with a
     ``newsvendor_plugin-0.1.dist-info`` declaring ``newsvendor = newsvendor`` on the path it
     is found, listed, and its instance ``kiosk`` becomes a built-in instance."""
-    monkeypatch.delitem(registry._REGISTERED, "newsvendor")
+    registry.unregister("newsvendor")
     assert "newsvendor" not in registry.family_names()
     with pytest.raises(InputError, match="unknown model family"):
         registry.get_family("newsvendor")

@@ -26,7 +26,8 @@ def seed_run():
 
 @pytest.mark.solve
 def test_seed_objective_and_executive_summary(seed_run):
-    """Total expected cost $564,471.50; revenue $3,040,787.50; profit $2,476,316.00; margin ~81.4%."""
+    """Total expected cost $564,471.50; revenue $3,040,787.50; profit $2,476,316.00;
+    margin ~81.4%."""
     head = seed_run.kpis.headline
     assert seed_run.result.status == "optimal"
     assert seed_run.result.objective == pytest.approx(564_471.50, abs=0.005)
@@ -143,7 +144,8 @@ def test_tiny_lost_sales_are_taken_when_cheaper(tiny_path):
 def test_relaxation_bounds_the_integer_optimum():
     """The LP relaxation's optimum is a lower bound of the integer one (and close to it)."""
     mip = solve_instance(RunConfig(instance="electronics")).result.objective
-    lp = solve_instance(RunConfig(instance="electronics", model={"integer": False})).result.objective
+    lp = solve_instance(RunConfig(instance="electronics",
+                                  model={"integer": False})).result.objective
     assert lp <= mip + 1e-6
     assert lp >= 0.999 * mip
 

@@ -28,8 +28,10 @@ from stochplan.solve.lshaped import (
     Decomposition,
     LShapedOptions,
     _Recourse,
-    _start_plan as _start,
     solve_lshaped,
+)
+from stochplan.solve.lshaped import (
+    _start_plan as _start,
 )
 from stochplan.solve.solvers import SolverOptions, relative_gap
 from stochplan.store import ResultsStore

@@ -174,7 +174,8 @@ def test_same_seed_same_scenarios_and_plan_on_1_2_3_ranks(tmp_path):
     The hub's PH iterations do not depend on the spokes (one hub rank, the same bundles on
     1, 2 and 3 ranks), so when PH stops at its iteration limit (a gap target it cannot
     reach) the hub holds the same iterate on every layout. On this instance its subproblems
-    agree on the first stage by then (measured), and that plan is the incumbent everywhere. The bound and the gap do depend on the layout: the Lagrangian spoke runs
+    agree on the first stage by then (measured), and that plan is the incumbent everywhere.
+    The bound and the gap do depend on the layout: the Lagrangian spoke runs
     asynchronously. (Stopped by a gap, the iteration count, hence the plan, may differ
     within the gap: the README says so.)
     """

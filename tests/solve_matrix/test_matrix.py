@@ -85,7 +85,8 @@ def test_scenario_solves_match_pyomo(options):
     """EEV-style evaluation (with infeasible scenarios when there is no complete recourse)
     and wait-and-see solves give the reference path's objectives, scenario by scenario."""
     names, kw = _setup("electronics", "poisson:12", options, seed=5)
-    plan = solve_ef(aggregate, ["scen0"], aggregate.creator_kwargs(kw["instance"], "poisson:1", 77)).plan
+    plan = solve_ef(aggregate, ["scen0"],
+                    aggregate.creator_kwargs(kw["instance"], "poisson:1", 77)).plan
     for fn, extra in ((evaluate_plan, {"plan": plan}), (wait_and_see, {})):
         fast = fn(aggregate, scenario_names=names, creator_kwargs=kw, solver=MATRIX, **extra)
         ref = fn(aggregate, scenario_names=names, creator_kwargs=kw, solver=PYOMO, **extra)

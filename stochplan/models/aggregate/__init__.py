@@ -6,7 +6,7 @@ One folder holds the whole family:
   (:class:`ModelOptions`) and the loader of an instance folder;
 - :mod:`.model`: the Pyomo builder, :func:`build_model`, with the formulation in its docstring;
 - :mod:`.kpis`: the seed's financial and operational KPIs;
-- :mod:`.panels`: the dashboard panels and the text report of a stored run;
+- :mod:`.report` and :mod:`.panels`: the text report and the dashboard panels of a stored run;
 - ``instances/``: the built-in instances (``electronics``).
 
 :data:`FAMILY` ties them to :class:`stochplan.family.Family`; the lines at the end make this
@@ -137,7 +137,7 @@ class AggregateFamily(Family):
 
     def report_text(self, headline: Mapping[str, float],
                     tables: Mapping[str, pd.DataFrame]) -> str:
-        from stochplan.models.aggregate.panels import report_text
+        from stochplan.models.aggregate.report import report_text
 
         return report_text(headline, tables)
 

@@ -195,7 +195,8 @@ def load_aggregate(folder: Path, meta: dict[str, Any], toml_path: Path) -> Aggre
         raise InputError("data", meta.get("data", "product_data.csv"), "file not found", toml_path)
     products_meta = meta.get("products")
     if not isinstance(products_meta, dict) or not products_meta:
-        raise InputError("products", products_meta, "needs one [products.NAME] table each", toml_path)
+        raise InputError("products", products_meta, "needs one [products.NAME] table each",
+                         toml_path)
     products = tuple(str(p) for p in products_meta)
     per_product = {name: np.zeros(len(products)) for name in _PRODUCT_FIELDS}
     labels = []
@@ -209,7 +210,8 @@ def load_aggregate(folder: Path, meta: dict[str, Any], toml_path: Path) -> Aggre
         for name in _PRODUCT_FIELDS:
             if name not in table:
                 raise InputError(f"products.{p}.{name}", None, "missing", toml_path)
-            per_product[name][i] = _check_number(f"products.{p}.{name}", table[name], toml_path, lo=0.0)
+            per_product[name][i] = _check_number(f"products.{p}.{name}", table[name], toml_path,
+                                                 lo=0.0)
 
     cap = meta.get("capacity", {})
     for key in cap:
@@ -261,7 +263,8 @@ def _read_product_csv(path: Path, products: tuple[str, ...]) -> dict[str, Any]:
     df.columns = [str(c).strip() for c in df.columns]
     for col in _REQUIRED_COLUMNS:
         if col not in df.columns:
-            raise InputError("column", col, f"missing (columns found: {', '.join(df.columns)})", path)
+            raise InputError("column", col, f"missing (columns found: {', '.join(df.columns)})",
+                             path)
     df["product"] = df["product"].astype(str).str.strip()
     numeric = [c for c in df.columns if c not in ("product", "pt_index")]
     for col in numeric:
@@ -269,16 +272,20 @@ def _read_product_csv(path: Path, products: tuple[str, ...]) -> dict[str, Any]:
         bad = values.isna() | ~np.isfinite(values.astype(float))
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(f"{col} (row {row + 2})", _plain(df[col].iloc[row]), "not a finite number", path)
+            raise InputError(f"{col} (row {row + 2})", _plain(df[col].iloc[row]),
+                             "not a finite number", path)
         if (values < 0).any():
             row = int(np.flatnonzero((values < 0).to_numpy())[0])
-            raise InputError(f"{col} (row {row + 2})", _plain(values.iloc[row]), "must be non-negative", path)
+            raise InputError(f"{col} (row {row + 2})", _plain(values.iloc[row]),
+                             "must be non-negative", path)
         df[col] = values.astype(float)
 
     found = tuple(dict.fromkeys(df["product"]))
     for p in found:
         if p not in products:
-            raise InputError("product", p, f"not declared in instance.toml (declared: {', '.join(products)})", path)
+            raise InputError("product", p,
+                             f"not declared in instance.toml (declared: {', '.join(products)})",
+                             path)
     for p in products:
         if p not in found:
             raise InputError("product", p, "declared in instance.toml but has no rows", path)
@@ -311,7 +318,8 @@ def _read_product_csv(path: Path, products: tuple[str, ...]) -> dict[str, Any]:
             raise InputError("column", pcol, f"missing (needed for {level}_demand)", path)
         probs = df[pcol].to_numpy(dtype=float)
         if np.ptp(probs) > 1e-12:
-            raise InputError(pcol, sorted(set(probs.tolist()))[:3], "must be the same in every row", path)
+            raise InputError(pcol, sorted(set(probs.tolist()))[:3],
+                             "must be the same in every row", path)
         level_demand.append(df[f"{level}_demand"].to_numpy(dtype=float).reshape(shape))
         level_probs.append(float(probs[0]))
     if levels and not math.isclose(sum(level_probs), 1.0, abs_tol=1e-9):

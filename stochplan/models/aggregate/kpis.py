@@ -161,9 +161,12 @@ def kpi_report(
         "revenue": total_revenue,
         "cost": total_cost,
         "profit": total_revenue - total_cost,
-        "operating_margin": (total_revenue - total_cost) / total_revenue if total_revenue else np.nan,
+        "operating_margin": (
+            (total_revenue - total_cost) / total_revenue if total_revenue else np.nan
+        ),
         "fill_rate": fill_rate(demand, recourse["B"], recourse.get("L"), pi),
-        **{f"share_{_column(c)}": (totals[c] / total_cost if total_cost else np.nan) for c in shown},
+        **{f"share_{_column(c)}": (totals[c] / total_cost if total_cost else np.nan)
+           for c in shown},
     }
     return KPIReport(headline=headline, weekly=weekly, composition=composition, products=products)
 

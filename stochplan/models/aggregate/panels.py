@@ -17,7 +17,7 @@ footprint in space units (``space_per_unit`` x units). Colours: each cost catego
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -65,7 +65,6 @@ __all__ = [
     "panels",
     "production_figure",
     "products_table",
-    "report_text",
     "shares_html",
     "warehouse_figure",
     "workforce_figure",
@@ -80,35 +79,6 @@ FOOTPRINT = OKABE_ITO["blue"]
 
 # ----------------------------------------------------------------------------------------------
 # The text report
-
-
-def report_text(headline: Mapping[str, float], tables: Mapping[str, pd.DataFrame]) -> str:
-    """The seed's executive summary, cost composition and per-product table as aligned text."""
-    lines = []
-    lines.append("EXECUTIVE SUMMARY")
-    lines.append(f"  Cumulative revenue   {money(headline['revenue']):>16}")
-    lines.append(f"  Cumulative cost      {money(headline['cost']):>16}")
-    lines.append(f"  Cumulative profit    {money(headline['profit']):>16}")
-    lines.append(f"  Operating margin     {headline['operating_margin']:>15.1%} ")
-    lines.append(f"  Fill rate            {headline['fill_rate']:>15.1%} ")
-    lines.append("")
-    lines.append("COST COMPOSITION")
-    lines.append(f"  {'Category':<14}{'Total cost ($)':>16}{'Share':>10}")
-    for row in tables["composition"].itertuples(index=False):
-        lines.append(f"  {row.category:<14}{row.cost:>16,.2f}{row.percent:>9.2f}%")
-    lines.append("")
-    lines.append("OPERATIONAL METRICS (expected over scenarios)")
-    lines.append(
-        f"  {'Product':<18}{'Total demand':>13}{'Units produced':>16}{'Turnover':>10}"
-        f"{'Avg unit cost':>15}{'Profit margin':>15}"
-    )
-    for row in tables["products"].itertuples(index=False):
-        name = f"{row.product} ({row.label})"
-        lines.append(
-            f"  {name:<18}{row.total_demand:>13,.1f}{row.units_produced:>16,.0f}"
-            f"{row.turnover:>10.2f}{money(row.avg_unit_cost):>15}{row.profit_margin:>14.1%} "
-        )
-    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -389,7 +359,7 @@ def production_figure(view: RunView | StoredRun) -> go.Figure:
         vertical_spacing=spacing(n, 48, height),
     )
     colours = scenario_colours(view.scenario_labels)
-    for i, p in enumerate(view.products):
+    for i, _p in enumerate(view.products):
         row, first = i + 1, i == 0
         if view.fan:
             fan(
