@@ -196,7 +196,7 @@ def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
 
     header = _header(run_id, record.instance, record.scenarios, record.n_scenarios,
                      record.method, record.status, record.objective, record.gap,
-                     bool(getattr(outcome.instance.options, "integer", False)))
+                     getattr(outcome.instance.options, "integer", None))
     print(report_text(header, outcome.family, outcome.kpis.headline, outcome.kpis.tables))
     if outcome.result.method == "ph":
         print("\n" + _ph_summary(outcome.result))
@@ -246,7 +246,7 @@ def show_command(args: argparse.Namespace) -> int:
         return 0
     header = _header(stored.id, rec.instance, rec.scenarios, rec.n_scenarios, rec.method,
                      rec.status, rec.objective, rec.gap,
-                     bool(rec.config.get("model", {}).get("integer", False)))
+                     rec.config.get("model", {}).get("integer"))
     header["sense"] = rec.config.get("value", {}).get("sense", "min")
     print(f"created {stored.created}")
     print(report_text(header, stored_family(rec.family), rec.kpis, rec.tables))
@@ -257,7 +257,8 @@ def show_command(args: argparse.Namespace) -> int:
 
 
 def _header(run_id: int, instance: str, scenarios: str, n: int, method: str, status: str,
-            objective: float | None, gap: float | None, integer: bool) -> dict[str, Any]:
+            objective: float | None, gap: float | None,
+            integer: bool | None) -> dict[str, Any]:
     return {"run_id": run_id, "instance": instance, "scenarios": scenarios, "n_scenarios": n,
             "method": method, "status": status, "objective": objective, "gap": gap,
             "integer": integer}

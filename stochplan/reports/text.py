@@ -14,8 +14,10 @@ import pandas as pd
 
 
 def money(x: float) -> str:
-    """``$1,234.50``; non-finite values as they are (``inf``, ``nan``)."""
-    return f"${x:,.2f}" if math.isfinite(x) else str(x)
+    """``$1,234.50``, ``-$1,234.50``; non-finite values as they are (``inf``, ``nan``)."""
+    if not math.isfinite(x):
+        return str(x)
+    return f"-${-x:,.2f}" if x < 0 else f"${x:,.2f}"
 
 
 def header_text(header: Mapping[str, Any]) -> str:
@@ -25,7 +27,8 @@ def header_text(header: Mapping[str, Any]) -> str:
     ``objective``, ``gap`` and optionally ``run_id``, ``integer``.
     """
     run = f"run {header['run_id']}: " if header.get("run_id") is not None else ""
-    kind = "integer" if header.get("integer", True) else "LP relaxation"
+    integer = header.get("integer")
+    kind = "" if integer is None else (", integer" if integer else ", LP relaxation")
     gap = header.get("gap")
     gap_text = f", gap {gap:.4%}" if gap is not None and math.isfinite(gap) else ""
     objective = header.get("objective")
@@ -33,7 +36,7 @@ def header_text(header: Mapping[str, Any]) -> str:
     what = ("Expected total cost (objective)" if header.get("sense", "min") == "min"
             else "Expected objective (maximised)")
     return (
-        f"{run}{header['instance']}, {header['scenarios']} ({header['n_scenarios']} scenarios, "
+        f"{run}{header['instance']}, {header['scenarios']} ({header['n_scenarios']} scenarios"
         f"{kind}), {str(header['method']).upper()} with HiGHS: {header['status']}\n"
         f"{what}: {value}{gap_text}"
     )

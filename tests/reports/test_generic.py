@@ -128,7 +128,7 @@ def test_farmer_figures_draw_the_stored_numbers(farmer):
     np.testing.assert_array_equal(ws.y, by["ws"].to_numpy())
     np.testing.assert_array_equal(eev.y, by["eev"].to_numpy())
     assert list(ws.x) == [str(s) for s in by["scenario"]]
-    assert "RP expected: $-108,390.00" in [t.name for t in fig.data]
+    assert "RP expected: -$108,390.00" in [t.name for t in fig.data]
     with pytest.raises(MissingData):
         view.scenario_series()  # a bare module stores no scenario data table
 
