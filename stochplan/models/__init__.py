@@ -6,9 +6,11 @@ Adding a built-in family means adding its folder here and one line to :data:`BUI
 families of other packages come in through the ``stochplan.families`` entry-point group.
 
 ``aggregate``: workforce, production, inventory, backorders and overflow (seed 003).
+``prebuild``: S&OP pre-build of Q3 inventory for an uncertain Q4 peak (seed 002).
 ``farmer``: the textbook farmer problem, a plain mpi-sppy module (not a family) that the
 generic analysis is checked against.
 """
 
 #: Built-in families: name -> the module holding its ``FAMILY``.
-BUILTIN: dict[str, str] = {"aggregate": "stochplan.models.aggregate"}
+BUILTIN: dict[str, str] = {"aggregate": "stochplan.models.aggregate",
+                           "prebuild": "stochplan.models.prebuild"}

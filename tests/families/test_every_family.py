@@ -41,6 +41,7 @@ class Case:
 FAMILIES = [
     Case("aggregate", str(ELECTRONICS), {"integer": False, "lost_sales_penalty": 1000.0}),
     Case("newsvendor", str(KIOSK)),
+    Case("prebuild", "sop-prebuild"),
 ]
 
 
