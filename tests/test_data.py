@@ -390,9 +390,9 @@ def test_malformed_toml(tmp_path):
 
 def test_unknown_family(tmp_path):
     folder = copy_electronics(tmp_path)
-    edit_toml(folder, 'family = "aggregate"', 'family = "lotsizing"')
+    edit_toml(folder, 'family = "aggregate"', 'family = "nosuchfamily"')
     msg = load_error(folder)
-    assert_names(msg, "family", "'lotsizing'", str(folder / TOML), "known: aggregate")
+    assert_names(msg, "family", "'nosuchfamily'", str(folder / TOML), "known: aggregate")
 
 
 def test_unknown_builtin_instance_lists_the_builtins():

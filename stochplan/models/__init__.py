@@ -7,10 +7,12 @@ families of other packages come in through the ``stochplan.families`` entry-poin
 
 ``aggregate``: workforce, production, inventory, backorders and overflow (seed 003).
 ``prebuild``: S&OP pre-build of Q3 inventory for an uncertain Q4 peak (seed 002).
+``lotsizing``: lot sizing with setups under uncertain customer orders, a MIP (seed 001).
 ``farmer``: the textbook farmer problem, a plain mpi-sppy module (not a family) that the
 generic analysis is checked against.
 """
 
 #: Built-in families: name -> the module holding its ``FAMILY``.
 BUILTIN: dict[str, str] = {"aggregate": "stochplan.models.aggregate",
-                           "prebuild": "stochplan.models.prebuild"}
+                           "prebuild": "stochplan.models.prebuild",
+                           "lotsizing": "stochplan.models.lotsizing"}

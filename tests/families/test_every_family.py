@@ -42,6 +42,8 @@ FAMILIES = [
     Case("aggregate", str(ELECTRONICS), {"integer": False, "lost_sales_penalty": 1000.0}),
     Case("newsvendor", str(KIOSK)),
     Case("prebuild", "sop-prebuild"),
+    # a MIP on 3 scenarios; "min" because test_ws_le_rp_le_eev checks the minimisation form
+    Case("lotsizing", "furniture", spec="sample:3"),
 ]
 
 
@@ -94,12 +96,15 @@ def test_extensive_form_is_the_same_through_pyomo_and_the_matrix_backend(case):
 
 @pytest.mark.solve
 def test_ws_le_rp_le_eev(case):
-    """WS <= RP <= EEV (minimisation), so VSS >= 0 and EVPI >= 0."""
-    family, _, names, kwargs = _problem(case)
+    """WS <= RP <= EEV for minimisation (WS >= RP >= EEV for maximisation), so VSS >= 0 and
+    EVPI >= 0; the report's sense is the family's."""
+    family, inst, names, kwargs = _problem(case)
     report = value_report(family.module, names, kwargs)
     tol = 1e-9 * max(1.0, abs(report.rp))
-    assert report.sense == "min"
-    assert report.ws <= report.rp + tol and report.rp <= report.eev + tol
+    assert report.sense == family.objective_sense(inst)
+    flip = 1.0 if report.sense == "min" else -1.0
+    assert flip * report.ws <= flip * report.rp + tol
+    assert flip * report.rp <= flip * report.eev + tol
     assert report.vss >= -tol and report.evpi >= -tol
 
 
