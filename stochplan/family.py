@@ -181,6 +181,11 @@ class Family:
             raise InputError("integer_policy", integer_policy, "expected 'round' or 'relax'")
         return inst, mean
 
+    def objective_sense(self, inst: Any) -> str:
+        """``"min"`` (costs, the default) or ``"max"`` (profits): how reports word the
+        objective."""
+        return str(getattr(inst.options, "sense", "min"))
+
     def kpis(self, inst: Any, scenarios: scen.ScenarioSet, result: SolveResult) -> KPIs:
         """The plan's KPIs over the scenarios; by default none beyond the objective."""
         return KPIs()
@@ -195,7 +200,8 @@ class Family:
         return {}
 
     def instance_summary(self, inst: Any) -> dict[str, Any]:
-        """Scalars of the instance stored in the run's configuration (JSON-ready)."""
+        """Scalars of the instance stored in the run's configuration (JSON-ready; ``name`` and
+        ``source`` at least)."""
         return {"name": inst.name, "source": inst.source}
 
     def report_text(self, headline: Mapping[str, float], tables: Mapping[str, pd.DataFrame]) -> str:

@@ -135,6 +135,7 @@ def to_record(outcome: RunOutcome) -> RunRecord:
     res, cfg, inst, family = outcome.result, outcome.config, outcome.instance, outcome.family
     config = cfg.to_dict()
     config["family"] = family.name
+    config["sense"] = family.objective_sense(inst)
     config["model"] = inst.options.model_dump()
     config["instance_data"] = family.instance_summary(inst)
     config["solve_info"] = {k: v for k, v in res.info.items()

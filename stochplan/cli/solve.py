@@ -197,6 +197,7 @@ def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
     header = _header(run_id, record.instance, record.scenarios, record.n_scenarios,
                      record.method, record.status, record.objective, record.gap,
                      getattr(outcome.instance.options, "integer", None))
+    header["sense"] = outcome.family.objective_sense(outcome.instance)
     print(report_text(header, outcome.family, outcome.kpis.headline, outcome.kpis.tables))
     if outcome.result.method == "ph":
         print("\n" + _ph_summary(outcome.result))
@@ -247,7 +248,7 @@ def show_command(args: argparse.Namespace) -> int:
     header = _header(stored.id, rec.instance, rec.scenarios, rec.n_scenarios, rec.method,
                      rec.status, rec.objective, rec.gap,
                      rec.config.get("model", {}).get("integer"))
-    header["sense"] = rec.config.get("value", {}).get("sense", "min")
+    header["sense"] = rec.config.get("sense") or rec.config.get("value", {}).get("sense", "min")
     print(f"created {stored.created}")
     print(report_text(header, stored_family(rec.family), rec.kpis, rec.tables))
     return 0
