@@ -163,8 +163,9 @@ class Family:
     def build(self, inst: Any, data: np.ndarray, name: str) -> pyo.ConcreteModel:
         """One scenario's model for the random ``data`` (shape ``uncertainty(inst).shape``).
 
-        It has the first-stage variables named in :attr:`first_stage`, an expression
-        ``FirstStageCost`` and one objective; mpi-sppy's annotations are added by the caller.
+        It has the first-stage variables (:meth:`first_stage_vars`), an expression
+        ``FirstStageCost`` (what the first stage pays, a cost whatever the objective's sense)
+        and one active objective; mpi-sppy's annotations are added by the caller.
         """
         raise NotImplementedError
 
@@ -376,12 +377,27 @@ class Family:
         """Called by mpi-sppy after a decomposed solve; logs the scenario's objective."""
         log.debug("rank %d %s: scenario solved", rank, scenario_name)
 
+    def first_stage_vars(self, model: pyo.ConcreteModel) -> list[Any]:
+        """The nonanticipative variables of a scenario model, in a fixed order: by default the
+        components named in :attr:`first_stage`. A family whose first stage is part of a
+        component (the first months of a horizon, say) returns those variables instead."""
+        return [getattr(model, v) for v in self.first_stage]
+
     def annotate(self, model: pyo.ConcreteModel, probability: float) -> pyo.ConcreteModel:
-        """Attach mpi-sppy's root node (the first-stage variables) and the probability."""
+        """Attach mpi-sppy's root node (:meth:`first_stage_vars`) and the probability.
+
+        ``FirstStageCost`` is a cost (what the first stage pays); mpi-sppy wants it in the
+        objective's sense, so it is negated when the model maximises a profit.
+        """
+        import pyomo.environ as pyo
+
         from stochplan import _mpisppy
 
-        variables = [getattr(model, v) for v in self.first_stage]
-        return _mpisppy.attach_root(model, model.FirstStageCost, variables, probability)
+        objective = next(model.component_data_objects(pyo.Objective, active=True))
+        cost = model.FirstStageCost
+        if objective.sense == pyo.maximize:
+            cost = -cost
+        return _mpisppy.attach_root(model, cost, self.first_stage_vars(model), probability)
 
 
 @dataclass(frozen=True)

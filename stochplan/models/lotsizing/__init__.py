@@ -103,16 +103,9 @@ class LotSizingFamily(Family):
     def build(self, inst: LotSizingInstance, data: np.ndarray, name: str) -> Any:
         return build_model(inst, data, name=name)
 
-    def annotate(self, model: Any, probability: float) -> Any:
-        """The root node holds y (and x when it is first stage); its cost is the setup cost in
-        the objective's sense (negated for a maximised profit)."""
-        import pyomo.environ as pyo
-
-        from stochplan import _mpisppy
-
-        maximise = model.objective.sense == pyo.maximize
-        cost = -model.FirstStageCost if maximise else model.FirstStageCost
-        return _mpisppy.attach_root(model, cost, first_stage_vars(model), probability)
+    def first_stage_vars(self, model: Any) -> list[Any]:
+        """y, and x when production is first stage."""
+        return first_stage_vars(model)
 
     def average_scenario_creator(self, scenario_name: str,  # type: ignore[override]
                                  **kwargs: Any) -> Any:

@@ -136,12 +136,9 @@ class PrebuildFamily(Family):
         in the recourse)."""
         return {"month": inst.periods}
 
-    def annotate(self, model: Any, probability: float) -> Any:
-        """The root node holds P, I and O at the first-stage months only."""
-        from stochplan import _mpisppy
-
-        return _mpisppy.attach_root(model, model.FirstStageCost, first_stage_vars(model),
-                                    probability)
+    def first_stage_vars(self, model: Any) -> list[Any]:
+        """P, I and O at the first-stage months only."""
+        return first_stage_vars(model)
 
     # -- scenarios ---------------------------------------------------------------------------
 
