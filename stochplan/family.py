@@ -374,8 +374,15 @@ class Family:
         }
 
     def scenario_denouement(self, rank: int, scenario_name: str, scenario: Any) -> None:
-        """Called by mpi-sppy after a decomposed solve; logs the scenario's objective."""
-        log.debug("rank %d %s: scenario solved", rank, scenario_name)
+        """Called by mpi-sppy after a decomposed solve; logs the scenario's second-stage cost
+        (when the model has a ``SecondStageCost`` expression)."""
+        import pyomo.environ as pyo
+
+        cost = getattr(scenario, "SecondStageCost", None)
+        if cost is None:
+            log.debug("rank %d %s: scenario solved", rank, scenario_name)
+        else:
+            log.debug("rank %d %s: second-stage cost %.2f", rank, scenario_name, pyo.value(cost))
 
     def first_stage_vars(self, model: pyo.ConcreteModel) -> list[Any]:
         """The nonanticipative variables of a scenario model, in a fixed order: by default the

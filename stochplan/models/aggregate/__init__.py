@@ -151,14 +151,6 @@ class AggregateFamily(Family):
 
         return compare_panels(views)
 
-    def scenario_denouement(self, rank: int, scenario_name: str, scenario: Any) -> None:
-        import pyomo.environ as pyo
-
-        from stochplan.family import log
-
-        log.debug("rank %d %s: second-stage cost %.2f", rank, scenario_name,
-                  pyo.value(scenario.SecondStageCost))
-
 
 FAMILY = AggregateFamily()
 

@@ -258,14 +258,6 @@ class PrebuildFamily(Family):
 
         return panels(view)
 
-    def scenario_denouement(self, rank: int, scenario_name: str, scenario: Any) -> None:
-        import pyomo.environ as pyo
-
-        from stochplan.family import log
-
-        log.debug("rank %d %s: second-stage cost %.2f", rank, scenario_name,
-                  pyo.value(scenario.SecondStageCost))
-
 
 FAMILY = PrebuildFamily()
 
