@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -36,6 +37,7 @@ from stochplan.reports.view import VALUE_METRICS, MissingData, RunView
 __all__ = [
     "OOS_KPIS",
     "VALUE_LABELS",
+    "chart_panel",
     "comparison_panels",
     "convergence_panel",
     "esc",
@@ -178,6 +180,17 @@ def _plan_number(value: float) -> str:
 def _plan_cell(key: list[object], value: float) -> str:
     name = ".".join(["plan", *(str(k) for k in key)])
     return f"<td {kpi_attrs(name, value)}>{esc(_plan_number(value))}</td>"
+
+
+def chart_panel(key: str, title: str, note: str, build: Callable[[], Any],
+                table: Callable[[], str] | None = None) -> Panel:
+    """A family's chart panel: ``build()`` draws the figure (and ``table()`` an HTML fragment
+    after it); when the stored run lacks what they need (an older run), the panel says what
+    is missing instead of failing the page."""
+    try:
+        return Panel(key, title, build(), note=note, html=table() if table else "")
+    except MissingData as err:
+        return Panel(key, title, None, html=f'<p class="note">Not drawn: {esc(err)}</p>')
 
 
 def plan_table(view: RunView) -> str:

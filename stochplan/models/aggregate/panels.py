@@ -44,7 +44,7 @@ from stochplan.reports.figures import (
     spacing,
     style,
 )
-from stochplan.reports.panels import esc, format_kpi, kpi_attrs
+from stochplan.reports.panels import chart_panel, esc, format_kpi, kpi_attrs
 from stochplan.reports.text import money
 from stochplan.reports.view import MissingData, RunView, as_view
 from stochplan.store import StoredRun
@@ -1083,14 +1083,6 @@ def composition_table(view: RunView | StoredRun) -> str:
 # Panels
 
 
-def _panel(key: str, title: str, note: str, build: Callable[[], go.Figure]) -> Panel:
-    """A chart panel; when the run lacks what it needs (an older run), a note saying what."""
-    try:
-        return Panel(key, title, build(), note=note)
-    except MissingData as err:
-        return Panel(key, title, None, html=f'<p class="note">Not drawn: {esc(err)}</p>')
-
-
 def panels(view: RunView) -> list[Panel]:
     """The family's dashboard panels: operational metrics, then revenue/cost/profit by week,
     cost composition, production against demand, warehouse and workforce."""
@@ -1117,7 +1109,7 @@ def panels(view: RunView) -> list[Panel]:
             "unit cost) / price.",
             html=tables,
         ),
-        _panel(
+        chart_panel(
             "financials",
             "Revenue, cost and profit by week",
             "Expected over the scenarios, in $ per week: revenue bars (grey) next to cost bars "
@@ -1125,14 +1117,14 @@ def panels(view: RunView) -> list[Panel]:
             "product, with the totals in each title.",
             lambda: financials_figure(view),
         ),
-        _panel(
+        chart_panel(
             "composition",
             "Cost composition",
             "Expected cost by category: by week (stacked areas) and over the whole horizon "
             "with each category's share. Each category keeps its colour in every chart.",
             lambda: cost_composition_figure(view),
         ),
-        _panel(
+        chart_panel(
             "production",
             "Production against demand",
             "The first-stage production plan (black) against demand, with the inventory it "
@@ -1140,7 +1132,7 @@ def panels(view: RunView) -> list[Panel]:
             + scenario_note,
             lambda: production_figure(view),
         ),
-        _panel(
+        chart_panel(
             "warehouse",
             "Warehouse footprint",
             "Space used (space per unit × units held), expected over the scenarios: regular "
@@ -1149,7 +1141,7 @@ def panels(view: RunView) -> list[Panel]:
             "right axis.",
             lambda: warehouse_figure(view),
         ),
-        _panel(
+        chart_panel(
             "workforce",
             "Workforce and labour hours",
             "Per product: hours required by the plan (bars) against regular capacity and the "
@@ -1164,21 +1156,21 @@ def compare_panels(views: Sequence[RunView]) -> list[Panel]:
     """Charts comparing aggregate runs: cost composition, production plans, profit by week."""
     runs = [aggregate_view(v) for v in views]
     return [
-        _panel(
+        chart_panel(
             "costs",
             "Cost composition",
             "Expected cost of each run over the horizon, stacked by category (same colours as "
             "on the single-run dashboards).",
             lambda: compare_costs_figure(runs),
         ),
-        _panel(
+        chart_panel(
             "production",
             "Production plans",
             "First-stage production of each run, one colour per run, with expected demand "
             "(dotted).",
             lambda: compare_production_figure(runs),
         ),
-        _panel(
+        chart_panel(
             "profit",
             "Profit by week",
             "Expected profit of each run by week, all products.",

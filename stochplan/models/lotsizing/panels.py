@@ -40,9 +40,9 @@ from stochplan.reports.figures import (
     spacing,
     style,
 )
-from stochplan.reports.panels import esc, kpi_attrs
+from stochplan.reports.panels import chart_panel, esc, kpi_attrs
 from stochplan.reports.text import money
-from stochplan.reports.view import MissingData, RunView
+from stochplan.reports.view import RunView
 
 __all__ = [
     "TIER_COLOURS",
@@ -279,33 +279,24 @@ def profit_figure(view: RunView) -> go.Figure:
 # Panels
 
 
-def _panel(key: str, title: str, note: str, build: Callable[[], go.Figure],
-           html: Callable[[], str] | None = None) -> Panel:
-    """A chart panel; when the run lacks what it needs, a note saying what."""
-    try:
-        return Panel(key, title, build(), note=note, html=html() if html else "")
-    except MissingData as err:
-        return Panel(key, title, None, html=f'<p class="note">Not drawn: {esc(err)}</p>')
-
-
 def panels(view: RunView) -> list[Panel]:
     """The seed report's tabs as sections: schedule, utilisation, fulfilment, profit by week."""
     return [
-        _panel("schedule", "Production schedule",
+        chart_panel("schedule", "Production schedule",
                "Expected production per product and week (units; colour and number) over the "
                "scenarios, setups marked: the setup plan is first stage, the quantities adapt "
                "to each scenario unless production is first stage too.",
                lambda: schedule_figure(view), lambda: schedule_tables(view)),
-        _panel("utilisation", "Machine and material utilisation",
+        chart_panel("utilisation", "Machine and material utilisation",
                "Per machine and week: expected production hours and the setup hours of the "
                "plan, stacked, as shares of the hours available; per material and week: "
                "expected use as a share of what is available. Dashed: 100 %.",
                lambda: utilisation_figure(view)),
-        _panel("fulfilment", "Order fulfilment by priority",
+        chart_panel("fulfilment", "Order fulfilment by priority",
                "Expected units ordered by tier: delivered in the order's week (on time), "
                "later (late) or never (unmet); each customer's fill rate; then every order.",
                lambda: fulfilment_figure(view), lambda: orders_table(view)),
-        _panel("profit", "Profit by week",
+        chart_panel("profit", "Profit by week",
                "Expected revenue from orders (where delivered) and the open market, the setup, "
                "holding and lateness costs and the unmet-order penalties (in the order's week) "
                "below zero, and the profit, $ per week.",

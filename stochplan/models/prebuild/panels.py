@@ -14,7 +14,7 @@ quantile bands (5-95 %, 25-75 %, median) instead of one line per scenario.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ from stochplan.reports.figures import (
     scenario_colours,
     style,
 )
-from stochplan.reports.panels import esc, format_kpi, kpi_attrs, kpi_label
+from stochplan.reports.panels import chart_panel, esc, format_kpi, kpi_attrs, kpi_label
 from stochplan.reports.text import money
 from stochplan.reports.view import MissingData, RunView
 
@@ -428,14 +428,6 @@ def build_plan_table(view: RunView) -> str:
 # Panels
 
 
-def _panel(key: str, title: str, note: str, build: Callable[[], go.Figure]) -> Panel:
-    """A chart panel; when the run lacks what it needs, a note saying what."""
-    try:
-        return Panel(key, title, build(), note=note)
-    except MissingData as err:
-        return Panel(key, title, None, html=f'<p class="note">Not drawn: {esc(err)}</p>')
-
-
 def panels(view: RunView) -> list[Panel]:
     """Key figures and the build plan; demand against capacity; the inventory camel hump;
     capacity and warehouse utilisation; cumulative cost; the mean-value plan against the
@@ -450,26 +442,26 @@ def panels(view: RunView) -> list[Panel]:
               note="Expected over the scenarios (worst: the worst scenario). Quantities in "
               "units, costs in $; capacity % = production / monthly capacity, warehouse % = "
               "inventory / physical warehouse (the threshold is a % of it).", html=tables),
-        _panel("prebuild-demand", "Demand by scenario against capacity",
+        chart_panel("prebuild-demand", "Demand by scenario against capacity",
                "Units demanded per month in each scenario (the first-stage months are the same "
                "in all), against the monthly capacity (dashed) and capacity plus the expedite "
                "cap (dotted). The dashed vertical line separates the first stage (decided now) "
                "from the second.", lambda: demand_figure(view)),
-        _panel("prebuild-inventory", "Inventory camel hump",
+        chart_panel("prebuild-inventory", "Inventory camel hump",
                "Units on hand at the end of each month, from the current stock, in each "
                "scenario, against the overflow threshold (dashed) and the physical warehouse "
                "(dotted).", lambda: inventory_figure(view)),
-        _panel("prebuild-utilisation", "Capacity and warehouse utilisation",
+        chart_panel("prebuild-utilisation", "Capacity and warehouse utilisation",
                "Production / monthly capacity and inventory / physical warehouse, in % by "
                "month and scenario, with full capacity and the threshold.",
                lambda: capacity_figure(view)),
-        _panel("prebuild-cost", "Cumulative cost",
+        chart_panel("prebuild-cost", "Cumulative cost",
                "Expected cumulative cost by month, stacked by part (production, storage, "
                "overflow, expedite, lost sales), and each scenario's cumulative total (dashed).",
                lambda: cumulative_cost_figure(view)),
     ]
     if view.has_table("ev_plan"):
-        out.append(_panel(
+        out.append(chart_panel(
             "prebuild-ev-plan", "Mean-value plan against the stochastic plan",
             "First-stage months: production, inventory (and overflow, when either plan has "
             "some) of the stochastic plan (RP) and of the plan for the mean demand (EV), in "
