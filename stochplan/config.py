@@ -54,6 +54,7 @@ import pydantic
 from stochplan.data import read_toml
 from stochplan.errors import InputError
 from stochplan.family import Family, get_family, options_error
+from stochplan.models import DEFAULT_INSTANCE
 from stochplan.solve.lshaped import LShapedOptions
 from stochplan.solve.ph import PHOptions
 from stochplan.solve.solvers import SolverOptions
@@ -124,7 +125,7 @@ class OutputConfig:
 class RunConfig:
     """Everything that defines a run (besides the instance data)."""
 
-    instance: str = "electronics"
+    instance: str = DEFAULT_INSTANCE
     method: str = "ef"
     model: dict[str, Any] = field(default_factory=dict)
     family: str | None = None
@@ -290,7 +291,7 @@ def config_schema(family: Family) -> dict[str, Any]:
     included), for editors that check and complete TOML with a schema."""
     options = family.options_type
     fields: dict[str, Any] = {
-        "instance": (str, pydantic.Field(family.default_instance or "electronics",
+        "instance": (str, pydantic.Field(family.default_instance or DEFAULT_INSTANCE,
                                          description="built-in instance name or instance "
                                          "folder (its instance.toml names the family)")),
         "method": (Literal[METHODS], pydantic.Field("ef", description="ef: extensive form; ph: "

@@ -47,7 +47,8 @@ def add_commands(sub: Any) -> None:
                             "editors with a TOML language server check and complete files "
                             "with it.")
     schema.add_argument("instance", nargs="?", metavar="INSTANCE",
-                        help="built-in instance or instance folder (default electronics)")
+                        help="built-in instance or instance folder (default: the default "
+                        "instance, `stochplan instances` lists them)")
     schema.add_argument("--family", metavar="NAME", help="a model family, instead of INSTANCE")
     schema.set_defaults(handler=schema_command)
 
@@ -107,7 +108,9 @@ def schema_command(args: argparse.Namespace) -> int:
 
     if args.family is not None and args.instance is not None:
         raise InputError("--family", args.family, "give INSTANCE or --family, not both")
-    name = args.family or instance_family(args.instance or "electronics")
+    from stochplan.models import DEFAULT_INSTANCE
+
+    name = args.family or instance_family(args.instance or DEFAULT_INSTANCE)
     print(json.dumps(config_schema(get_family(name)), indent=2))
     return 0
 

@@ -16,3 +16,6 @@ generic analysis is checked against.
 BUILTIN: dict[str, str] = {"aggregate": "stochplan.models.aggregate",
                            "prebuild": "stochplan.models.prebuild",
                            "lotsizing": "stochplan.models.lotsizing"}
+
+#: The instance a run uses when none is named (the seed-003 instance of the first family).
+DEFAULT_INSTANCE = "electronics"
