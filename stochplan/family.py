@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -86,14 +86,6 @@ CONTRACT = (
     "data_scenario_creator",
     "INDEX_NAMES",
 )
-
-
-class Instance(Protocol):
-    """What the generic layers read of a family's instance record."""
-
-    name: str
-    source: str
-    options: Any
 
 
 @dataclass(frozen=True)
@@ -153,7 +145,12 @@ class Family:
     # -- what the family must provide --------------------------------------------------------
 
     def load(self, folder: Path, meta: dict[str, Any], toml_path: Path) -> Any:
-        """Read an instance from its parsed ``instance.toml`` and the files it names."""
+        """Read an instance from its parsed ``instance.toml`` and the files it names.
+
+        The record is frozen and validated; the generic layers read its ``name``, ``source``
+        (the file it came from) and ``options`` (an ``options_type`` instance), and replace the
+        options with :func:`dataclasses.replace` (so a dataclass record is expected).
+        """
         raise NotImplementedError
 
     def uncertainty(self, inst: Any) -> scen.Uncertainty:
