@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from stochplan.config import RunConfig
-from stochplan.family import Family, KPIs
+from stochplan.family import Family, KPIs, get_family
 from stochplan.scenarios import ScenarioSet
 from stochplan.solve.ef import solve_ef
 from stochplan.solve.results import SolveResult
@@ -80,7 +80,7 @@ def solve_instance(
 
     note("load")
     start = time.perf_counter()
-    family = config.family_object()
+    family = run_family(config, instance)
     inst = family.resolve(instance or config.instance, config.model or None)
     sc = config.scenarios
     scen_set = family.scenario_set(inst, sc.spec, sc.seed, sc.multipliers, sc.weights)
@@ -113,6 +113,13 @@ def solve_instance(
     return outcome_from_result(config, inst, scen_set, result, timings)
 
 
+def run_family(config: RunConfig, instance: Any = None) -> Family:
+    """The family of a run: that of an instance record given in Python (its ``family``), else
+    the one the configuration's instance names."""
+    name = getattr(instance, "family", None)
+    return get_family(name) if isinstance(name, str) else config.family_object()
+
+
 def outcome_from_result(
     config: RunConfig,
     inst: Any,
@@ -121,7 +128,7 @@ def outcome_from_result(
     timings: dict[str, float] | None = None,
 ) -> RunOutcome:
     """A run outcome (with the family's KPIs) from a solve of ``scen_set`` by any method."""
-    family = config.family_object()
+    family = run_family(config, inst)
     timings = dict(timings or result.timings)
     start = time.perf_counter()
     kpis = family.kpis(inst, scen_set, result)

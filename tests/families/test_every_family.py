@@ -129,3 +129,17 @@ def test_a_stored_run_round_trips_with_the_family_index(case, tmp_path):
     assert np.array_equal(got["value"].to_numpy(float), want["value"].to_numpy(float))
     for name in family.index_names:
         assert [str(x) for x in got[name]] == [str(x) for x in want[name]]
+
+
+@pytest.mark.solve
+def test_a_record_given_in_python_brings_its_family(case):
+    """``solve_instance(config, instance=record)`` solves the record's own family, whatever
+    family the configuration's (default) instance has, to the objective of naming it."""
+    family, inst, _, _ = _problem(case)
+    scenarios = {"spec": case.spec, "seed": case.seed}
+    by_record = solve_instance(load_config(scenarios=scenarios), instance=inst)
+    by_name = solve_instance(load_config(instance=case.instance, model=case.options,
+                                         scenarios=scenarios))
+    assert by_record is not None and by_name is not None
+    assert by_record.family is family and to_record(by_record).family == case.family
+    assert by_record.result.objective == pytest.approx(by_name.result.objective, rel=1e-9)
