@@ -432,3 +432,100 @@ def test_three_point_is_an_alias_of_named() -> None:
     assert sc.parse_spec("three-point") == sc.ScenarioSpec("named")
     assert str(sc.parse_spec(" three-point ")) == "named"
     assert sc.ScenarioSpec("three-point").kind == "named"
+
+
+# ----------------------------------------------------------------------------------------------
+# A researcher's scenario file (file:PATH)
+
+FILE_UNC = sc.Uncertainty(name="demand", axes={"product": ("A", "B"), "week": (1, 2)})
+GOOD_ROWS = [
+    "scenario,product,week,value,probability",
+    "dry,A,1,4,0.25", "dry,A,2,5,0.25", "dry,B,1,6,0.25", "dry,B,2,7,0.25",
+    "wet,A,1,8,0.75", "wet,A,2,9,0.75", "wet,B,1,10,0.75", "wet,B,2,11,0.75",
+]
+
+
+def _write(tmp_path, lines: list[str], name: str = "scen.csv"):
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_scenario_file_is_read_in_order_with_its_probabilities(tmp_path) -> None:
+    """The tidy table becomes (S, product, week) data in the file's scenario order, the axes in
+    the instance's label order whatever the row order; probabilities as given."""
+    rows = [GOOD_ROWS[0], *reversed(GOOD_ROWS[1:5]), *GOOD_ROWS[5:]]  # dry's rows reversed
+    s = sc.draw_set(FILE_UNC, f"file:{_write(tmp_path, rows)}", seed=None)
+    assert s.labels == ("dry", "wet") and s.names == ("scen0", "scen1")
+    np.testing.assert_array_equal(s.data, [[[4, 5], [6, 7]], [[8, 9], [10, 11]]])
+    np.testing.assert_array_equal(s.probabilities, [0.25, 0.75])
+    np.testing.assert_array_equal(sc.draw_one(FILE_UNC, f"file:{tmp_path / 'scen.csv'}", None, 1),
+                                  [[8, 9], [10, 11]])
+
+
+def test_scenario_file_without_probabilities_is_equally_likely(tmp_path) -> None:
+    rows = [line.rsplit(",", 1)[0] for line in GOOD_ROWS]
+    s = sc.draw_set(FILE_UNC, f"file:{_write(tmp_path, rows)}", seed=None)
+    np.testing.assert_array_equal(s.probabilities, [0.5, 0.5])
+
+
+def _edit(row: int, column: int, value: str) -> list[str]:
+    lines = [line.split(",") for line in GOOD_ROWS]
+    lines[row][column] = value
+    return [",".join(line) for line in lines]
+
+
+@pytest.mark.parametrize(
+    ("lines", "field", "value"),
+    [
+        (["scenario,product,value", "dry,A,1"], "column", "week"),  # a missing axis column
+        ([GOOD_ROWS[0] + ",colour", *(r + ",red" for r in GOOD_ROWS[1:])], "column", "colour"),
+        (_edit(2, 1, "Z"), "product (row 3)", "Z"),  # a label the instance does not have
+        (_edit(2, 2, "9"), "week (row 3)", 9),
+        (_edit(3, 3, "abc"), "value (row 4)", "abc"),
+        (_edit(3, 3, "-1"), "value (row 4)", -1.0),
+        (_edit(3, 3, "inf"), "value (row 4)", "inf"),
+        (_edit(2, 2, "1"), "scenario", "dry"),  # (A, 1) twice and (A, 2) never
+        (GOOD_ROWS[:-1], "scenario", "wet"),  # a cell missing
+        (_edit(5, 4, "0.5"), "probability (row 6)", 0.5),  # differs within a scenario
+        ([GOOD_ROWS[0], *(r.replace("0.75", "0.5") for r in GOOD_ROWS[1:])], "probability",
+         0.75),  # sums to 0.75
+        (_edit(1, 4, "-0.25"), "probability (row 2)", -0.25),
+        ([GOOD_ROWS[0]], "file", "scen.csv"),  # no rows
+    ],
+)
+def test_bad_scenario_file_is_one_error_naming_field_value_and_file(
+    tmp_path, lines: list[str], field: str, value: object
+) -> None:
+    path = _write(tmp_path, lines)
+    with pytest.raises(InputError) as err:
+        sc.draw_set(FILE_UNC, f"file:{path}", seed=None)
+    assert err.value.field == field
+    assert err.value.value == value or str(err.value.value) == str(value)
+    assert err.value.source == str(path)
+    assert "\n" not in str(err.value)
+
+
+def test_scenario_file_checks_the_family_upper_bound_and_existence(tmp_path) -> None:
+    """0/1 data (an upper bound of 1) refuses a 2; a missing file is named."""
+    acceptance = sc.Uncertainty(name="acceptance", axes={"order": ("o1",)}, upper=1.0)
+    path = _write(tmp_path, ["scenario,order,value", "s,o1,2"])
+    with pytest.raises(InputError, match="must be <= 1") as err:
+        sc.draw_set(acceptance, f"file:{path}", seed=None)
+    assert err.value.field == "value (row 2)"
+    with pytest.raises(InputError, match="file not found"):
+        sc.draw_set(acceptance, f"file:{tmp_path / 'nope.csv'}", seed=None)
+
+
+def test_a_parquet_scenario_file_reads_as_its_csv(tmp_path) -> None:
+    """The same table as Parquet gives the same scenario set as the CSV."""
+    import pandas as pd
+
+    csv = _write(tmp_path, GOOD_ROWS)
+    parquet = tmp_path / "scen.parquet"
+    pd.read_csv(csv).to_parquet(parquet)
+    a = sc.draw_set(FILE_UNC, f"file:{csv}", seed=None)
+    b = sc.draw_set(FILE_UNC, f"file:{parquet}", seed=None)
+    np.testing.assert_array_equal(a.data, b.data)
+    np.testing.assert_array_equal(a.probabilities, b.probabilities)
+    assert a.labels == b.labels and b.spec == f"file:{parquet}"
