@@ -28,7 +28,8 @@ sys.path.insert(0, str(HERE / "specs"))
 import _results  # noqa: E402
 from registry import SPECS  # noqa: E402
 
-SPEC_MODULES = ("ef_speed", "plan_quality", "decomposition", "ph_levers")
+SPEC_MODULES = ("ef_speed", "plan_quality", "decomposition", "ph_levers", "multisite",
+                "mip_decomposition")
 #: The instance of the specs that take one, unless ``--instance`` names another.
 DEFAULT_INSTANCE = "electronics"
 

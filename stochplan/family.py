@@ -216,6 +216,55 @@ class Family:
         ``RunView``), drawn on the ``compare`` page after the generic ones; by default none."""
         return []
 
+    def kpi_label(self, name: str) -> str | None:
+        """The family's own label of KPI ``name`` (a cost share named as the family's charts
+        name that category, say); None (the default): the generic label."""
+        return None
+
+    def simulate(self, inst: Any, plans: Mapping[str, pd.DataFrame], days: scen.ScenarioSet,
+                 recourse: Any) -> KPIs:
+        """Day-by-day simulation of first-stage plans (``stochplan simulate``); by default the
+        family has none.
+
+        ``plans`` maps labels to plan tables (the stored plan, the mean-value plan); ``days``
+        holds one scenario per simulated day, the same for every plan; ``recourse(plan,
+        options=None)`` returns the model's second stage solved for every day with the first
+        stage fixed to ``plan`` (a recourse table; ``options`` changes model options for
+        those solves), so that the family never calls a solver itself. The
+        family may add policies of its own. Returns headline numbers and tables (at least
+        ``simulation``, one row per policy), which are stored with the run.
+        """
+        raise InputError("family", self.name, "has no day-by-day simulation")
+
+    def blocks(self, inst: Any) -> list[tuple[str, Any]] | None:
+        """Independent parts of ``inst``: (label, record of this family) pairs whose recourse
+        problems share nothing, so that :mod:`stochplan.solve.blocks` solves each alone (over
+        MPI ranks or processes). The whole plan is their plans together, its objective their
+        sum; each part's scenario k of the ``named`` and ``sample:N`` specs must be its rows of
+        the whole's scenario k (other specs solve the whole). None (the default): one
+        problem."""
+        return None
+
+    def load_database(self, url: str, options: Mapping[str, Any] | None = None) -> Any:
+        """The instance stored in a database (``solve --input-db URL``); by default the family
+        reads none."""
+        raise InputError("--input-db", url, f"the {self.name} family does not read instances "
+                         "from a database")
+
+    def write_back(self, outcome: Any, run_id: int | None) -> None:
+        """After a run is stored: write its results back where the instance came from (the
+        database it was read from); by default nothing."""
+
+    def generator_type(self) -> type[pydantic.BaseModel] | None:
+        """The parameters of the family's instance generator (``stochplan generate``): a frozen
+        pydantic model, each field a ``--flag``; None (the default): no generator."""
+        return None
+
+    def generate(self, params: pydantic.BaseModel, seed: int, url: str) -> str:
+        """Write a generated instance (``params``, seed) into the database ``url``, in one
+        transaction; returns a one-line summary."""
+        raise InputError("family", self.name, "has no instance generator")
+
     # -- generic parts built on the above ----------------------------------------------------
 
     @property

@@ -8,6 +8,8 @@ families of other packages come in through the ``stochplan.families`` entry-poin
 ``aggregate``: workforce, production, inventory, backorders and overflow (seed 003).
 ``prebuild``: S&OP pre-build of Q3 inventory for an uncertain Q4 peak (seed 002).
 ``lotsizing``: lot sizing with setups under uncertain customer orders, a MIP (seed 001).
+``multisite``: many production sites under Poisson demand, solved site by site (seed 000).
+``assignment``: orders offered to producers who may refuse them, with reassignment (seed 004).
 ``farmer``: the textbook farmer problem, a plain mpi-sppy module (not a family) that the
 generic analysis is checked against.
 """
@@ -15,7 +17,9 @@ generic analysis is checked against.
 #: Built-in families: name -> the module holding its ``FAMILY``.
 BUILTIN: dict[str, str] = {"aggregate": "stochplan.models.aggregate",
                            "prebuild": "stochplan.models.prebuild",
-                           "lotsizing": "stochplan.models.lotsizing"}
+                           "lotsizing": "stochplan.models.lotsizing",
+                           "multisite": "stochplan.models.multisite",
+                           "assignment": "stochplan.models.assignment"}
 
 #: The instance a run uses when none is named (the seed-003 instance of the first family).
 DEFAULT_INSTANCE = "electronics"

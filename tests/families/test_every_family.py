@@ -44,6 +44,10 @@ FAMILIES = [
     Case("prebuild", "sop-prebuild"),
     # a MIP on 3 scenarios; "min" because test_ws_le_rp_le_eev checks the minimisation form
     Case("lotsizing", "furniture", spec="sample:3"),
+    # binary offers, relaxed reassignments, on 3 scenarios of acceptances
+    Case("assignment", "laser", {"recourse_integer": False}, spec="sample:3"),
+    # all 5 sites in one extensive form (the blocks are tested in tests/models/test_multisite.py)
+    Case("multisite", "multisite", {"integer": False}, spec="sample:3"),
 ]
 
 

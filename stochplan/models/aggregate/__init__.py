@@ -151,6 +151,11 @@ class AggregateFamily(Family):
 
         return compare_panels(views)
 
+    def kpi_label(self, name: str) -> str | None:
+        from stochplan.models.aggregate.panels import kpi_label
+
+        return kpi_label(name)
+
 
 FAMILY = AggregateFamily()
 
