@@ -47,7 +47,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pydantic
 
@@ -55,9 +55,11 @@ from stochplan.data import read_toml
 from stochplan.errors import InputError
 from stochplan.family import Family, get_family, options_error
 from stochplan.models import DEFAULT_INSTANCE
-from stochplan.solve.lshaped import LShapedOptions
 from stochplan.solve.ph import PHOptions
 from stochplan.solve.solvers import SolverOptions
+
+if TYPE_CHECKING:
+    from stochplan.solve.lshaped import LShapedOptions
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class ScenarioConfig:
     spec : str
         named (alias three-point), sample:N, poisson:N, qmc:N or file:PATH.
     seed : int
-        Base seed of the draws (a non-negative integer): scenario k of seed s draws from
+        Base seed of the draws (an integer in 0 .. 2**63 - 1): scenario k of seed s draws from
         numpy.random.default_rng([s, k]).
     multipliers : list of float
         Scenario-level multipliers of the Poisson rates (non-negative); one level is drawn per
@@ -92,6 +94,8 @@ class ScenarioConfig:
             raise InputError("scenarios.spec", self.spec, err.problem) from None
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise InputError("scenarios.seed", self.seed, "must be a non-negative integer")
+        if self.seed >= 2**63:  # the results database stores it as a signed 64-bit integer
+            raise InputError("scenarios.seed", self.seed, "must be below 2**63")
         multipliers = _numbers("scenarios.multipliers", self.multipliers)
         if not multipliers:
             raise InputError("scenarios.multipliers", list(self.multipliers),
@@ -132,7 +136,7 @@ class RunConfig:
     scenarios: ScenarioConfig = field(default_factory=ScenarioConfig)
     solver: SolverOptions = field(default_factory=SolverOptions)
     ph: PHOptions = field(default_factory=PHOptions)
-    lshaped: LShapedOptions = field(default_factory=LShapedOptions)
+    lshaped: LShapedOptions = field(default_factory=lambda: _section_class("lshaped")())
     db: str | None = None
     source: str | None = None
 
@@ -171,13 +175,28 @@ DECOMPOSED = ("ph", "lshaped")
 
 #: The tables of a run configuration file (besides ``[model]``, the family's) and the record
 #: each is read into.
-SECTIONS: dict[str, type] = {
+SECTIONS: dict[str, type | str] = {
     "scenarios": ScenarioConfig,
     "solver": SolverOptions,
     "ph": PHOptions,
-    "lshaped": LShapedOptions,
+    # imported when first read: the L-shaped module loads scipy and highspy, which a run that
+    # fails on its input should not wait for
+    "lshaped": "stochplan.solve.lshaped:LShapedOptions",
     "output": OutputConfig,
 }
+
+
+def _section_class(name: str) -> type:
+    """The record class of section ``name`` (importing it when given by name)."""
+    cls = SECTIONS[name]
+    if isinstance(cls, str):
+        import importlib
+
+        module, _, attr = cls.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+        SECTIONS[name] = cls
+    assert isinstance(cls, type)
+    return cls
 _TOP_LEVEL = ("instance", "method", "model", *SECTIONS)
 
 #: Problems worded better than the generic ones of :func:`stochplan.family.options_error`.
@@ -218,11 +237,29 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
         merged.update({k: v for k, v in (overrides.get(name) or {}).items() if v is not None})
         return merged
 
-    records = {name: read_section(name, section(name), source) for name in SECTIONS}
+    # the [lshaped] section is read last: its record's module loads scipy (slow to import), and
+    # a mistake anywhere else in the file is reported without waiting for it
+    records = {name: read_section(name, section(name), source) for name in SECTIONS
+               if name != "lshaped"}
     scalars = {k: raw[k] for k in ("instance", "method") if k in raw}
     scalars.update({k: overrides[k] for k in ("instance", "method")
                     if overrides.get(k) is not None})
-    db = overrides.get("db") or records["output"].db
+    db = overrides["db"] if overrides.get("db") is not None else records["output"].db
+    if db is not None:
+        from stochplan.store import resolve_db
+
+        try:
+            resolve_db(db)  # an empty path or a bad URL fails here, not after the solve
+        except InputError as err:
+            flag = "--db" if overrides.get("db") is not None else "output.db"
+            raise InputError(flag, db, err.problem,
+                             None if flag == "--db" else source) from None
+    instance = scalars.get("instance", DEFAULT_INSTANCE)
+    if isinstance(instance, str):  # [model], checked again (the same way) by RunConfig
+        from stochplan.data import instance_family
+
+        get_family(instance_family(instance)).options(section("model"), source, section="model")
+    records["lshaped"] = read_section("lshaped", section("lshaped"), source)
     return RunConfig(
         model=section("model"),
         scenarios=records["scenarios"],
@@ -241,7 +278,7 @@ def read_section(name: str, values: Mapping[str, Any], source: str | Path | None
     Types are checked first, strictly, by :func:`section_model`; then the record's own
     checks run. Either way a bad value is one :class:`InputError` naming ``name.key``.
     """
-    cls = SECTIONS[name]
+    cls = _section_class(name)
     shape = section_model(cls)
     # TOML arrays arrive as lists; the records hold tuples
     given = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
@@ -300,8 +337,8 @@ def config_schema(family: Family) -> dict[str, Any]:
         "model": (options, pydantic.Field(default_factory=options,
                                           description=f"options of the {family.name} family")),
     }
-    for name, cls in SECTIONS.items():
-        shape = section_model(cls)
+    for name in SECTIONS:
+        shape = section_model(_section_class(name))
         fields[name] = (shape, pydantic.Field(default_factory=shape,
                                               description=shape.__doc__))
     model = pydantic.create_model(  # type: ignore[call-overload]

@@ -40,3 +40,21 @@ class InfeasibleError(SolveError):
     def __init__(self, message: str, families: tuple[str, ...] = ()):
         self.families = families
         super().__init__(message, status="infeasible")
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM). A subclass of :class:`KeyboardInterrupt`, so
+    everything that rolls back or cleans up on Ctrl-C does so on SIGTERM too; the CLI says
+    "terminated" and exits with status 143."""
+
+
+class StoreError(StochplanError):
+    """A run could not be written to the results database.
+
+    ``recovery`` is the file the run was written to instead (the same SQLite schema; bring it
+    in with ``stochplan import FILE``), or None when that failed too.
+    """
+
+    def __init__(self, message: str, recovery: str | Path | None = None):
+        self.recovery = str(recovery) if recovery is not None else None
+        super().__init__(message)

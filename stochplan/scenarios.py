@@ -70,8 +70,6 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-from scipy import stats
-from scipy.stats import qmc as _qmc
 
 from stochplan.errors import InputError
 
@@ -573,6 +571,8 @@ def qmc(
 def _sobol_points(size: int, with_level: bool, seed: int, start: int, n: int) -> np.ndarray:
     """Points start .. start+n-1 of the scrambled Sobol sequence of ``seed``, clipped, (n, d)."""
     d = size + (1 if with_level else 0)
+    from scipy.stats import qmc as _qmc  # scipy only when QMC is drawn (it is slow to import)
+
     if d > _qmc.Sobol.MAXDIM:
         raise InputError("rates", f"{size} cells",
                          f"qmc supports at most {_qmc.Sobol.MAXDIM} dimensions")
@@ -601,6 +601,8 @@ def _qmc_rows(
     else:
         levels = np.zeros(n, dtype=int)
     mu = mult[levels][:, None] * rates.reshape(1, -1)
+    from scipy import stats
+
     demand = np.where(mu > 0, stats.poisson.ppf(u, np.where(mu > 0, mu, 1.0)), 0.0)
     return demand.reshape((n, *rates.shape)).astype(float)
 

@@ -81,6 +81,7 @@ import logging
 import math
 import numbers
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -94,12 +95,28 @@ import pandas as pd
 
 from stochplan.errors import InputError
 
-__all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "ResultsStore", "RunRecord", "StoredRun", "resolve_db"]
+__all__ = [
+    "DEFAULT_DB",
+    "LOCK_TIMEOUT",
+    "SCHEMA_VERSION",
+    "ResultsStore",
+    "RunRecord",
+    "StoredRun",
+    "import_runs",
+    "resolve_db",
+    "save_or_recover",
+]
 
 log = logging.getLogger(__name__)
 
 #: Database file used when none is given, relative to the current working directory.
 DEFAULT_DB = "stochplan.db"
+
+#: Seconds a write waits for another process's write lock before giving up (a warning says
+#: what it waits for after :data:`_LOCK_NOTICE_AFTER` seconds).
+LOCK_TIMEOUT = 30.0
+_LOCK_NOTICE_AFTER = 1.0
+_LOCK_SLICE = 0.1
 
 #: Schema version written to ``PRAGMA user_version``; version 1 files are migrated on opening,
 #: newer files are refused.
@@ -417,15 +434,30 @@ class ResultsStore:
     transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``), rolled back on any exception.
     """
 
-    def __init__(self, path_or_url: str | Path | None = None) -> None:
+    def __init__(self, path_or_url: str | Path | None = None,
+                 lock_timeout: float | None = None) -> None:
         self.path = resolve_db(path_or_url)
+        self.lock_timeout = LOCK_TIMEOUT if lock_timeout is None else float(lock_timeout)
         in_memory = str(self.path) == ":memory:"
         if not in_memory:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0)
+            if self.path.is_dir():
+                raise InputError("db", str(self.path), "is a folder, not a database file")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError("db", str(self.path), "cannot create the database's folder "
+                                 f"({exc.strerror or exc})") from None
+        try:
+            self._conn = sqlite3.connect(str(self.path), isolation_level=None,
+                                         timeout=self.lock_timeout)
+        except sqlite3.Error as exc:
+            raise InputError("db", str(self.path), f"cannot open the database ({exc})") from None
         try:
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._init_schema()
+        except sqlite3.OperationalError as exc:
+            self._conn.close()
+            raise InputError("db", str(self.path), f"cannot open the database ({exc})") from exc
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise InputError("db", str(self.path), f"not a usable SQLite database ({exc})") from exc
@@ -433,6 +465,28 @@ class ResultsStore:
             self._conn.close()
             raise
         log.debug("opened results store %s", self.path)
+
+    def check_writable(self) -> None:
+        """Fail now, not after a long solve, when a run could not be stored: take the write
+        lock and write the schema version again, then roll back (nothing changes).
+
+        Raises
+        ------
+        InputError
+            The file or its folder is read-only or the disk refuses the write; names the file.
+        StoreError
+            Another process held the write lock longer than :attr:`lock_timeout`.
+        """
+        try:
+            with self._transaction() as conn:
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("CREATE TABLE _stochplan_write_probe (x)")
+                raise _ProbeDone
+        except _ProbeDone:
+            return
+        except sqlite3.Error as exc:
+            raise InputError("db", str(self.path), f"cannot be written ({exc}); nothing was "
+                             "solved") from None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -478,8 +532,26 @@ class ResultsStore:
         """
         if not isinstance(record, RunRecord):
             raise InputError("record", type(record).__name__, "must be a RunRecord")
+        with self._transaction() as conn:
+            run_id = self._insert_run(conn, record)
+        log.info(
+            "saved run %d (%s/%s, %s, %d plan rows, %d KPIs, %d tables) to %s",
+            run_id,
+            record.instance,
+            record.method,
+            record.status,
+            len(record.plan),
+            len(record.kpis),
+            len(record.tables),
+            self.path,
+        )
+        return run_id
+
+    def _insert_run(self, conn: sqlite3.Connection, record: RunRecord,
+                    created: str | None = None) -> int:
+        """Insert a run and its rows inside the caller's transaction; its id."""
         row = (
-            _utc_now(),
+            created or _utc_now(),
             record.instance,
             record.family,
             record.method,
@@ -497,34 +569,22 @@ class ResultsStore:
             record.label,
             json.dumps(_index_names(record.plan, PLAN_VALUE_COLUMNS), ensure_ascii=False),
         )
-        with self._transaction() as conn:
-            if record.parent_run is not None:
-                self._require_run(int(record.parent_run), field_name="parent_run")
-            cursor = conn.execute(
-                "INSERT INTO runs (created, instance, family, method, scenarios, seed, "
-                "n_scenarios, status, objective, bound, gap, config, versions, timings, "
-                "parent_run, label, plan_index) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-            run_id = cursor.lastrowid
-            assert run_id is not None
-            _insert_plan(conn, run_id, record.plan)
-            _insert_kpis(conn, run_id, record.kpis)
-            for name, table in record.tables.items():
-                _insert_table(conn, run_id, name, table, replace=False)
-        log.info(
-            "saved run %d (%s/%s, %s, %d plan rows, %d KPIs, %d tables) to %s",
-            run_id,
-            record.instance,
-            record.method,
-            record.status,
-            len(record.plan),
-            len(record.kpis),
-            len(record.tables),
-            self.path,
+        if record.parent_run is not None:
+            self._require_run(int(record.parent_run), field_name="parent_run")
+        cursor = conn.execute(
+            "INSERT INTO runs (created, instance, family, method, scenarios, seed, "
+            "n_scenarios, status, objective, bound, gap, config, versions, timings, "
+            "parent_run, label, plan_index) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            row,
         )
-        return run_id
+        run_id = cursor.lastrowid
+        assert run_id is not None
+        _insert_plan(conn, run_id, record.plan)
+        _insert_kpis(conn, run_id, record.kpis)
+        for name, table in record.tables.items():
+            _insert_table(conn, run_id, name, table, replace=False)
+        return int(run_id)
 
     def add_table(
         self, run_id: int, name: str, table: pd.DataFrame, *, replace: bool = False
@@ -553,6 +613,19 @@ class ResultsStore:
             self._require_run(run_id)
             _insert_table(conn, int(run_id), name, table, replace=replace)
         log.info("added table %r (%d rows) to run %d in %s", name, len(table), run_id, self.path)
+
+    def attach(self, run_id: int, tables: Mapping[str, pd.DataFrame],
+               kpis: Mapping[str, float]) -> None:
+        """Attach tables (replacing those of the same name) and KPIs to a stored run, all in
+        one transaction: an interrupted call leaves the run as it was."""
+        self._require_run(run_id)
+        _check_kpis(kpis)
+        for name, table in tables.items():
+            _check_table(name, table)
+        with self._transaction() as conn:
+            for name, table in tables.items():
+                _insert_table(conn, int(run_id), name, table, replace=True)
+            _insert_kpis(conn, int(run_id), kpis)
 
     def add_kpis(self, run_id: int, kpis: Mapping[str, float]) -> None:
         """Attach KPIs to a stored run, overwriting those of the same name, in one transaction.
@@ -700,7 +773,10 @@ class ResultsStore:
     def _transaction(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
         """BEGIN ... COMMIT; ROLLBACK on any BaseException (KeyboardInterrupt too), re-raised."""
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if immediate:
+            self._begin_immediate()
+        else:
+            conn.execute("BEGIN")
         try:
             yield conn
             conn.execute("COMMIT")
@@ -709,6 +785,37 @@ class ResultsStore:
                 conn.execute("ROLLBACK")
                 log.debug("rolled back a transaction on %s", self.path)
             raise
+
+    def _begin_immediate(self) -> None:
+        """``BEGIN IMMEDIATE``: take the write lock, saying on the log (a warning) what it waits
+        for when another process holds it, and giving up after :attr:`lock_timeout` seconds
+        with an :class:`~stochplan.errors.StoreError` that says so.
+
+        It waits in slices of :data:`_LOCK_SLICE` seconds, not in one call into SQLite, so that
+        Ctrl-C and SIGTERM (handled between Python bytecodes) end a wait at once.
+        """
+        conn = self._conn
+        deadline = time.monotonic() + self.lock_timeout
+        notice = time.monotonic() + _LOCK_NOTICE_AFTER
+        told = False
+        try:
+            while True:
+                wait = max(0.0, min(deadline - time.monotonic(), _LOCK_SLICE))
+                conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if not _is_locked(exc):
+                        raise
+                if time.monotonic() >= deadline:
+                    raise _lock_error(self.path, self.lock_timeout) from None
+                if not told and time.monotonic() >= notice:
+                    log.warning("waiting up to %.0f s for the write lock on %s: another process "
+                                "is writing to it", deadline - time.monotonic(), self.path)
+                    told = True
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.lock_timeout * 1000)}")
 
     def _require_run(self, run_id: object, field_name: str = "run") -> None:
         """InputError naming the id and the file unless ``run_id`` is a stored run."""
@@ -748,6 +855,110 @@ class ResultsStore:
                 f"schema version {version} was written by a newer stochplan (this one reads "
                 f"version {SCHEMA_VERSION}); upgrade stochplan",
             )
+
+
+class _ProbeDone(Exception):
+    """Raised inside :meth:`ResultsStore.check_writable`'s transaction to roll it back."""
+
+
+def _is_locked(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _lock_error(path: Path, seconds: float) -> Exception:
+    from stochplan.errors import StoreError
+
+    return StoreError(f"database is locked: another process held the write lock on {path} for "
+                      f"more than {seconds:g} s")
+
+
+# --------------------------------------------------------------------------------------------
+# Recovery files: a run that could not be stored, kept in a database file of its own
+# --------------------------------------------------------------------------------------------
+
+
+def save_or_recover(record: RunRecord, path_or_url: str | Path | None,
+                    lock_timeout: float | None = None) -> tuple[int, Path]:
+    """Store ``record`` in the database; when that fails (read-only file, full disk, a write
+    lock held too long), write it to a recovery file instead and raise.
+
+    Returns
+    -------
+    (int, Path)
+        The run id and the database file.
+
+    Raises
+    ------
+    StoreError
+        The run was not stored; its ``recovery`` names the file holding it
+        (``stochplan import FILE`` brings it in), or is None when no file could be written.
+    """
+    from stochplan.errors import StoreError
+
+    db = resolve_db(path_or_url)
+    try:
+        with ResultsStore(db, lock_timeout=lock_timeout) as store:
+            return store.save_run(record), db
+    except (sqlite3.Error, OSError, InputError, StoreError) as exc:
+        if isinstance(exc, InputError) and exc.field not in ("db",):
+            raise  # the record itself is bad: a recovery file would not store it either
+        reason = str(exc)
+    recovery, failures = None, []
+    for folder in _recovery_folders(db):
+        candidate = folder / f"{db.name or 'stochplan.db'}.recovered-{_stamp()}.db"
+        try:
+            with ResultsStore(candidate, lock_timeout=0.0) as spare:
+                spare.save_run(record)
+            recovery = candidate
+            break
+        except (sqlite3.Error, OSError, InputError, StoreError) as exc:
+            failures.append(f"{candidate}: {exc}")
+            candidate.unlink(missing_ok=True)
+    if recovery is None:
+        raise StoreError(f"the run could not be stored in {db} ({reason}) nor written to a "
+                         f"recovery file ({'; '.join(failures)})")
+    log.warning("run written to the recovery file %s", recovery)
+    raise StoreError(f"the run could not be stored in {db} ({reason}); it was written to "
+                     f"{recovery}: `stochplan import {recovery} --db {db}` brings it in",
+                     recovery)
+
+
+def import_runs(source: str | Path, path_or_url: str | Path | None) -> list[int]:
+    """Copy every run of a recovery file (or any results database) into a database, in one
+    transaction; the new run ids in the order of the source's. A run's ``parent_run`` is kept
+    only when the target holds that run."""
+    src_path = resolve_db(source)
+    if not src_path.is_file():
+        raise InputError("FILE", str(source), "no such file")
+    with ResultsStore(src_path) as src:
+        ids = [int(i) for i in src.list_runs()["id"]][::-1]
+        stored = [src.get_run(i) for i in ids]
+    with ResultsStore(path_or_url) as target:
+        if str(target.path) != ":memory:" and src_path.resolve() == target.path.resolve():
+            raise InputError("FILE", str(source), "is the target database itself")
+        out = []
+        with target._transaction() as conn:
+            for run in stored:
+                record, parent = run.record, run.record.parent_run
+                if parent is not None and conn.execute(
+                        "SELECT 1 FROM runs WHERE id = ?", (int(parent),)).fetchone() is None:
+                    record = dataclasses.replace(record, parent_run=None)
+                out.append(target._insert_run(conn, record, created=run.created))
+    return out
+
+
+def _recovery_folders(db: Path) -> list[Path]:
+    import tempfile
+
+    folders = [db.parent if str(db) != ":memory:" else Path.cwd(), Path.cwd(),
+               Path(tempfile.gettempdir())]
+    return list(dict.fromkeys(f.resolve() if f.exists() else f for f in folders))
+
+
+def _stamp() -> str:
+    import os
+
+    return f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
 
 
 def _execute_script(conn: sqlite3.Connection, script: str) -> None:

@@ -117,8 +117,8 @@ def test_version(capsys):
         (("solve", "nosuch"), ("'nosuch'", "built-in: electronics")),
         (("solve", "electronics", "--scenarios", "normal:5"), ("scenarios", "'normal:5'")),
         (("solve", "electronics", "--scenarios", "poisson:0"), ("scenarios", "'poisson:0'")),
-        (("solve", "electronics", "--seed", "-1"), ("scenarios.seed", "-1")),
-        (("solve", "electronics", "--time-limit", "0"), ("solver.time_limit", "0")),
+        (("solve", "electronics", "--seed", "-1"), ("--seed", "-1")),
+        (("solve", "electronics", "--time-limit", "0"), ("--time-limit", "0")),
         (("solve", "electronics", "--config", "missing.toml"), ("--config", "'missing.toml'")),
         (("solve", "electronics", "--frobnicate"), ("unrecognized arguments: --frobnicate",)),
         (("runs", "--db", "postgresql://x/y"), ("'postgresql://x/y'", "only SQLite")),
@@ -304,8 +304,10 @@ def test_infeasible_instance_exit_3_names_the_warehouse(capsys, tmp_path):
     assert code == 3
     assert out == ""
     line = assert_one_line_error(err, "stochplan: infeasible:")
-    named = {f for f in WAREHOUSES | {"inventory_balance", "backorder_cap"} if f in line}
+    violated, _, alone = line.partition("; relaxing any one of these alone makes it feasible: ")
+    named = {f for f in WAREHOUSES | {"inventory_balance", "backorder_cap"} if f in violated}
     assert named and named <= WAREHOUSES, line
+    assert "regular_warehouse" in alone.split(", "), line
     # 40 units stored in week 1 and 30 in week 2, at 0.1 space units each, in both scenarios
     if len(named) == 1:
         assert "short by 14 in total" in line, line
@@ -488,3 +490,56 @@ def test_export_writes_the_plan_and_any_table_as_csv(capsys, tmp_path):
     code, _, err = run(capsys, "export", "1", "nope", "--db", str(db))
     assert code == 2
     assert "nope" in assert_one_line_error(err)
+
+
+def test_an_internal_error_is_one_line_exit_1_and_v_shows_the_trace(capsys, monkeypatch):
+    """A bug is not a traceback for the user: one line naming it, exit 1; ``-v`` adds the
+    traceback."""
+    from stochplan.cli import solve as solve_cli
+
+    def broken(args):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(solve_cli, "instances_command", broken)
+    code, out, err = run(capsys, "instances")
+    assert code == 1 and out == ""
+    assert err.strip() == ("stochplan: internal error: ZeroDivisionError: a bug (-v shows the "
+                           "traceback; please report it)")
+    code, _, err = run(capsys, "-v", "instances")
+    assert code == 1 and "Traceback" in err and err.strip().endswith("please report it)")
+
+
+def test_sigterm_is_terminated_exit_143(capsys, monkeypatch):
+    """SIGTERM (here raised in the handler as the signal handler does) says "terminated"."""
+    from stochplan.cli import solve as solve_cli
+    from stochplan.errors import Terminated
+
+    def stopped(args):
+        raise Terminated()
+
+    monkeypatch.setattr(solve_cli, "instances_command", stopped)
+    code, out, err = run(capsys, "instances")
+    assert code == 143 and out == ""
+    assert err.strip() == "stochplan: terminated; the results database is unchanged"
+
+
+def test_a_users_module_error_names_module_function_and_scenario(capsys, tmp_path,
+                                                                 monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mymodel.py").write_text(
+        "from stochplan.models.farmer import *  # noqa\n\n"
+        "def scenario_creator(scenario_name, **kwargs):\n"
+        "    if scenario_name == 'scen1':\n"
+        "        raise ValueError('no yields for ' + scenario_name)\n"
+        "    from stochplan.models import farmer\n"
+        "    return farmer.scenario_creator(scenario_name, **kwargs)\n")
+    code, _, err = run(capsys, "value", "--module", "mymodel", "--num-scens", "3", "--quiet",
+                       "--db", str(tmp_path / "r.db"))
+    assert code == 2
+    line = assert_one_line_error(err)
+    assert ("--module = 'mymodel': its scenario_creator for scenario 'scen1' raised "
+            "ValueError: no yields for scen1") in line
+    assert not (tmp_path / "r.db").exists()
+    code, _, err = run(capsys, "-v", "value", "--module", "mymodel", "--num-scens", "3",
+                       "--quiet", "--db", str(tmp_path / "r.db"))
+    assert code == 2 and "Traceback" in err and 'mymodel.py", line 5' in err

@@ -336,3 +336,22 @@ def test_schema_describes_every_section_and_the_familys_options():
     assert "lost_sales_penalty" in defs["ModelOptions"]["properties"]
     assert defs["SolverOptions"]["properties"]["time_limit"]["description"].startswith("Seconds")
     assert all(d.get("additionalProperties") is False for d in defs.values())
+
+
+def test_seed_must_fit_the_results_database(tmp_path: Path) -> None:
+    """A seed at or above 2**63 is refused when the configuration is loaded, not after the
+    solve (the store keeps seeds as signed 64-bit integers); 2**63 - 1 is accepted."""
+    with pytest.raises(InputError, match=r"scenarios\.seed = 9223372036854775808.*2\*\*63"):
+        load_config(scenarios={"seed": 2**63})
+    assert load_config(scenarios={"seed": 2**63 - 1}).scenarios.seed == 2**63 - 1
+
+
+def test_empty_db_path_is_refused_where_it_was_written(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text('[output]\ndb = ""\n')
+    with pytest.raises(InputError) as info:
+        load_config(path)
+    assert info.value.field == "output.db" and info.value.source == str(path)
+    with pytest.raises(InputError) as info:
+        load_config(db="")
+    assert info.value.field == "--db"

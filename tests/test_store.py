@@ -17,7 +17,7 @@ import pandas.testing as pdt
 import pytest
 
 import stochplan.store as store_mod
-from stochplan.errors import InputError
+from stochplan.errors import InputError, StoreError
 from stochplan.store import (
     DEFAULT_DB,
     SCHEMA_VERSION,
@@ -1036,3 +1036,104 @@ def test_migration_of_plans_without_index_or_with_missing_keys(v1_db: Path) -> N
     assert [r[0] for r in idx] == [
         "{}", "{}", '{"product":"A"}', '{"product":"A","week":3}', '{"week":3}',
     ]  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------
+# Writability, lock waits, recovery files and import
+
+
+def _hold(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    return conn
+
+
+def test_check_writable_changes_nothing(db: Path) -> None:
+    with ResultsStore(db) as store:
+        store.save_run(make_record())
+    before = dump(db)
+    with ResultsStore(db) as store:
+        store.check_writable()
+    assert dump(db) == before
+    with sqlite3.connect(db) as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert "_stochplan_write_probe" not in names
+
+
+def test_check_writable_refuses_a_held_write_lock(db: Path, caplog) -> None:
+    ResultsStore(db).close()
+    holder = _hold(db)
+    try:
+        with ResultsStore(db, lock_timeout=0.3) as store, pytest.raises(StoreError) as info:
+            store.check_writable()
+    finally:
+        holder.rollback()
+        holder.close()
+    assert "database is locked" in str(info.value) and str(db) in str(info.value)
+
+
+def test_lock_wait_says_what_it_waits_for(db: Path, caplog) -> None:
+    ResultsStore(db).close()
+    holder = _hold(db)
+    try:
+        with ResultsStore(db, lock_timeout=1.5) as store, pytest.raises(StoreError):
+            store.save_run(make_record())
+    finally:
+        holder.rollback()
+        holder.close()
+    assert any("waiting up to" in r.message and "write lock" in r.message
+               and str(db) in r.message for r in caplog.records)
+    assert row_counts(db)["runs"] == 0
+
+
+def test_a_folder_or_unopenable_path_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="is a folder"):
+        ResultsStore(tmp_path)
+    with pytest.raises(InputError, match="cannot create the database's folder"):
+        ResultsStore("/proc/no/such/x.db")
+
+
+def test_save_or_recover_writes_a_recovery_file_that_import_brings_in(db: Path) -> None:
+    from stochplan.store import import_runs, save_or_recover
+
+    with ResultsStore(db) as store:
+        store.save_run(make_record(label="first"))
+    before = row_counts(db)
+    holder = _hold(db)
+    try:
+        with pytest.raises(StoreError) as info:
+            save_or_recover(make_record(label="kept"), db, lock_timeout=0.2)
+    finally:
+        holder.rollback()
+        holder.close()
+    err = info.value
+    assert err.recovery is not None and "stochplan import" in str(err)
+    recovery = Path(err.recovery)
+    assert recovery.parent == db.parent.resolve() and recovery.is_file()
+    assert row_counts(db) == before
+    ids = import_runs(recovery, db)
+    assert ids == [2]
+    with ResultsStore(db) as store:
+        got = store.get_run(2).record
+    assert_same_record(got, make_record(label="kept"))
+    with pytest.raises(InputError, match="target database itself"):
+        import_runs(db, db)
+
+
+def test_save_or_recover_stores_normally(db: Path) -> None:
+    from stochplan.store import save_or_recover
+
+    run_id, path = save_or_recover(make_record(), db)
+    assert run_id == 1 and path == db
+
+
+def test_attach_is_one_transaction(db: Path) -> None:
+    with ResultsStore(db) as store:
+        run_id = store.save_run(make_record())
+        before = dump(db)
+        with pytest.raises(InputError):
+            store.attach(run_id, {"ok": pd.DataFrame({"a": [1]}), "bad": _unstorable_table()},
+                         {"k": 1.0})
+        assert dump(db) == before
+        store.attach(run_id, {"ok": pd.DataFrame({"a": [1]})}, {"k": 2.0})
+        assert store.get_run(run_id).record.kpis["k"] == 2.0

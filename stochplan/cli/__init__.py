@@ -11,6 +11,7 @@
     mpiexec -n 3 python -m mpi4py -m stochplan solve INSTANCE --method ph ...   (decomposed)
     stochplan runs [--db PATH] [--limit N] [--json]
     stochplan show RUN [--db PATH] [--json]
+    stochplan import FILE [--db PATH]
     stochplan value INSTANCE [--scenarios SPEC] [--seed S] [--set KEY=VALUE ...] [--relax]
                              [--config FILE.toml] [--integer-policy round|relax]
     stochplan value --module MODULE --num-scens N [--set KEY=VALUE ...]
@@ -27,8 +28,12 @@ of ``--config`` does (VALUE is read as a TOML value, else as a string); ``--rela
 ``--set integer=false``.
 
 Exit statuses: 0 success; 2 a user mistake (one line ``stochplan: error: ...``, no
-traceback); 3 no optimal plan (``stochplan: infeasible: ...`` or ``stochplan: solve failed:
-...``); 130 interrupted.
+traceback; ``-v`` adds the traceback of a user's module), or a run that could not be stored
+(the message names the recovery file that holds it; ``stochplan import FILE`` brings it in);
+3 no optimal plan (``stochplan: infeasible: ...`` or ``stochplan: solve failed: ...``); 130
+interrupted (Ctrl-C, which also stops a running HiGHS solve); 143 terminated (SIGTERM); 1 an
+internal error (a bug: one line, ``-v`` shows the traceback). A run is stored in one
+transaction, so an interrupted or failed command leaves the results database as it was.
 
 The commands live in one module per group (:mod:`.solve`, :mod:`.analysis`, :mod:`.reports`),
 each with ``add_commands(subparsers)`` adding its parsers with ``set_defaults(handler=...)``;
@@ -42,17 +47,25 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from stochplan.cli import analysis, reports, solve
-from stochplan.cli.common import EXIT_INTERRUPTED, EXIT_SOLVE, EXIT_USAGE
-from stochplan.errors import InfeasibleError, SolveError, StochplanError
+from stochplan.cli import analysis, generate, model, reports, simulate, solve
+from stochplan.cli.common import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_SOLVE,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    STORED,
+)
+from stochplan.errors import InfeasibleError, SolveError, StochplanError, Terminated
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_SOLVE", "EXIT_USAGE", "main", "parser"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_SOLVE", "EXIT_TERMINATED", "EXIT_USAGE", "main", "parser"]
 
 #: The command groups, in the order ``stochplan --help`` lists them.
-COMMAND_MODULES = (solve, analysis, reports)
+COMMAND_MODULES = (solve, analysis, reports, simulate, generate, model)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,11 +89,15 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
+    from stochplan.solve.solvers import interruptible
+
     args = parser().parse_args(argv)
+    STORED.clear()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        return int(args.handler(args))
+        with interruptible():
+            return int(args.handler(args))
     except InfeasibleError as err:
         print(f"stochplan: infeasible: {err}", file=sys.stderr)
         return EXIT_SOLVE
@@ -88,14 +105,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"stochplan: solve failed: {err}", file=sys.stderr)
         return EXIT_SOLVE
     except StochplanError as err:
+        if args.verbose and err.__cause__ is not None:  # a user's module: show its traceback
+            traceback.print_exception(err.__cause__, file=sys.stderr)
         print(f"stochplan: error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("stochplan: interrupted; the results database is unchanged", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as stop:
+        word = "terminated" if isinstance(stop, Terminated) else "interrupted"
+        if STORED:  # after the run was stored: say so, not "unchanged"
+            run_id, db = STORED[-1]
+            print(f"stochplan: {word} after storing run {run_id} in {db}", file=sys.stderr)
+        else:
+            print(f"stochplan: {word}; the results database is unchanged", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:  # stdout closed early (`stochplan ... | head`): not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep Python's exit flush quiet
         return 0
+    except Exception as err:  # a bug: one line, the traceback with -v
+        if args.verbose:
+            traceback.print_exc()
+        print(f"stochplan: internal error: {type(err).__name__}: {err} (-v shows the "
+              "traceback; please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 def _version() -> str:

@@ -24,10 +24,13 @@ from stochplan.errors import InputError
 
 log = logging.getLogger("stochplan")
 
-#: Exit statuses: a user mistake, no optimal plan, interrupted.
+#: Exit statuses: an internal error (a bug), a user mistake (or a run that could not be
+#: stored), no optimal plan, interrupted (SIGINT), terminated (SIGTERM).
+EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 EXIT_SOLVE = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 #: Help of ``--scenarios``: the whole spec vocabulary of :mod:`stochplan.scenarios`.
 SPEC_HELP = "named (alias three-point), sample:N, poisson:N, qmc:N or file:PATH"
@@ -82,6 +85,26 @@ def parse_sets(items: Sequence[str]) -> dict[str, Any]:
         except tomllib.TOMLDecodeError:
             out[key] = text
     return out
+
+
+def load_instance_first(instance: str | None) -> None:
+    """Load (and so check) the instance's files before anything else is read or imported, so
+    a mistake in them is reported at once.
+
+    The order also matters for speed: once Pyomo is imported, importing scipy (the run
+    configuration does, for the L-shaped method's records) also imports scipy.stats, half a
+    second; an instance that fails to load never gets there. The instance is cached, so the
+    run does not read it again."""
+    if instance is None:
+        return
+    from stochplan.data import instance_family
+    from stochplan.family import get_family
+
+    try:
+        get_family(instance_family(instance)).resolve(instance)
+    except InputError as err:
+        if err.field != "family":  # a family mismatch is the configuration's to report
+            raise
 
 
 def model_overrides(args: argparse.Namespace, instance: str) -> dict[str, Any] | None:
@@ -153,6 +176,17 @@ def captured_stdout() -> Iterator[None]:
         log.debug("library output: %s", buffer.getvalue().strip())
 
 
+@contextlib.contextmanager
+def solving() -> Iterator[None]:
+    """Around a command's solves: HiGHS made interruptible (Ctrl-C stops a running solve at
+    once, :func:`stochplan.solve.solvers.interruptible`) and library output captured."""
+    from stochplan.solve.solvers import patch_highs
+
+    patch_highs()
+    with captured_stdout():
+        yield
+
+
 class Progress:
     """A one-line elapsed-time display on stderr, shown only on a terminal."""
 
@@ -197,34 +231,189 @@ class Progress:
 
 
 # ----------------------------------------------------------------------------------------------
+# A user's own module (``--module``)
+
+
+class UserCodeError(InputError):
+    """A user's module failed: names the module, the function and the scenario; the
+    exception it raised is the ``__cause__`` (``-v`` prints its traceback)."""
+
+
+def import_user_module(name: str) -> Any:
+    """Import ``--module NAME`` (a dotted name importable from the current folder, or the path
+    of a ``.py`` file); a module that is missing, has a syntax error or raises on import is
+    one :class:`UserCodeError` line."""
+    import importlib
+    import importlib.util
+    import os
+
+    path = Path(name)
+    try:
+        if name.endswith(".py"):
+            if not path.is_file():
+                raise InputError("--module", name, "no such file")
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[path.stem] = module
+            spec.loader.exec_module(module)
+            return module
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.insert(0, os.getcwd())  # as `python -m` does: modules of this folder
+        return importlib.import_module(name)
+    except InputError:
+        raise
+    except ModuleNotFoundError as err:
+        if err.name and (name == err.name or name.startswith(f"{err.name}.")):
+            raise InputError("--module", name, f"cannot be imported (no module {err.name!r} "
+                             "here or on the Python path)") from None
+        raise _user_error(name, "import", err) from err
+    except SyntaxError as err:
+        where = f"{err.filename}, line {err.lineno}" if err.filename else "?"
+        raise UserCodeError("--module", name, f"has a syntax error ({where}: {err.msg})"
+                            ) from err
+    except Exception as err:
+        raise _user_error(name, "import", err) from err
+
+
+@contextlib.contextmanager
+def user_code(module: str, function: str, scenario: str | None = None) -> Iterator[None]:
+    """Turn an exception raised by a user's function into one :class:`UserCodeError` line
+    naming the module, the function and the scenario."""
+    try:
+        yield
+    except (InputError, KeyboardInterrupt):
+        raise
+    except Exception as err:
+        raise _user_error(module, function, err, scenario) from err
+
+
+def guarded_module(module: Any, name: str) -> Any:
+    """A stand-in for a user's module whose scenario creators name the scenario they failed
+    on (see :func:`user_code`); everything else is the module's own."""
+    import types
+
+    proxy = types.ModuleType(module.__name__)
+    proxy.__dict__.update(module.__dict__)
+    for fn in ("scenario_creator", "average_scenario_creator"):
+        original = getattr(module, fn, None)
+        if original is not None:
+            setattr(proxy, fn, _guarded(original, name, fn))
+    return proxy
+
+
+def _guarded(function: Callable[..., Any], module: str, fn: str) -> Callable[..., Any]:
+    def call(scenario_name: str, *args: Any, **kwargs: Any) -> Any:
+        with user_code(module, fn, scenario_name):
+            return function(scenario_name, *args, **kwargs)
+
+    return call
+
+
+def _user_error(module: str, function: str, err: BaseException,
+                scenario: str | None = None) -> UserCodeError:
+    what = "importing it" if function == "import" else f"its {function}"
+    if scenario is not None:
+        what += f" for scenario {scenario!r}"
+    return UserCodeError("--module", module, f"{what} raised {type(err).__name__}: {err} "
+                         "(-v shows the traceback)")
+
+
+# ----------------------------------------------------------------------------------------------
 # The results database
 
 
-def check_db(value: str | None, must_exist: bool = False) -> Path:
-    """The results database ``--db`` names, checked before any work: a bad URL, or an
-    existing file that is not a stochplan database, fails here; with ``must_exist`` so does
-    a missing one."""
+def check_db(value: str | None, must_exist: bool = False, writable: bool = False) -> Path:
+    """The results database ``--db`` names, checked before any work: a bad URL, a folder, a
+    path that cannot be opened, or an existing file that is not a stochplan database fails
+    here; with ``must_exist`` so does a missing one; with ``writable`` so does one that could
+    not be written (read-only file or folder, write lock held by another process), so a long
+    solve is not lost at the end. Nothing is created or changed.
+
+    Raises
+    ------
+    InputError
+        Naming ``--db``, the path and the problem.
+    """
     from stochplan.store import ResultsStore, resolve_db
 
-    db = resolve_db(value)
-    if db.exists():
-        ResultsStore(db).close()
-    elif must_exist and str(db) != ":memory:":
-        raise InputError("--db", str(db), "no results database there (`stochplan solve` "
-                         "creates it)")
+    try:
+        db = resolve_db(value)
+        if str(db) == ":memory:":
+            return db
+        if db.is_dir():
+            raise InputError("--db", str(db), "is a folder, not a database file")
+        if db.exists():
+            with ResultsStore(db, lock_timeout=lock_timeout()) as store:
+                if writable:
+                    store.check_writable()
+        elif must_exist:
+            raise InputError("--db", str(db), "no results database there (`stochplan solve` "
+                             "creates it)")
+        elif writable:
+            _check_creatable(db)
+    except InputError as err:
+        if err.field == "db":
+            raise InputError("--db", err.value, err.problem) from None
+        raise
     return db
+
+
+def _check_creatable(db: Path) -> None:
+    """A new database file could be created at ``db``: its nearest existing folder takes a
+    file (made and removed again)."""
+    import os
+    import tempfile
+
+    folder = db.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise InputError("--db", str(db), f"{folder} is not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".stochplan-probe-", dir=folder)
+    except OSError as exc:
+        raise InputError("--db", str(db), f"cannot create a database in {folder} "
+                         f"({exc.strerror or exc}); nothing was solved") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def lock_timeout() -> float | None:
+    """Seconds to wait for another process's write lock: ``STOCHPLAN_LOCK_TIMEOUT`` when set
+    (a number), else the store's default (30)."""
+    import os
+
+    text = os.environ.get("STOCHPLAN_LOCK_TIMEOUT")
+    if text is None:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise InputError("STOCHPLAN_LOCK_TIMEOUT", text, "must be a number of seconds") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InputError("STOCHPLAN_LOCK_TIMEOUT", text, "must be a number of seconds >= 0")
+    return seconds
 
 
 def open_store(value: str | None) -> Any:
     """The existing results database ``--db`` names, open (a ``ResultsStore``)."""
     from stochplan.store import ResultsStore
 
-    return ResultsStore(check_db(value, must_exist=True))
+    return ResultsStore(check_db(value, must_exist=True), lock_timeout=lock_timeout())
 
 
 def save_run(record: Any, db: Path) -> tuple[int, str]:
-    """Store a run record; its id and the database's path."""
-    from stochplan.store import ResultsStore
+    """Store a run record; its id and the database's path. A run that cannot be stored is
+    written to a recovery file, and the :class:`~stochplan.errors.StoreError` raised names it.
+    """
+    from stochplan.store import save_or_recover
 
-    with ResultsStore(db) as store:
-        return store.save_run(record), str(store.path)
+    run_id, path = save_or_recover(record, db, lock_timeout=lock_timeout())
+    STORED.append((run_id, str(path)))
+    return run_id, str(path)
+
+
+#: The runs this process stored (id, database), so that an interrupt after the store does not
+#: claim the database is unchanged.
+STORED: list[tuple[int, str]] = []

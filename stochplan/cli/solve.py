@@ -11,6 +11,7 @@
                              [--db PATH] [--json] [--quiet]
     stochplan runs [--db PATH] [--limit N] [--json]
     stochplan show RUN [--db PATH] [--json]
+    stochplan import FILE [--db PATH]
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from stochplan.cli.common import (
     add_model_options,
     add_output_options,
     add_scenario_options,
-    captured_stdout,
     check_db,
+    load_instance_first,
     model_overrides,
     print_json,
+    save_run,
+    solving,
 )
 from stochplan.errors import InputError, SolveError, StochplanError
 
@@ -75,6 +78,9 @@ def add_commands(sub: Any) -> None:
                        help="keep a solve stopped by the time limit (with its gap) instead of "
                        "failing")
     add_output_options(solve)
+    solve.add_argument("--input-db", metavar="URL",
+                       help="read the instance from a database (SQLAlchemy URL or SQLite file; "
+                       "families that support it) and write the results back there")
     solve.set_defaults(handler=solve_command)
 
     runs = sub.add_parser("runs", help="list the runs in the results database")
@@ -88,6 +94,15 @@ def add_commands(sub: Any) -> None:
     add_db_option(show)
     show.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     show.set_defaults(handler=show_command)
+
+    imp = sub.add_parser("import", help="bring the runs of a recovery file (or of another "
+                         "results database) into the results database",
+                         description="Copy every run of FILE into the results database, in "
+                         "one transaction. A run that could not be stored is written to a "
+                         "recovery file, and the message names it.")
+    imp.add_argument("file", metavar="FILE", help="recovery file or results database")
+    add_db_option(imp)
+    imp.set_defaults(handler=import_command)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -118,19 +133,35 @@ def schema_command(args: argparse.Namespace) -> int:
 def solve_command(args: argparse.Namespace) -> int:
     from stochplan.config import DECOMPOSED, load_config
 
-    config = load_config(
-        args.config,
-        instance=args.instance,
-        method=args.method,
-        db=args.db,
-        model=model_overrides(args, args.instance),
-        scenarios={"spec": args.scenarios, "seed": args.seed},
-        solver={"time_limit": args.time_limit},
-        ph={"rel_gap": args.rel_gap, "max_iterations": args.max_iterations,
-            "time_limit": args.time_limit},
-        lshaped={"rel_gap": args.rel_gap, "max_iterations": args.max_iterations,
-                 "time_limit": args.time_limit},
-    )
+    load_instance_first(args.instance)
+    # --rel-gap, --max-iterations and --time-limit go to the section of the method asked for
+    # (both decomposition sections when the method comes from the file), and a bad value is
+    # named by its flag
+    flags = {"rel_gap": ("--rel-gap", args.rel_gap),
+             "max_iterations": ("--max-iterations", args.max_iterations),
+             "time_limit": ("--time-limit", args.time_limit)}
+    decomposed = {key: value for key, (_, value) in flags.items()}
+    try:
+        config = load_config(
+            args.config,
+            instance=args.instance,
+            method=args.method,
+            db=args.db,
+            model=model_overrides(args, args.instance),
+            scenarios={"spec": args.scenarios, "seed": args.seed},
+            solver={"time_limit": args.time_limit},
+            ph=decomposed if args.method in (None, "ph") else {},
+            lshaped=decomposed if args.method in (None, "lshaped") else {},
+        )
+    except InputError as err:
+        section, _, key = err.field.partition(".")
+        if section in ("solver", "ph", "lshaped") and key in flags:
+            flag, value = flags[key]
+            if value is not None:
+                raise InputError(flag, value, err.problem) from None
+        if err.field == "scenarios.seed" and args.seed is not None:
+            raise InputError("--seed", args.seed, err.problem) from None
+        raise
     if config.method not in DECOMPOSED:
         for flag, value in (("--rel-gap", args.rel_gap), ("--max-iterations", args.max_iterations)):
             if value is not None:
@@ -153,13 +184,11 @@ def solve_command(args: argparse.Namespace) -> int:
 
 def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
     """Solve, store and print; under MPI (``comm``), ranks other than 0 only solve."""
-    from stochplan.store import ResultsStore
-
     me = 0 if comm is None else comm.Get_rank()
     db_error: StochplanError | None = None
     if me == 0:
         try:
-            db = check_db(config.db)  # a bad --db fails here, before any solving
+            db = check_db(config.db, writable=True)  # a bad --db fails here, before solving
         except StochplanError as err:
             db_error = err
     if comm is not None and not comm.bcast(db_error is None, root=0):
@@ -169,17 +198,18 @@ def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
     if db_error is not None:
         raise db_error
     show = me == 0 and not (args.quiet or args.json)
-    with captured_stdout(), Progress(enabled=show) as progress:
-        from stochplan.run import solve_instance, to_record
+    with solving(), Progress(enabled=show) as progress:
+        from stochplan.run import to_record
+        from stochplan.solve.blocks import solve_run  # solve_instance, + --input-db and blocks
 
-        outcome = solve_instance(config, progress=progress.phase, allow_partial=args.partial)
+        outcome = solve_run(config, args.input_db, progress=progress.phase,
+                            allow_partial=args.partial)
         if outcome is None:  # an MPI rank other than 0
             return 0
         progress.phase("store")
         record = to_record(outcome)
-        with ResultsStore(db) as store:
-            run_id = store.save_run(record)
-            db_path = str(store.path)
+        run_id, db_path = save_run(record, db)
+        outcome.family.write_back(outcome, run_id)
 
     if args.json:
         print_json({
@@ -212,14 +242,25 @@ def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
     return 0
 
 
-def runs_command(args: argparse.Namespace) -> int:
-    from stochplan.store import ResultsStore, resolve_db
+def import_command(args: argparse.Namespace) -> int:
+    from stochplan.store import import_runs
 
-    path = resolve_db(args.db)
+    source = check_db(args.file, must_exist=True)
+    db = check_db(args.db, writable=True)
+    ids = import_runs(source, db)
+    print(f"imported {len(ids)} run(s) from {source} into {db}: "
+          f"{', '.join(str(i) for i in ids) or 'none'}")
+    return 0
+
+
+def runs_command(args: argparse.Namespace) -> int:
+    from stochplan.cli.common import open_store
+
+    path = check_db(args.db)
     if not path.exists():
         print(f"no results database at {path} yet: `stochplan solve` creates it", file=sys.stderr)
         return 0
-    with ResultsStore(path) as store:
+    with open_store(args.db) as store:
         table = store.list_runs(limit=args.limit)
     if args.json:
         print(table.to_json(orient="records"))

@@ -14,8 +14,25 @@ from typing import Any
 
 from stochplan.errors import InputError
 
-__all__ = ["builtin_instances", "instance_family", "load_instance", "read_toml",
-           "resolve_instance"]
+__all__ = ["MAX_VALUE", "builtin_instances", "check_magnitude", "instance_family",
+           "load_instance", "read_toml", "resolve_instance"]
+
+#: The largest magnitude any number of instance data may have: costs ($), demands, capacities,
+#: quantities and times. HiGHS treats 1e20 as infinite and loses accuracy well before it (its
+#: tolerances are absolute, near 1e-7); 1e9 leaves room for sums over products, weeks and
+#: thousands of scenarios, and for Poisson draws (numpy refuses means above about 9e18).
+#: Every family's loader checks its numbers against it, naming the field, value and file.
+MAX_VALUE = 1e9
+
+
+def check_magnitude(name: str, value: float, source: str | Path | None) -> float:
+    """``value`` if its magnitude is at most :data:`MAX_VALUE`, else an :class:`InputError`
+    naming the field, the value and the file."""
+    if abs(value) > MAX_VALUE:
+        raise InputError(name, float(value), "is beyond the supported range: numbers of "
+                         f"instance data must be at most {MAX_VALUE:g} in magnitude (HiGHS "
+                         "cannot solve reliably with larger coefficients)", source)
+    return value
 
 
 def read_toml(path: Path) -> dict[str, Any]:

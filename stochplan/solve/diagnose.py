@@ -2,12 +2,16 @@
 
 :func:`explain_infeasibility` solves an elastic copy of the problem (every constraint gets
 non-negative slacks, integrality is dropped, the objective is the total slack) and reports the
-families, named by their Pyomo component names, whose slack is positive.
+families, named by their Pyomo component names, whose slack is positive. The cheapest slack
+often sits in a balance row (``inventory_balance``) while the cause is elsewhere (no labour
+hours), so it then also names every family that, relaxed alone, makes the problem feasible:
+the cause is among them (``regular_hours`` when ``hours_per_worker = 0``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import pyomo.environ as pyo
 
@@ -62,9 +66,37 @@ def explain_infeasibility(model: pyo.ConcreteModel,
     if not violation:
         return (), "its LP relaxation is feasible: the integrality requirements make it infeasible"
     families = tuple(sorted(violation, key=lambda f: violation[f], reverse=True))
+    alone = _families_alone(model, cons, solver)
     parts = []
     for f in families:
         scen = (f" in {', '.join(sorted(where[f])[:3])}{' ...' if len(where[f]) > 3 else ''}"
                 if where[f] else "")
         parts.append(f"{f} ({rows[f]} rows{scen}, short by {violation[f]:,.4g} in total)")
-    return families, "constraint families that cannot all hold: " + "; ".join(parts)
+    detail = "constraint families that cannot all hold: " + "; ".join(parts)
+    if alone:
+        detail += ("; relaxing any one of these alone makes it feasible: " + ", ".join(alone))
+    return (*families, *(f for f in alone if f not in families)), detail
+
+
+def _families_alone(model: pyo.ConcreteModel, cons: list[Any],
+                    solver: SolverOptions) -> tuple[str, ...]:
+    """The constraint families that, given slack alone (every other row held), make the
+    elastic model feasible; in the order they appear in the model."""
+    by_family: dict[str, list[int]] = defaultdict(list)
+    for i, c in enumerate(cons):
+        by_family[c.parent_component().local_name].append(i)
+    out = []
+    for family, rows in by_family.items():
+        own = set(rows)
+        for i in model._elastic_index:
+            for var in (model._elastic_up[i], model._elastic_down[i]):
+                if i in own:
+                    var.unfix()
+                else:
+                    var.fix(0.0)
+        if solve_model(model, solver.replace(mip_rel_gap=None)).has_solution:
+            out.append(family)
+    for i in model._elastic_index:
+        model._elastic_up[i].unfix()
+        model._elastic_down[i].unfix()
+    return tuple(out)

@@ -260,14 +260,16 @@ def solve_ph(
     try:
         note("solve")
         start = time.perf_counter()
-        with _cylinder_output(comm, os.path.join(log_dir, f"rank{rank}.log")):
+        own_dir = None if options.log_dir is not None else log_dir
+        with _cylinder_output(comm, os.path.join(log_dir, f"rank{rank}.log"), temp_dir=own_dir):
             mp = _import_mpisppy(log_dir)
             run = _run_wheel(mp, module, names, creator_kwargs, options, per_bundle, layout,
                              linearize, integer, comm)
         timings["solve"] = time.perf_counter() - start
         note("extract")
         start = time.perf_counter()
-        with _cylinder_output(comm, os.path.join(log_dir, f"rank{rank}.log"), mode="a"):
+        with _cylinder_output(comm, os.path.join(log_dir, f"rank{rank}.log"), mode="a",
+                              temp_dir=own_dir):
             outcome = _collect(mp, run, module, names, creator_kwargs, options, comm)
         timings["extract"] = time.perf_counter() - start
     finally:
@@ -507,10 +509,15 @@ _IDLE_SECONDS = 0.02
 
 
 @contextlib.contextmanager
-def _cylinder_output(comm: Any, path: str, mode: str = "w") -> Iterator[None]:
+def _cylinder_output(comm: Any, path: str, mode: str = "w",
+                     temp_dir: str | None = None) -> Iterator[None]:
     """:func:`_rank_output` to ``path``; a failure on any rank is logged there with its
     traceback, said in one line on the real stderr and, as the other ranks may wait for this
-    one in a collective call, ends the whole job."""
+    one in a collective call, ends the whole job. Ctrl-C (or SIGTERM) on a rank ends the job
+    with status 130 (143) and the usual message; ``temp_dir`` (the run's own log folder) is
+    removed first, as no ``finally`` runs after ``Abort``."""
+    from stochplan.errors import Terminated
+
     try:
         with _rank_output(path, mode):
             try:
@@ -518,8 +525,18 @@ def _cylinder_output(comm: Any, path: str, mode: str = "w") -> Iterator[None]:
             except BaseException:
                 log.exception("progressive hedging failed on rank %d", comm.Get_rank())
                 raise
-    except BaseException as exc:
+    except KeyboardInterrupt as exc:
         if comm.Get_size() > 1:
+            if temp_dir is not None:
+                shutil.rmtree(temp_dir, ignore_errors=True)
+            stopped = isinstance(exc, Terminated)
+            sys.stderr.write(f"stochplan: {'terminated' if stopped else 'interrupted'} (rank "
+                             f"{comm.Get_rank()}); the results database is unchanged\n")
+            sys.stderr.flush()
+            comm.Abort(143 if stopped else 130)
+        raise
+    except BaseException as exc:
+        if comm.Get_size() > 1:  # the log folder is kept: the message points to it
             sys.stderr.write(f"stochplan: progressive hedging failed on rank {comm.Get_rank()}: "
                              f"{type(exc).__name__}: {exc} (mpi-sppy's output: {path})\n")
             sys.stderr.flush()

@@ -17,9 +17,14 @@ highspy whatever the name, and results say so (:data:`MATRIX_SOLVER`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import signal
+import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -281,3 +286,82 @@ def _outcome(condition: str, objective: float | None, bound: float | None, secon
         seconds=seconds,
         log=log,
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# Ctrl-C and SIGTERM during a HiGHS solve
+#
+# Python runs a signal handler only between bytecodes of the main thread, so Ctrl-C would wait
+# for HiGHS to return (minutes, for a large MIP). Inside :func:`interruptible`, every
+# ``highspy.Highs.run`` (Pyomo's interfaces, the matrix backend and the L-shaped method all
+# call it) registers HiGHS's interrupt callbacks; the signal handler, which does run when HiGHS
+# calls back into Python, asks HiGHS to stop, and the interrupt is raised as soon as ``run``
+# returns. Outside a HiGHS solve the handler raises at once.
+
+_GUARD = {"active": False, "patched": False}
+_RUNNING: list[Any] = []
+_PENDING: list[type[BaseException]] = []
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Within: SIGINT raises :class:`KeyboardInterrupt` and SIGTERM
+    :class:`~stochplan.errors.Terminated`, stopping a running HiGHS solve at once (see above).
+    Only in the main thread; elsewhere (or nested) it changes nothing."""
+    if _GUARD["active"] or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    _GUARD["active"] = True
+    _PENDING.clear()
+    try:
+        for sig in previous:
+            signal.signal(sig, _on_signal)
+        if "highspy" in sys.modules:
+            patch_highs()
+        yield
+    finally:
+        _GUARD["active"] = False
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def patch_highs() -> None:
+    """Make ``highspy.Highs.run`` interruptible inside :func:`interruptible` (idempotent;
+    outside it ``run`` is HiGHS's own). Called before solving starts."""
+    if _GUARD["patched"]:
+        return
+    import highspy
+
+    original = highspy.Highs.run
+
+    def run(self: Any) -> Any:
+        if not _GUARD["active"]:
+            return original(self)
+        if _PENDING:  # a signal came in between two solves
+            raise _PENDING.pop()()
+        self.HandleUserInterrupt = True
+        _RUNNING.append(self)
+        try:
+            status = original(self)
+        finally:
+            _RUNNING.remove(self)
+            self.HandleUserInterrupt = False
+        if _PENDING:
+            raise _PENDING.pop()()
+        return status
+
+    highspy.Highs.run = run  # type: ignore[method-assign]
+    _GUARD["patched"] = True
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    from stochplan.errors import Terminated
+
+    exc: type[BaseException] = KeyboardInterrupt if signum == signal.SIGINT else Terminated
+    if _RUNNING:  # called back from inside HiGHS: stop it; `run` raises when it returns
+        _PENDING.append(exc)
+        for h in _RUNNING:
+            h.cancelSolve()
+        return
+    raise exc()

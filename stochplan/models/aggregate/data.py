@@ -11,6 +11,7 @@ Units: money in $, time in weeks, labour in hours, space in warehouse space unit
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,11 @@ import numpy as np
 import pandas as pd
 import pydantic
 
+from stochplan.data import MAX_VALUE, check_magnitude
 from stochplan.errors import InputError
 from stochplan.family import validate_options
+
+log = logging.getLogger(__name__)
 
 #: Per-(product, week) cost columns of the CSV, all in $ (per unit, per hour or per worker).
 COST_COLUMNS = (
@@ -72,13 +76,14 @@ class ModelOptions(pydantic.BaseModel):
     backorder_fraction: float = pydantic.Field(
         0.4, ge=0.0, le=1.0, description="backorders at most this fraction of demand")
     overflow_capacity: float = pydantic.Field(
-        500.0, ge=0.0, description="overflow warehouse capacity, space units")
+        500.0, ge=0.0, le=MAX_VALUE, description="overflow warehouse capacity, space units")
     overflow_cost_multiplier: float = pydantic.Field(
-        3.0, ge=0.0, description="overflow holding cost / regular holding cost")
+        3.0, ge=0.0, le=MAX_VALUE, description="overflow holding cost / regular holding cost")
     wage_per_worker: float = pydantic.Field(
-        0.0, ge=0.0, description="$ per worker per week")
+        0.0, ge=0.0, le=MAX_VALUE, description="$ per worker per week")
     lost_sales_penalty: float | None = pydantic.Field(
-        None, ge=0.0, description="$ per unit of demand lost (gives complete recourse; "
+        None, ge=0.0, le=MAX_VALUE,
+        description="$ per unit of demand lost (gives complete recourse; "
         "default none)")
 
     def replace(self, **changes: Any) -> ModelOptions:
@@ -202,6 +207,9 @@ def load_aggregate(folder: Path, meta: dict[str, Any], toml_path: Path) -> Aggre
     labels = []
     for i, p in enumerate(products):
         table = products_meta[p]
+        if not isinstance(table, dict):
+            raise InputError(f"products.{p}", table, "must be a [products.NAME] table",
+                             toml_path)
         labels.append(str(table.get("label", p)))
         unknown = set(table) - {"label", *_PRODUCT_FIELDS}
         if unknown:
@@ -214,14 +222,20 @@ def load_aggregate(folder: Path, meta: dict[str, Any], toml_path: Path) -> Aggre
                                                  lo=0.0)
 
     cap = meta.get("capacity", {})
+    if not isinstance(cap, dict):
+        raise InputError("capacity", cap, "must be a [capacity] table", toml_path)
     for key in cap:
         if key not in ("hours_per_worker", "overtime_fraction", "regular_warehouse"):
             raise InputError(f"capacity.{key}", cap[key], "unknown field", toml_path)
     for key in ("hours_per_worker", "overtime_fraction", "regular_warehouse"):
         if key not in cap:
             raise InputError(f"capacity.{key}", None, "missing", toml_path)
+        _check_number(f"capacity.{key}", cap[key], toml_path, lo=0.0)
+    options_meta = meta.get("options", {})
+    if not isinstance(options_meta, dict):
+        raise InputError("options", options_meta, "must be an [options] table", toml_path)
 
-    options = ModelOptions.from_mapping(dict(meta.get("options", {})), toml_path)
+    options = ModelOptions.from_mapping(dict(options_meta), toml_path)
     table = _read_product_csv(csv_path, products)
 
     return AggregateInstance(
@@ -266,6 +280,13 @@ def _read_product_csv(path: Path, products: tuple[str, ...]) -> dict[str, Any]:
             raise InputError("column", col, f"missing (columns found: {', '.join(df.columns)})",
                              path)
     df["product"] = df["product"].astype(str).str.strip()
+    known = [c for c in df.columns if c in _REQUIRED_COLUMNS or c == "pt_index"
+             or c.endswith("_demand") or c.startswith("prob_")]
+    extra = [c for c in df.columns if c not in known]
+    if extra:
+        log.warning("%s: ignoring column(s) %s (not part of an aggregate instance)", path,
+                    ", ".join(extra))
+        df = df[known]
     numeric = [c for c in df.columns if c not in ("product", "pt_index")]
     for col in numeric:
         values = pd.to_numeric(df[col], errors="coerce")
@@ -278,6 +299,13 @@ def _read_product_csv(path: Path, products: tuple[str, ...]) -> dict[str, Any]:
             row = int(np.flatnonzero((values < 0).to_numpy())[0])
             raise InputError(f"{col} (row {row + 2})", _plain(values.iloc[row]),
                              "must be non-negative", path)
+        if (values > MAX_VALUE).any():
+            row = int(np.flatnonzero((values > MAX_VALUE).to_numpy())[0])
+            check_magnitude(f"{col} (row {row + 2})", _plain(values.iloc[row]), path)
+        if col == "t" and (values != values.round()).any():
+            row = int(np.flatnonzero((values != values.round()).to_numpy())[0])
+            raise InputError(f"t (row {row + 2})", _plain(values.iloc[row]),
+                             "weeks must be whole numbers", path)
         df[col] = values.astype(float)
 
     found = tuple(dict.fromkeys(df["product"]))
@@ -354,6 +382,7 @@ def _check_number(
         raise InputError(name, value, f"must be >= {lo:g}", source)
     if hi is not None and value > hi:
         raise InputError(name, value, f"must be <= {hi:g}", source)
+    check_magnitude(name, value, source)
     return float(value)
 
 
@@ -365,3 +394,5 @@ def _check_array(name: str, arr: Any, shape: tuple[int, ...], source: str | None
         raise InputError(name, "non-finite entries", "must be finite", source)
     if np.any(a < 0):
         raise InputError(name, float(a[a < 0].flat[0]), "must be non-negative", source)
+    if np.any(a > MAX_VALUE):
+        check_magnitude(name, float(a[a > MAX_VALUE].flat[0]), source)

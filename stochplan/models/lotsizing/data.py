@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 import pydantic
 
+from stochplan.data import MAX_VALUE, check_magnitude
 from stochplan.errors import InputError
 from stochplan.family import validate_options
 
@@ -122,13 +123,13 @@ class LotSizingOptions(pydantic.BaseModel):
         "max", description="maximise profit (max) or minimise its negative (min)")
     late_delivery: bool = pydantic.Field(True, description="orders may be delivered late")
     late_cost_fraction: float = pydantic.Field(
-        0.1, ge=0.0, description="$ per unit and week late, fraction of unit profit")
+        0.1, ge=0.0, le=MAX_VALUE, description="$ per unit and week late, fraction of unit profit")
     penalty_gold: float = pydantic.Field(
-        3.0, ge=0.0, description="unmet GOLD units, multiple of unit profit")
+        3.0, ge=0.0, le=MAX_VALUE, description="unmet GOLD units, multiple of unit profit")
     penalty_silver: float = pydantic.Field(
-        2.0, ge=0.0, description="unmet SILVER units, multiple of unit profit")
+        2.0, ge=0.0, le=MAX_VALUE, description="unmet SILVER units, multiple of unit profit")
     penalty_bronze: float = pydantic.Field(
-        1.0, ge=0.0, description="unmet BRONZE units, multiple of unit profit")
+        1.0, ge=0.0, le=MAX_VALUE, description="unmet BRONZE units, multiple of unit profit")
     cancel_gold: float = pydantic.Field(
         0.0, ge=0.0, le=1.0, description="probability a GOLD order is cancelled")
     cancel_silver: float = pydantic.Field(
@@ -407,8 +408,10 @@ def load_lotsizing(folder: Path, meta: dict[str, Any], toml_path: Path) -> LotSi
         if not path.is_file():
             raise InputError(f"files.{key}", path.name, "file not found", toml_path)
         paths[key] = path
-    options = validate_options(LotSizingOptions, dict(meta.get("options", {})), "options",
-                               toml_path)
+    options_meta = meta.get("options", {})
+    if not isinstance(options_meta, dict):
+        raise InputError("options", options_meta, "must be an [options] table", toml_path)
+    options = validate_options(LotSizingOptions, dict(options_meta), "options", toml_path)
 
     periods = _Table(paths["periods"], {"id": "int", "week_number": "int"})
     weeks = sorted(periods.col("week_number"))
@@ -593,6 +596,7 @@ class _Table:
             return int(value)
         if value < 0:
             raise InputError(where, _plain(value), "must be non-negative", self.path)
+        check_magnitude(where, _plain(value), self.path)
         return value
 
     def raw(self, col: str, row: int) -> str:

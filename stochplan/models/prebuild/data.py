@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import pydantic
 
+from stochplan.data import MAX_VALUE, check_magnitude
 from stochplan.errors import InputError
 from stochplan.family import validate_options
 
@@ -84,14 +85,15 @@ class PrebuildOptions(pydantic.BaseModel):
     threshold: float | None = pydantic.Field(
         None, gt=0.0, le=1.0, description="overflow threshold, fraction of the warehouse")
     safety_stock_ratio: float | None = pydantic.Field(
-        None, ge=0.0, description="safety stock, fraction of next month's demand")
-    expedite_cost: float | None = pydantic.Field(None, ge=0.0, description="$ per unit expedited")
+        None, ge=0.0, le=MAX_VALUE, description="safety stock, fraction of next month's demand")
+    expedite_cost: float | None = pydantic.Field(None, ge=0.0, le=MAX_VALUE,
+                                                 description="$ per unit expedited")
     expedite_cap: float | None = pydantic.Field(
-        None, ge=0.0, description="units expedited per month at most")
+        None, ge=0.0, le=MAX_VALUE, description="units expedited per month at most")
     lost_sales_penalty: float | None = pydantic.Field(
-        None, ge=0.0, description="$ per unit of demand lost")
+        None, ge=0.0, le=MAX_VALUE, description="$ per unit of demand lost")
     overflow_penalty: float | None = pydantic.Field(
-        None, ge=0.0, description="$ per unit-month above the threshold")
+        None, ge=0.0, le=MAX_VALUE, description="$ per unit-month above the threshold")
     deterministic: str | None = pydantic.Field(
         None, min_length=1, description="solve the seed's LP for this scenario alone")
 
@@ -400,8 +402,10 @@ def load_prebuild(folder: Path, meta: dict[str, Any], toml_path: Path) -> Prebui
         if not path.is_file():
             raise InputError(f"data.{key}", str(name), "file not found", toml_path)
         paths[key] = path
-    options = validate_options(PrebuildOptions, dict(meta.get("options", {})), "options",
-                               toml_path)
+    options_meta = meta.get("options", {})
+    if not isinstance(options_meta, dict):
+        raise InputError("options", options_meta, "must be an [options] table", toml_path)
+    options = validate_options(PrebuildOptions, dict(options_meta), "options", toml_path)
 
     demand = _read_demand(paths["demand"], months, n1)
     capacity = _read_row(paths["capacity"], ("MONTHLY_CAPACITY",))
@@ -445,15 +449,24 @@ def _read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     return df
 
 
-def _numbers(df: pd.DataFrame, col: str, path: Path, what: str = "a number") -> np.ndarray:
-    """Column ``col`` as floats; an empty or non-numeric cell names its row."""
+def _numbers(df: pd.DataFrame, col: str, path: Path, what: str = "a number",
+             label: str | None = None) -> np.ndarray:
+    """Column ``col`` as floats; an empty or non-numeric cell names its row (and the row's
+    ``label`` column, when given: the parameter's name)."""
     values = pd.to_numeric(df[col], errors="coerce").astype(float).to_numpy()
+
+    def where(row: int) -> str:
+        return f"{col} (row {row + 2}{', ' + str(df[label].iloc[row]) if label else ''})"
+
     bad = ~np.isfinite(values)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         cell = df[col].iloc[row]
         problem = "missing" if cell == "" else f"not {what}"
-        raise InputError(f"{col} (row {row + 2})", cell, problem, path)
+        raise InputError(where(row), cell, problem, path)
+    if (np.abs(values) > MAX_VALUE).any():
+        row = int(np.flatnonzero(np.abs(values) > MAX_VALUE)[0])
+        check_magnitude(where(row), float(values[row]), path)
     return values
 
 
@@ -558,7 +571,7 @@ def _read_parameters(path: Path, warehouse: Mapping[str, float],
                      warehouse_path: Path) -> Parameters:
     df = _read_csv(path, ("name", "value"))
     names = [n.upper() for n in df["name"]]
-    values = _numbers(df, "value", path)
+    values = _numbers(df, "value", path, label="name")
     found: dict[str, float] = {}
     for row, (name, value) in enumerate(zip(names, values, strict=True)):
         if name not in _PARAMETER_NAMES:
@@ -601,6 +614,7 @@ def _number(name: str, value: Any, source: str | Path | None, lo: float | None =
         raise InputError(name, value, f"must be >= {lo:g}", source)
     if hi is not None and value > hi:
         raise InputError(name, value, f"must be <= {hi:g}", source)
+    check_magnitude(name, value, source)
     return value
 
 
