@@ -3,14 +3,19 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.stochplan-installed
+DOCS_STAMP := $(VENV)/.stochplan-docs-installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint docs bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,mpi]"
 	touch $(STAMP)
+
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[docs]"
+	touch $(DOCS_STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/stochplan solve electronics
@@ -25,9 +30,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check stochplan tests benchmarks experiments
 	$(VENV)/bin/mypy stochplan
 
+# The documentation site (docs/, Sphinx): docs/_build/html/index.html. Every page is read
+# again (-E) and a warning is an error (-W), as .ci/run needs; about 20 s.
+docs: $(DOCS_STAMP)
+	$(PY) -m sphinx -E -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs/_build/html/index.html"
+
 # The full benchmark suite (about 1.5 hours on 2 cores): writes benchmarks/RESULTS.md and RESULTS.json.
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache stochplan.egg-info
+	rm -rf $(VENV) .pytest_cache stochplan.egg-info docs/_build docs/_generated docs/families

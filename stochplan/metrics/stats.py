@@ -47,16 +47,88 @@ class CostSummary:
         return asdict(self)
 
 
+def t_half_width(std: float, n: int, level: float = 0.95, two_sided: bool = True) -> float:
+    """Half-width of Student's t confidence interval for a mean: t * std / sqrt(n).
+
+    Parameters
+    ----------
+    std
+        Sample standard deviation (``ddof=1``) of the ``n`` i.i.d. values, in their units.
+    n
+        Number of values (at least 2); the t quantile has ``n - 1`` degrees of freedom.
+    level
+        Confidence level in (0, 1), e.g. 0.95.
+    two_sided
+        True for ``mean +- half`` (quantile ``(1 + level) / 2``), False for a one-sided bound
+        ``mean + half`` (quantile ``level``).
+
+    Examples
+    --------
+    >>> round(t_half_width(1.0, 5), 6)  # t(0.975, 4) / sqrt(5)
+    1.241664
+    """
+    if n < 2:
+        raise InputError("n", n, "a confidence interval needs at least 2 values")
+    if not 0.0 < level < 1.0:
+        raise InputError("level", level, "must be in (0, 1)")
+    q = 0.5 + level / 2.0 if two_sided else level
+    return float(stats.t.ppf(q, n - 1) * std / math.sqrt(n))
+
+
 def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and two-sided ``level`` confidence interval (Student's t) of i.i.d. values."""
+    """Mean and two-sided ``level`` confidence interval (Student's t) of i.i.d. values.
+
+    The one confidence interval of the package: the KPIs, the ``evaluate`` command, the
+    dashboards' tables and charts all use it (through :func:`mean_std_ci`). With one value the
+    interval is that value; with a non-finite value the bounds are NaN.
+
+    Examples
+    --------
+    >>> mean, low, high = mean_ci(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    >>> mean, round(low, 4), round(high, 4)
+    (3.0, 1.0368, 4.9632)
+    """
     x = np.asarray(values, dtype=float)
     if x.size == 0:
         raise InputError("values", "[]", "need at least one value")
     mean = float(x.mean())
     if x.size < 2 or not np.all(np.isfinite(x)):
         return mean, (mean if x.size < 2 else math.nan), (mean if x.size < 2 else math.nan)
-    half = float(stats.t.ppf(0.5 + level / 2.0, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    half = t_half_width(float(x.std(ddof=1)), int(x.size), level)
     return mean, mean - half, mean + half
+
+
+def mean_std_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float, float]:
+    """Mean, sample standard deviation and :func:`mean_ci` bounds of values that may be +-inf.
+
+    For the tables of plans that may be infeasible in some scenario (cost +inf): NaN values
+    are dropped; no values gives NaN throughout; a +inf (or -inf) value gives the mean +inf
+    (-inf), std +inf and both bounds equal to the mean; +inf and -inf together give NaN. One
+    value has std 0 and the interval is that value. Finite values get the Student-t interval
+    of :func:`mean_ci`.
+
+    Returns
+    -------
+    tuple
+        ``(mean, std, ci_low, ci_high)``, in the values' units.
+
+    Examples
+    --------
+    >>> mean_std_ci(np.array([1.0, np.inf]))
+    (inf, inf, inf, inf)
+    """
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return (math.nan,) * 4
+    if np.isinf(x).any():
+        if np.isposinf(x).any() and np.isneginf(x).any():
+            return (math.nan,) * 4
+        mean = math.inf if np.isposinf(x).any() else -math.inf
+        return mean, math.inf, mean, mean
+    mean, low, high = mean_ci(x, level)
+    std = float(x.std(ddof=1)) if x.size > 1 else 0.0
+    return mean, std, low, high
 
 
 def cvar(values: np.ndarray, level: float = 0.95, weights: np.ndarray | None = None) -> float:
