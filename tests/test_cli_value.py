@@ -51,6 +51,25 @@ def test_infinite_eev_is_written_as_inf_in_json(tmp_path, capsys, tiny_path):
                          "--db", str(tmp_path / "v.db"), "--json"])
     assert out["eev"] == "inf" and out["vss"] == "inf"
     assert out["infeasible_scenarios"] == ["scen1"]
+    assert out["infeasible_probability"] == 0.5
+    assert out["note"].startswith("EEV = VSS = +inf: the mean-value plan has no feasible "
+                                  "recourse in 1 scenario(s) (scen1), with probability 50.0%")
+
+
+def test_saa_without_complete_recourse_stops_at_once_and_says_why(tmp_path, capsys, tiny_path):
+    """No backorders, no lost sales: SAA stops at the first N with exit status 3 and a message
+    naming the batch, its scenarios and the lost-sales option, and stores nothing."""
+    cfg = tmp_path / "strict.toml"
+    cfg.write_text("[model]\nbackorder_fraction = 0.0\ninteger = false\n")
+    db = tmp_path / "s.db"
+    status = main(["saa", str(tiny_path), "--config", str(cfg), "--target-gap", "0.5%",
+                   "--scenarios", "poisson:10", "--max-n", "80", "--batches", "3",
+                   "--db", str(db), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 3
+    assert err.startswith("stochplan: infeasible: the N = 10 SAA plan has no feasible recourse")
+    assert "MRP batch" in err and "--set lost_sales_penalty=" in err
+    assert "N = 20" not in err
 
 
 def test_evaluate_a_stored_run_and_its_mean_value_plan(tmp_path, capsys, tiny_path):
@@ -100,8 +119,11 @@ def test_value_set_is_the_model_section_of_a_config(tmp_path, capsys, tiny_path)
 
 
 def test_saa_reaches_a_loose_target(tmp_path, capsys, tiny_path):
+    # lost sales give complete recourse (without them the N = 8 plan is infeasible out of
+    # sample: see test_saa_without_complete_recourse_stops_at_once_and_says_why)
     out = _json(capsys, ["saa", str(tiny_path), "--target-gap", "20%", "--start", "4",
-                         "--batches", "3", "--relax", "--db", str(tmp_path / "v.db"), "--json"])
+                         "--batches", "3", "--relax", "--set", "lost_sales_penalty=12",
+                         "--db", str(tmp_path / "v.db"), "--json"])
     assert out["reached"] is True
     last = out["steps"][-1]
     assert last["relative_upper"] <= 0.20
@@ -112,7 +134,8 @@ def test_saa_draws_the_kind_and_first_n_of_scenarios(tmp_path, capsys, tiny_path
     """``--scenarios poisson:4`` with ``--set integer=false`` is ``--start 4 --relax``: the
     aggregate family's sample:N is poisson:N, so the steps are the same."""
     db = str(tmp_path / "v.db")
-    common = ["--target-gap", "20%", "--batches", "3", "--db", db, "--json"]
+    common = ["--target-gap", "20%", "--batches", "3", "--set", "lost_sales_penalty=12",
+              "--db", db, "--json"]
     a = _json(capsys, ["saa", str(tiny_path), "--start", "4", "--relax", *common])
     b = _json(capsys, ["saa", str(tiny_path), "--scenarios", "poisson:4", "--set",
                        "integer=false", *common])

@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from stochplan.analysis.recourse import no_recourse_error
 from stochplan.errors import InputError
+from stochplan.metrics.stats import t_half_width
 from stochplan.parallel import gather_all, share
 from stochplan.solve.ef import solve_ef
 from stochplan.solve.evaluate import evaluate_plan
@@ -68,30 +69,51 @@ def gap_confidence_interval(
     sense: str = "min",
     comm: Any | None = None,
     progress: Callable[[int, int], None] | None = None,
+    label: str = "the candidate plan",
 ) -> GapEstimate:
-    """One-sided ``level`` confidence interval on the optimality gap of ``plan`` (MRP)."""
+    """One-sided ``level`` confidence interval on the optimality gap of ``plan`` (MRP).
+
+    Each batch first evaluates ``plan``, then solves the batch's own SAA problem.
+
+    Raises
+    ------
+    NoRecourseError
+        At the first batch in which ``plan`` (called ``label`` in the message) has no feasible
+        recourse: its expected cost, and so its gap, is then +inf whatever the other batches
+        give. The message names the batch, its seed and the scenarios, and what to do.
+    """
     if n_batches < 2:
         raise InputError("n_batches", n_batches, "the MRP needs at least 2 batches")
     mine = share(range(n_batches), comm)
     results: dict[int, tuple[float, float, int]] = {}
+    stopped: dict[int, tuple[tuple[str, ...], int, str]] = {}
     for done, b in enumerate(mine, start=1):
         names, kwargs = batches(b)
+        # the plan first: a batch in which it is infeasible ends the procedure at once
+        solves = evaluate_plan(module, plan, names, kwargs, solver)
+        if solves.infeasible:
+            seed = kwargs.get("seed")
+            where = f"MRP batch {b}" + (f" (seed {seed})" if seed is not None else "")
+            stopped[b] = (solves.infeasible, len(names), where)
+            break
+        f = solves.expected()
         v = solve_ef(module, names, kwargs, solver).objective
-        f = evaluate_plan(module, plan, names, kwargs, solver).expected()
         assert v is not None
         gap = f - v if sense == "min" else v - f
         results[b] = (gap, f, len(names))
         if progress is not None:
             progress(done, len(mine))
+    # every rank learns of an infeasible batch on any rank, so all raise together
+    failed = gather_all(stopped, comm)
+    if failed:
+        infeasible, n, where = failed[min(failed)]
+        raise no_recourse_error(label, infeasible, n, where)
     merged = gather_all(results, comm)
     gaps = np.array([merged[b][0] for b in range(n_batches)])
     costs = np.array([merged[b][1] for b in range(n_batches)])
-    if np.any(np.isinf(gaps)):
-        mean = std = half = upper = math.inf
-    else:
-        mean, std = float(gaps.mean()), float(gaps.std(ddof=1))
-        half = float(stats.t.ppf(level, n_batches - 1) * std / math.sqrt(n_batches))
-        upper = max(mean, 0.0) + half
+    mean, std = float(gaps.mean()), float(gaps.std(ddof=1))
+    half = t_half_width(std, n_batches, level, two_sided=False)
+    upper = max(mean, 0.0) + half
     return GapEstimate(
         n_batches=n_batches,
         batch_size=int(merged[0][2]),
@@ -129,7 +151,11 @@ def grow_sample(
     """Double N from ``start`` until the MRP's upper confidence bound on the relative gap
     of the N-scenario SAA plan is at most ``target`` (e.g. 0.005 for 0.5 %), or N would pass
     ``max_n``. (That bound is at least the interval's half-width, so the half-width is below
-    the target too.) Returns every step and the last SAA solve."""
+    the target too.) Returns every step and the last SAA solve.
+
+    Raises :class:`~stochplan.analysis.recourse.NoRecourseError` as soon as an SAA plan is
+    infeasible in a scenario of an MRP batch (a model without relatively complete recourse):
+    no N gives a finite gap then."""
     if not 0 < target < 1:
         raise InputError("target_gap", target, "must be a fraction in (0, 1), e.g. 0.005")
     steps: list[SAAStep] = []
@@ -141,7 +167,7 @@ def grow_sample(
             progress(f"SAA with N = {n}")
         result = solve_ef(module, names, kwargs, solver)
         gap = gap_confidence_interval(module, result.plan, batches_for(n), n_batches, solver,
-                                      sense=sense, comm=comm)
+                                      sense=sense, comm=comm, label=f"the N = {n} SAA plan")
         steps.append(SAAStep(n, float(result.objective or math.nan), gap,
                              time.perf_counter() - t0))
         if gap.relative_upper <= target or 2 * n > max_n:

@@ -20,6 +20,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from stochplan import _mpisppy
+from stochplan.analysis.recourse import infinite_eev_note
 from stochplan.errors import InputError, SolveError
 from stochplan.metrics.value import evpi, vss
 from stochplan.parallel import rank
@@ -36,7 +37,9 @@ class ValueReport:
     """RP, EV, EEV, WS and the values derived from them ($, in the model's objective sense).
 
     ``infeasible`` names the scenarios in which the mean-value plan has no feasible recourse
-    (then EEV and VSS are infinite). ``integer_policy`` says how a fractional mean was handled
+    (then EEV and VSS are infinite, ``infeasible_probability`` is their total probability and
+    :attr:`note` says what that means and what to do; the other values stay finite and
+    valid). ``integer_policy`` says how a fractional mean was handled
     in an integer model (``"round"`` or ``"relax"``), None when the module takes no policy.
     """
 
@@ -55,13 +58,22 @@ class ValueReport:
     by_scenario: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
     rp_result: SolveResult | None = None
+    infeasible_probability: float = 0.0
+
+    @property
+    def note(self) -> str:
+        """Why EEV and VSS are infinite and what to do; empty when they are finite."""
+        if not self.infeasible:
+            return ""
+        return infinite_eev_note(self.infeasible, self.infeasible_probability, self.sense)
 
     def to_dict(self) -> dict[str, Any]:
-        """The numbers (JSON-ready apart from infinities)."""
+        """The numbers (JSON-ready apart from infinities), with :attr:`note`."""
         return {
             "rp": self.rp, "ev": self.ev, "eev": self.eev, "ws": self.ws,
             "vss": self.vss, "evpi": self.evpi, "sense": self.sense,
             "n_scenarios": self.n_scenarios, "infeasible_scenarios": list(self.infeasible),
+            "infeasible_probability": self.infeasible_probability, "note": self.note,
             "integer_policy": self.integer_policy, "timings": dict(self.timings),
         }
 
@@ -198,7 +210,16 @@ def value_report(
         by_scenario=by_scenario,
         timings=timings,
         rp_result=rp,
+        infeasible_probability=_probability_of(eev.infeasible, names, eev.probabilities),
     )
+
+
+def _probability_of(chosen: Sequence[str], names: Sequence[str],
+                    probabilities: np.ndarray) -> float:
+    """Total (normalised) probability of the scenarios ``chosen`` among ``names``."""
+    p = probabilities / probabilities.sum()
+    wanted = set(chosen)
+    return float(sum(pk for n, pk in zip(names, p) if n in wanted))
 
 
 def _expected(values: np.ndarray, probabilities: np.ndarray, sense: str) -> float:

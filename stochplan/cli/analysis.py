@@ -18,7 +18,6 @@ ranks; only rank 0 prints and writes.
 from __future__ import annotations
 
 import argparse
-import importlib
 import math
 from typing import Any
 
@@ -28,13 +27,18 @@ from stochplan.cli.common import (
     add_model_options,
     add_output_options,
     add_scenario_options,
-    captured_stdout,
     check_db,
+    guarded_module,
+    import_user_module,
+    load_instance_first,
+    lock_timeout,
     model_overrides,
     money,
     parse_sets,
     print_json,
     save_run,
+    solving,
+    user_code,
 )
 from stochplan.errors import InputError
 
@@ -87,13 +91,16 @@ def add_commands(sub: Any) -> None:
 def value_command(args: argparse.Namespace) -> int:
     from stochplan.parallel import rank, world
 
-    if (args.module is None) == (args.instance is None):
-        raise InputError("INSTANCE/--module", args.instance or args.module,
-                         "give an instance or --module MODULE, not both")
-    db = check_db(args.db)
+    if args.module is not None and args.instance is not None:
+        raise InputError("INSTANCE/--module", f"{args.instance} and {args.module}",
+                         "give INSTANCE or --module MODULE, not both")
+    if args.module is None and args.instance is None:
+        raise InputError("INSTANCE/--module", None, "give INSTANCE (see `stochplan instances`) "
+                         "or --module MODULE")
+    db = check_db(args.db, writable=True)
     comm = world()
     progress = Progress(enabled=not (args.quiet or args.json) and rank(comm) == 0)
-    with captured_stdout(), progress:
+    with solving(), progress:
         if args.module:
             report, record = _value_of_module(args, comm, progress)
         else:
@@ -115,6 +122,7 @@ def _value_of_instance(args: argparse.Namespace, comm: Any, progress: Progress) 
     from stochplan.parallel import rank
     from stochplan.run import outcome_from_result, solve_instance, to_record
 
+    load_instance_first(args.instance)
     config = load_config(args.config, instance=args.instance, db=args.db,
                          model=model_overrides(args, args.instance),
                          scenarios={"spec": args.scenarios, "seed": args.seed})
@@ -146,16 +154,14 @@ def _value_of_module(args: argparse.Namespace, comm: Any, progress: Progress) ->
         if given not in (None, False):
             raise InputError(flag, given, "applies to an INSTANCE; a --module's options are set "
                              "with --set KEY=VALUE")
-    try:
-        module = importlib.import_module(args.module)
-    except ImportError as err:
-        raise InputError("--module", args.module, f"cannot be imported ({err})") from None
+    module = import_user_module(args.module)
     for fn in ("scenario_creator", "scenario_names_creator", "kw_creator", "inparser_adder",
                "average_scenario_creator"):
         if not hasattr(module, fn):
             raise InputError("--module", args.module, f"has no {fn} (mpi-sppy's module contract)")
     cfg = _mpisppy.config_class()()
-    module.inparser_adder(cfg)
+    with user_code(args.module, "inparser_adder"):
+        module.inparser_adder(cfg)
     cfg.num_scens = args.num_scens
     for key, value in parse_sets(args.set).items():
         if key not in cfg:
@@ -164,8 +170,11 @@ def _value_of_module(args: argparse.Namespace, comm: Any, progress: Progress) ->
             cfg[key] = value
         except (TypeError, ValueError) as err:  # the option's domain refused it
             raise InputError(f"--set {key}", value, str(err).splitlines()[0]) from None
-    kwargs = module.kw_creator(cfg)
-    names = module.scenario_names_creator(args.num_scens)
+    with user_code(args.module, "kw_creator"):
+        kwargs = module.kw_creator(cfg)
+    with user_code(args.module, "scenario_names_creator"):
+        names = module.scenario_names_creator(args.num_scens)
+    module = guarded_module(module, args.module)
     report = value_report(module, names, kwargs, comm=comm, progress=progress.counter())
     rp = report.rp_result
     assert rp is not None
@@ -209,9 +218,7 @@ def _value_text(report: Any, run_id: int, db: str, instance: str, scenarios: str
     for key, label in names.items():
         lines.append(f"  {label:<40}{fmt(getattr(report, key))}")
     if report.infeasible:
-        shown = ", ".join(report.infeasible[:10]) + (" ..." if len(report.infeasible) > 10 else "")
-        lines.append(f"  The mean-value plan has no feasible recourse in {len(report.infeasible)} "
-                     f"scenario(s): {shown}; EEV and VSS are infinite.")
+        lines.append(f"  {report.note}")
     if report.integer_policy:
         lines.append("  EV with integer recourse: mean demand handled by "
                      f"'{report.integer_policy}'.")
@@ -233,8 +240,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from stochplan.scenarios import parse_spec
     from stochplan.store import ResultsStore
 
-    db = check_db(args.db, must_exist=True)
-    with ResultsStore(db) as store:
+    db = check_db(args.db, must_exist=True, writable=True)
+    with ResultsStore(db, lock_timeout=lock_timeout()) as store:
         stored = store.get_run(args.run)
     rec = stored.record
     if rec.family == "module":
@@ -270,7 +277,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     comm = world()
     progress = Progress(enabled=not (args.quiet or args.json) and rank(comm) == 0)
     results = []
-    with captured_stdout(), progress:
+    with solving(), progress:
         for label, plan in plans:
             progress.phase(f"evaluate {label} on {len(scen_set)} scenarios")
             oos = out_of_sample(family.module, plan, scen_set.names, kwargs, label,
@@ -291,10 +298,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
             "oos_ci_high": first["ci_high"], "oos_cvar": first["cvar"],
             "oos_prob_infeasible": first["prob_infeasible"],
             **{f"oos_{k}": float(first[k]) for k in results[0][1]}, "oos_n": float(first["n"])}
-    with ResultsStore(db) as store:
-        store.add_table(args.run, "oos_costs", costs, replace=True)
-        store.add_table(args.run, "oos_summary", summary, replace=True)
-        store.add_kpis(args.run, kpis)
+    with ResultsStore(db, lock_timeout=lock_timeout()) as store:
+        store.attach(args.run, {"oos_costs": costs, "oos_summary": summary}, kpis)
     if args.json:
         print_json({"run_id": args.run, "db": str(db), "plans": summary.to_dict(orient="records")})
         return 0
@@ -304,6 +309,9 @@ def evaluate_command(args: argparse.Namespace) -> int:
         print(f"  {row['plan']:<26} mean {money(row['mean'])}  95% CI [{money(row['ci_low'])}, "
               f"{money(row['ci_high'])}]  CVaR{row['cvar_level']:.0%} {money(row['cvar'])}  "
               f"P(infeasible) {row['prob_infeasible']:.1%}{extra}")
+    for oos, _ in results:
+        if oos.note:
+            print(f"  {oos.note}")
     print(f"Stored with run {args.run} in {db} (tables oos_costs, oos_summary).")
     return 0
 
@@ -324,7 +332,8 @@ def saa_command(args: argparse.Namespace) -> int:
     from stochplan.scenarios import parse_spec
 
     target = _fraction(args.target_gap)
-    db = check_db(args.db)
+    db = check_db(args.db, writable=True)
+    load_instance_first(args.instance)
     config = load_config(args.config, instance=args.instance, db=args.db,
                          model=model_overrides(args, args.instance),
                          scenarios={"spec": args.scenarios, "seed": args.seed})
@@ -352,7 +361,7 @@ def saa_command(args: argparse.Namespace) -> int:
 
     comm = world()
     progress = Progress(enabled=not (args.quiet or args.json) and rank(comm) == 0)
-    with captured_stdout(), progress:
+    with solving(), progress:
         steps, result = grow_sample(family.module, sample, batches_for, target, start,
                                     args.max_n, args.batches, config.solver, comm=comm,
                                     progress=progress.phase)

@@ -44,6 +44,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
+from stochplan.analysis.recourse import infinite_eev_note
 from stochplan.errors import InputError
 from stochplan.family import Panel
 from stochplan.reports import figures as F
@@ -59,7 +60,14 @@ from stochplan.reports.panels import (
     run_panels,
 )
 from stochplan.reports.text import money
-from stochplan.reports.view import VALUE_METRICS, MissingData, RunView, oos_summary
+from stochplan.reports.view import (
+    VALUE_METRICS,
+    MissingData,
+    RunView,
+    config_differences,
+    oos_summary,
+    run_settings,
+)
 from stochplan.store import StoredRun
 
 __all__ = [
@@ -97,11 +105,13 @@ section h2 { margin: 0 0 4px; font-size: 18px; }
 section p.lead { margin: 0 0 12px; color: var(--muted); max-width: 100ch; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 12px; }
 .card { border: 1px solid var(--line); border-top: 4px solid #0072b2; border-radius: 8px;
-        padding: 10px 14px; background: #fff; }
+        padding: 10px 14px; background: #fff; min-width: 0; container-type: inline-size; }
 .card .label { font-size: 12px; color: var(--muted); text-transform: uppercase;
                letter-spacing: .04em; }
-.card .value { font-size: 24px; font-weight: 650; font-variant-numeric: tabular-nums;
-               margin-top: 2px; white-space: nowrap; }
+/* the value shrinks with its card (10.5 % of the card's width, 15-24 px) so that
+   "$2,995,500.00" stays inside a 200 px card */
+.card .value { font-size: clamp(15px, 10.5cqi, 24px); font-weight: 650;
+               font-variant-numeric: tabular-nums; margin-top: 2px; white-space: nowrap; }
 .card .hint { font-size: 12px; color: var(--muted); margin-top: 2px; }
 .card.profit { border-top-color: #000; }
 .card.revenue { border-top-color: #a9bccb; }
@@ -128,6 +138,9 @@ table.kpi th { text-align: right; color: var(--muted); font-weight: 600; font-si
 table.kpi th:first-child, table.kpi td:first-child { text-align: left; }
 table.kpi td { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.kpi tr.total td { font-weight: 650; border-top: 2px solid var(--line); }
+/* the out-of-sample table's intervals (95 % CI, where feasible, difference) may wrap */
+table.kpi.oos td:nth-child(5), table.kpi.oos td:nth-child(n+7) { white-space: normal;
+                                                                  min-width: 9em; }
 table.kpi td .delta { display: block; color: var(--muted); font-size: 11px; }
 table.kpi.runs th, table.kpi.runs td { text-align: left; }
 table.kpi th.key, table.kpi td.key { text-align: left; }
@@ -176,8 +189,10 @@ def _chart_html(key: str, fig: go.Figure, filename: str) -> str:
 def _panel_section(panel: Panel, filename: str) -> str:
     chart = _chart_html(panel.key, panel.figure, filename) if panel.figure is not None else ""
     lead = f'<p class="lead">{esc(panel.note)}</p>' if panel.note else ""
+    # a family's tables scroll inside their card rather than run past it on a narrow window
+    html = f'<div class="scroll">{panel.html}</div>' if "<table" in panel.html else panel.html
     return (
-        f'<section id="{esc(panel.key)}"><h2>{esc(panel.title)}</h2>{lead}{chart}{panel.html}'
+        f'<section id="{esc(panel.key)}"><h2>{esc(panel.title)}</h2>{lead}{chart}{html}'
         "</section>"
     )
 
@@ -258,6 +273,14 @@ def _card(name: str, label: str, value: float, hint: str = "", css: str = "") ->
     )
 
 
+def family_kpi_label(view: RunView, name: str) -> str:
+    """A KPI's label in the run's family's own naming when the family offers one
+    (``family.kpi_label(name)``, e.g. a cost share named as the family's charts name that
+    category), else the generic :func:`kpi_label`."""
+    own = view.family.kpi_label(name) if view.family is not None else None
+    return own or kpi_label(name)
+
+
 def _headline_section(view: RunView, shown: set[str]) -> str | None:
     """Cards of the run's headline KPIs: every stored KPI but the value-of-information and
     out-of-sample ones (their own section) and those a family panel shows; None if none."""
@@ -265,7 +288,7 @@ def _headline_section(view: RunView, shown: set[str]) -> str | None:
     kpis = {k: v for k, v in view.kpis.items() if k not in later and not k.startswith("oos_")}
     if not kpis:
         return None
-    cards = [_card(k, kpi_label(k), v, css=k) for k, v in kpis.items()]
+    cards = [_card(k, family_kpi_label(view, k), v, css=k) for k, v in kpis.items()]
     return (
         '<section id="headline"><h2>Headline figures</h2><p class="lead">The KPIs stored with '
         "the run, expected over its scenarios.</p>"
@@ -341,6 +364,11 @@ def _value_section(view: RunView, value_chart: str, oos_chart: str) -> str | Non
                 }[key]
             cards.append(_card(key, label, value, hint=esc(hint)))
         parts.append(f'<div class="cards">{"".join(cards)}</div>')
+        names, probability = view.eev_infeasible
+        if names and math.isinf(values.get("eev", 0.0)):
+            # say what the infinite EEV and VSS mean, and what to do, not just "+inf"
+            parts.append(f'<p class="note" id="eev-infeasible">'
+                         f"{esc(infinite_eev_note(names, probability, view.sense))}</p>")
     parts.append(value_chart)
     if oos_kpis:
         cards = []
@@ -399,14 +427,16 @@ def _oos_table(view: RunView) -> str:
             f"<td>{esc(feasible)}</td><td>{esc(diff)}</td></tr>"
         )
     return (
-        '<table class="kpi"><caption>Out-of-sample cost per plan (95 % CI: mean ± 1.96 s/√n; '
+        '<div class="scroll" data-fit="oos"><table class="kpi oos">'
+        "<caption>Out-of-sample cost per plan (95 % CI: Student t, mean ± "
+        "t<sub>0.975, n−1</sub> s/√n; "
         f"difference: paired, scenario by scenario, to {esc(first)}, leaving out scenarios "
         "where both are infeasible)</caption><thead><tr><th>Plan</th>"
         "<th>Scenarios</th><th>Infeasible</th><th>Mean cost</th><th>95 % CI</th>"
         "<th>Std. dev.</th><th>Mean where feasible (95 % CI)</th>"
         f"<th>Difference to {esc(first)} (95 % CI)</th></tr></thead><tbody>"
         + "".join(rows)
-        + "</tbody></table>"
+        + "</tbody></table></div>"
     )
 
 
@@ -492,7 +522,8 @@ def compare_html(runs: Sequence[StoredRun], db: str | None = None) -> str:
             f'<p class="note">These runs are of different instances ({esc(", ".join(instances))}'
             "): compare with care.</p>"
         )
-    body = [_runs_table(views, colours, warn), _compare_kpis(views)]
+    body = [_runs_table(views, colours, warn, _differences_html(views, colours)),
+            _compare_kpis(views)]
     body += [_panel_section(p, filename) for p in panels]
     nav = [("runs", "Runs"), ("kpis", "KPIs")] + [(p.key, p.title) for p in panels]
     n_charts = sum(p.figure is not None for p in panels)
@@ -509,7 +540,36 @@ def compare_html(runs: Sequence[StoredRun], db: str | None = None) -> str:
     return _page(f"stochplan: runs {ids} compared", header, nav, body, n_charts, _footer(views, db))
 
 
-def _runs_table(views: Sequence[RunView], colours: dict[int, str], warn: str) -> str:
+def _differences_html(views: Sequence[RunView], colours: dict[int, str]) -> str:
+    """What differs between the runs' stored configurations (:func:`config_differences`), as
+    a table, or one line saying they were computed alike."""
+    diff = config_differences(list(views))
+    n_settings = len(run_settings(views[0]))
+    if diff.empty:
+        return (f'<p class="note" id="differences">The runs were computed from the same '
+                f"configuration ({n_settings} settings): instance, scenarios and seed, model, "
+                "method and solver options.</p>")
+    head = "".join(
+        f'<th><span class="swatch" style="background:{colours[v.run_id]}"></span>'
+        f"run {v.run_id}</th>" for v in views
+    )
+    rows = []
+    for rec in diff.to_dict("records"):
+        cells = "".join(f"<td>{esc(str(rec[f'run {v.run_id}']))}</td>" for v in views)
+        rows.append(f'<tr data-setting="{esc(rec["setting"])}"><td class="key">'
+                    f"{esc(rec['setting'])}</td>{cells}</tr>")
+    same = n_settings - len(diff)
+    return (
+        '<h3 id="differences">What differs between the runs</h3>'
+        '<div class="scroll"><table class="kpi runs diff"><thead><tr><th>Setting</th>'
+        f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+        f'<p class="note">Every other stored setting ({max(same, 0)}) is the same in all runs.'
+        "</p>"
+    )
+
+
+def _runs_table(views: Sequence[RunView], colours: dict[int, str], warn: str,
+                differences: str = "") -> str:
     rows = []
     for v in views:
         rec = v.record
@@ -525,10 +585,12 @@ def _runs_table(views: Sequence[RunView], colours: dict[int, str], warn: str) ->
             "</tr>"
         )
     return (
-        '<section id="runs"><h2>Runs</h2>' + warn + '<table class="kpi runs"><thead><tr>'
+        '<section id="runs"><h2>Runs</h2>' + warn
+        + '<div class="scroll"><table class="kpi runs"><thead><tr>'
         "<th>Run</th><th>Family</th><th>Instance</th><th>Scenarios</th><th>n</th><th>Model</th>"
         "<th>Method</th><th>Status</th><th>Objective</th><th>Gap</th><th>Created</th>"
-        f"<th>Label</th></tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
+        f"<th>Label</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+        f"{differences}</section>"
     )
 
 
@@ -571,12 +633,13 @@ def _compare_kpis(views: Sequence[RunView]) -> str:
             cells.append(
                 f"<td {kpi_attrs(name, value, v.run_id)}>{esc(format_kpi(name, value))}{delta}</td>"
             )
-        rows.append(f"<tr><td>{esc(kpi_label(name))}</td>{''.join(cells)}</tr>")
+        rows.append(f"<tr><td>{esc(family_kpi_label(views[0], name))}</td>{''.join(cells)}</tr>")
     head = "".join(f"<th>{esc(v.short_name)}</th>" for v in views)
     return (
         '<section id="kpis"><h2>KPIs</h2><p class="lead">Expected over each run\'s '
-        'scenarios; differences are against the first run.</p><table class="kpi"><thead><tr>'
-        f"<th>KPI</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
+        'scenarios; differences are against the first run.</p><div class="scroll">'
+        '<table class="kpi"><thead><tr>'
+        f"<th>KPI</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
     )
 
 

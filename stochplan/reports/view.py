@@ -31,10 +31,12 @@ import pandas as pd
 
 from stochplan.errors import InputError
 from stochplan.family import Family, stored_family
+from stochplan.metrics.stats import mean_std_ci
 from stochplan.store import StoredRun
 
 __all__ = [
     "FAN_THRESHOLD",
+    "config_differences",
     "VALUE_METRICS",
     "MissingData",
     "RunView",
@@ -256,6 +258,22 @@ class RunView:
         return table if "scenario" in table else None
 
     @cached_property
+    def eev_infeasible(self) -> tuple[tuple[str, ...], float]:
+        """The scenarios in which the mean-value plan has no feasible recourse (as the value
+        step stored them, else those with an infinite ``eev`` in ``value_by_scenario``) and
+        their total probability (nan when the probabilities are not stored)."""
+        value = self.record.config.get("value")
+        names = tuple(str(n) for n in (value or {}).get("infeasible_scenarios") or ())
+        table = self.value_by_scenario
+        if not names and table is not None and "eev" in table:
+            names = tuple(str(n) for n in table.loc[np.isinf(table["eev"]), "scenario"])
+        if not names or table is None or "probability" not in table:
+            return names, math.nan
+        p = table["probability"].to_numpy(float)
+        chosen = table["scenario"].astype(str).isin(names).to_numpy()
+        return names, float(p[chosen].sum() / p.sum())
+
+    @cached_property
     def oos(self) -> pd.DataFrame | None:
         """Out-of-sample costs (``plan``, ``scenario``, ``cost``) or None when not stored."""
         if not self.has_table("oos_costs"):
@@ -360,8 +378,10 @@ def weighted_quantiles(
 def oos_summary(oos: pd.DataFrame) -> pd.DataFrame:
     """Per plan: out-of-sample scenarios, infeasible ones, mean cost and its 95 % CI, $.
 
-    The CI is the normal approximation mean +- 1.96 s / sqrt(n) over equally likely sampled
-    scenarios. A plan infeasible in some scenario has mean +inf (and an infinite CI); the
+    The CI is Student's t, mean +- t(0.975, n - 1) s / sqrt(n) over equally likely sampled
+    scenarios, from :func:`stochplan.metrics.stats.mean_std_ci`: the same interval as the
+    ``oos_ci_low``/``oos_ci_high`` KPIs that ``stochplan evaluate`` stores. A plan infeasible
+    in some scenario has mean +inf (the CI collapses to +inf and reads "n/a"); the
     ``feasible_*`` columns then give the mean and CI over the scenarios where it is feasible.
     When two or more plans were evaluated on the same scenarios, ``diff_*`` columns give the
     paired difference to the first plan (this plan's cost minus the first plan's; for the
@@ -392,15 +412,15 @@ def oos_summary(oos: pd.DataFrame) -> pd.DataFrame:
         values = cost.to_numpy()
         n = len(cost)
         infeasible = int(np.isposinf(values).sum())
-        mean, std, lo, hi = _mean_ci(values)
-        f_mean, _, f_lo, f_hi = _mean_ci(values[np.isfinite(values)])
+        mean, std, lo, hi = mean_std_ci(values)
+        f_mean, _, f_lo, f_hi = mean_std_ci(values[np.isfinite(values)])
         d_mean = d_lo = d_hi = math.nan
         if first is not None and plan != plans[0]:
             common = cost.index.intersection(first.index)
             if len(common):
                 with np.errstate(invalid="ignore"):  # inf - inf: both infeasible, NaN, dropped
                     diff = cost.loc[common].to_numpy() - first.loc[common].to_numpy()
-                d_mean, _, d_lo, d_hi = _mean_ci(diff)
+                d_mean, _, d_lo, d_hi = mean_std_ci(diff)
         rows.append(
             {
                 "plan": str(plan),
@@ -438,18 +458,75 @@ def oos_summary(oos: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _mean_ci(x: np.ndarray) -> tuple[float, float, float, float]:
-    """(mean, std, low, high) of a 95 % normal CI; +inf mean if any value is +inf."""
-    x = np.asarray(x, dtype=float)
-    x = x[~np.isnan(x)]
-    if len(x) == 0:
-        return (math.nan,) * 4
-    if np.isinf(x).any():
-        if np.isposinf(x).any() and np.isneginf(x).any():
-            return (math.nan,) * 4
-        mean = math.inf if np.isposinf(x).any() else -math.inf
-        return mean, math.inf, mean, mean
-    mean = float(x.mean())
-    std = float(x.std(ddof=1)) if len(x) > 1 else 0.0
-    half = 1.96 * std / math.sqrt(len(x))
-    return mean, std, mean - half, mean + half
+#: Stored configuration keys that say where a run was written or read, not what it computed.
+_NOT_COMPARED = frozenset({"db", "instance_data.source"})
+#: Sections of the stored configuration that hold what an analysis found, not its inputs.
+_RESULTS = ("value.",)
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"model": {"integer": True}}`` -> ``{"model.integer": True}`` (lists kept whole)."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def run_settings(view: RunView | StoredRun) -> dict[str, Any]:
+    """What a run was computed from, as flat ``section.key -> value``: the instance, family,
+    scenario spec and seed, number of scenarios, method, model and solver options and the
+    rest of the stored configuration (without where it was stored)."""
+    rec = as_view(view).record
+    settings: dict[str, Any] = {
+        "instance": rec.instance, "family": rec.family, "scenarios.spec": rec.scenarios,
+        "scenarios.seed": rec.seed, "scenarios.n": rec.n_scenarios, "method": rec.method,
+    }
+    for key, value in _flatten(dict(rec.config)).items():
+        if key in _NOT_COMPARED or key.startswith(_RESULTS):
+            continue
+        if key in ("scenarios.spec", "scenarios.seed") and value is None:
+            continue
+        settings[key] = value
+    return settings
+
+
+def config_differences(views: list[RunView] | list[StoredRun]) -> pd.DataFrame:
+    """The settings (:func:`run_settings`) in which the runs differ: one row per setting
+    (``setting``, then one column ``run <id>`` per run, ``—`` where a run lacks it), instance,
+    scenarios, method and model first. Empty (no rows) when the runs were computed alike."""
+    runs = [as_view(v) for v in views]
+    settings = [run_settings(v) for v in runs]
+    order = ("instance", "family", "scenarios", "method", "model", "solver")
+    keys: list[str] = []
+    for s in settings:
+        keys += [k for k in s if k not in keys]
+    keys.sort(key=lambda k: (order.index(k.split(".")[0]) if k.split(".")[0] in order
+                             else len(order)))
+    missing = object()
+    rows = []
+    for key in keys:
+        values = [s.get(key, missing) for s in settings]
+        if all(_same(values[0], v) for v in values[1:]):
+            continue
+        rows.append({"setting": key, **{
+            f"run {v.run_id}": ("—" if x is missing else _shown(x)) for v, x in zip(runs, values)
+        }})
+    return pd.DataFrame(rows, columns=["setting", *(f"run {v.run_id}" for v in runs)])
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return bool(a == b) if type(a) is type(b) or {type(a), type(b)} <= {int, float} else False
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ", ".join(_shown(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -41,6 +41,16 @@ def test_no_complete_recourse_gives_infinite_eev(tiny_path):
     assert r.eev == math.inf and r.vss == math.inf
     assert r.infeasible == ("scen1",)
     assert r.rp == pytest.approx(85.0) and r.evpi == pytest.approx(22.5)
+    # the finite values stay, and the infinite ones come with what they mean and what to do
+    assert r.infeasible_probability == pytest.approx(0.5)
+    assert "scen1" in r.note and "50.0%" in r.note and "lost_sales_penalty" in r.note
+    out = r.to_dict()
+    assert out["note"] == r.note and out["infeasible_probability"] == pytest.approx(0.5)
+
+
+def test_feasible_report_has_no_note(tiny_path):
+    r = _report(load_instance(tiny_path))
+    assert r.infeasible == () and r.infeasible_probability == 0.0 and r.note == ""
 
 
 def test_seed_instance_lacks_relatively_complete_recourse():
@@ -49,6 +59,9 @@ def test_seed_instance_lacks_relatively_complete_recourse():
     strict = _report(aggregate.resolve("electronics"))
     assert strict.rp == pytest.approx(564_471.5)
     assert strict.eev == math.inf and set(strict.infeasible) == {"scen1", "scen2"}
+    # the med and high levels: probabilities 0.5 and 0.25 of the instance's 0.25/0.5/0.25
+    assert strict.infeasible_probability == pytest.approx(0.75)
+    assert "75.0%" in strict.note and "scen1, scen2" in strict.note
     lenient = _report(aggregate.resolve("electronics").with_options(lost_sales_penalty=1000.0))
     assert math.isfinite(lenient.vss) and lenient.vss > 0
     assert lenient.ws <= lenient.rp <= lenient.eev

@@ -255,6 +255,22 @@ PROBE = r"""<script>
     document.body.setAttribute('data-test-errors', JSON.stringify(errors));
     document.body.setAttribute('data-test-charts', JSON.stringify(charts));
     document.body.setAttribute('data-test-height', String(document.documentElement.scrollHeight));
+    // layout: every KPI card value and every table must stay inside its box
+    var spills = [];
+    document.querySelectorAll('.card .value').forEach(function (v) {
+      var card = v.closest('.card').getBoundingClientRect(), r = v.getBoundingClientRect();
+      if (v.scrollWidth > v.clientWidth + 1 || r.right > card.right + 0.5) {
+        spills.push('card ' + v.textContent + ': ' + r.right + ' > ' + card.right);
+      }
+    });
+    document.querySelectorAll('section table').forEach(function (t) {
+      var sec = t.closest('section').getBoundingClientRect();
+      var shown = (t.closest('.scroll') || t).getBoundingClientRect();
+      if (shown.right > sec.right + 0.5) {
+        spills.push('table ' + (t.className || '') + ': ' + shown.right + ' > ' + sec.right);
+      }
+    });
+    document.body.setAttribute('data-test-spills', JSON.stringify(spills));
     document.body.setAttribute('data-test-done', '1');
   }
   window.addEventListener('load', function () { setTimeout(report, 2000); });
@@ -271,6 +287,7 @@ class Page:
     charts: list[dict]
     height: int
     stderr: str
+    spills: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -325,6 +342,7 @@ class Browser:
             charts=json.loads(unescape(attrs["data-test-charts"])),
             height=int(attrs["data-test-height"]),
             stderr=proc.stderr,
+            spills=json.loads(unescape(attrs.get("data-test-spills", "[]"))),
         )
 
     def screenshot(self, html_file: Path, png: Path, width: int = 1400, height: int = 5000) -> Path:

@@ -30,6 +30,7 @@ KPI = re.compile(r'data-kpi="([^"]+)" data-value="([^"]+)"(?: data-run="(\d+)")?
 
 def check_page(page, expected_charts: int) -> None:
     assert page.errors == [], page.errors
+    assert page.spills == [], page.spills  # KPI values and tables stay inside their boxes
     assert "Uncaught" not in page.stderr, page.stderr[-3000:]
     assert len(page.charts) == expected_charts
     for chart in page.charts:
@@ -109,6 +110,27 @@ def test_comparison_in_chromium(chromium, stored, tmp_path):
         for kpi, value in run.record.kpis.items():
             assert same(shown[(kpi, run.id)][0], value), (run.id, kpi)
     chromium.screenshot(path, ARTIFACTS / "compare.png", height=min(max(page.height, 900), 8000))
+
+
+@pytest.mark.parametrize("width", [1400, 1000, 760])
+def test_cards_and_tables_stay_inside_at_any_width(chromium, stored, tmp_path, width):
+    """The KPI cards (six to a row at 1400 px: about 200 px each) and the out-of-sample table
+    (eight columns) fit their boxes at a wide, a middling and a narrow window."""
+    path = write_dashboard(stored["three"], tmp_path / "three.html")
+    page = chromium.render(path, tmp_path, width=width)
+    assert page.spills == [], page.spills
+    assert 'data-fit="oos"' in page.dom
+
+
+def test_the_probe_sees_spills(chromium, tmp_path):
+    """The layout probe is not blind: a card value wider than its card is reported."""
+    page_html = (tmp_path / "spill.html")
+    page_html.write_text(
+        "<html><head></head><body><section><div class='card' style='width:80px'>"
+        "<div class='value' style='white-space:nowrap;overflow:hidden'>$2,995,500,000.00"
+        "</div></div></section></body></html>", encoding="utf-8")
+    page = chromium.render(page_html, tmp_path)
+    assert len(page.spills) == 1 and page.spills[0].startswith("card $2,995,500,000.00")
 
 
 def test_the_probe_sees_errors_and_empty_charts(chromium, tmp_path):

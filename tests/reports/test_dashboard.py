@@ -257,3 +257,93 @@ def test_console_script_help_lists_the_commands():
     )
     assert proc.returncode == 0
     assert "dashboard" in proc.stdout and "compare" in proc.stdout
+
+
+def visible_text(page: str) -> str:
+    """The page's text as a reader sees it: no scripts (plotly.js, figure JSON), no tags."""
+    body = re.sub(r"<script.*?</script>", " ", page, flags=re.DOTALL)
+    return html.unescape(re.sub(r"<[^>]+>", " ", body))
+
+
+def test_each_cost_category_has_one_name_on_every_chart_and_table(page, stored):
+    """The composition table, the cost shares, the charts' legends and the text report name a
+    category as the family's CATEGORY_LABELS do; the stored identifiers ("Labor (Reg)",
+    "Inventory") are not shown to the reader."""
+    from stochplan.models.aggregate import panels as A
+    from stochplan.models.aggregate.kpis import CATEGORY_LABELS, category_label
+    from stochplan.models.aggregate.report import report_text
+
+    labels = set(CATEGORY_LABELS.values())
+    assert {c.label for c in A.COST_CATEGORIES} <= labels
+    assert category_label("Labor (Reg)") == category_label("labor_reg") == "Regular labour"
+    text = visible_text(page)
+    comp = stored["three"].record.tables["composition"]
+    for category in comp["category"]:
+        assert category_label(category) in text
+    for stored_name in ("Labor (Reg)", "Labor (OT)", "Hiring/Firing"):
+        assert stored_name in set(comp["category"]) and stored_name not in text
+    v = RunView(stored["three"])
+    cost_traces = {t.name for fig in (A.financials_figure(v), A.cost_composition_figure(v))
+                   for t in fig.data if t.name in labels | set(CATEGORY_LABELS)}
+    assert cost_traces and cost_traces <= labels
+    report = report_text(v.kpis, dict(stored["three"].record.tables))
+    assert "Regular labour" in report and "Labor (Reg)" not in report
+
+
+def test_compare_page_says_what_differs_between_the_runs(stored):
+    """three (named, integer) against sampled (poisson:24, LP): the differences table lists
+    the scenario spec, seed and count and the model's integrality with each run's value, and
+    nothing that is the same in both; a run against itself has no differences."""
+    from stochplan.reports.view import config_differences
+
+    three, sampled = stored["three"], stored["sampled"]
+    page = compare_html([three, sampled])
+    assert '<h3 id="differences">What differs between the runs</h3>' in page
+    diff = config_differences([three, sampled]).set_index("setting")
+    a, b = f"run {three.id}", f"run {sampled.id}"
+    assert diff.loc["scenarios.spec", a] == three.record.scenarios
+    assert diff.loc["scenarios.spec", b] == sampled.record.scenarios == "poisson:24"
+    assert diff.loc["scenarios.n", a] == "3" and diff.loc["scenarios.n", b] == "24"
+    assert (diff.loc["model.integer", a], diff.loc["model.integer", b]) == ("true", "false")
+    assert "instance" not in diff.index and "method" not in diff.index  # the same in both
+    assert not any(k.startswith("value.") or k == "db" for k in diff.index)
+    for setting in diff.index:
+        assert f'data-setting="{html.escape(setting)}"' in page
+    assert config_differences([three, three]).empty
+
+
+def test_compare_page_names_shares_as_the_family_does(stored, monkeypatch):
+    """A family's ``kpi_label`` names its KPIs on the pages (the aggregate family's is
+    :func:`stochplan.models.aggregate.panels.kpi_label`)."""
+    from stochplan.models.aggregate import panels as A
+
+    family = type(RunView(stored["three"]).family)
+    monkeypatch.setattr(family, "kpi_label", staticmethod(A.kpi_label), raising=False)
+    page = visible_text(compare_html([stored["three"], stored["sampled"]]))
+    assert "Share: Regular labour" in page and "Share: labor reg" not in page
+
+
+def test_infinite_eev_is_explained_on_the_dashboard(tmp_path, capsys, tiny_path):
+    """A `value` run whose mean-value plan is infeasible in scen1 (p = 1/2): the value section
+    says which scenarios, with what probability, and what to do, next to the +inf cards."""
+    import json
+
+    db = str(tmp_path / "v.db")
+    assert main(["value", str(tiny_path), "--set", "backorder_fraction=0.0", "--db", db,
+                 "--json"]) == 0
+    run_id = json.loads(capsys.readouterr().out)["run_id"]
+    with ResultsStore(db) as store:
+        run = store.get_run(run_id)
+    assert RunView(run).eev_infeasible == (("scen1",), 0.5)
+    page = dashboard_html(run)
+    note = re.search(r'<p class="note" id="eev-infeasible">(.*?)</p>', page, re.DOTALL)
+    assert note is not None
+    text = html.unescape(note.group(1))
+    assert text.startswith("EEV = VSS = +inf: the mean-value plan has no feasible recourse in "
+                           "1 scenario(s) (scen1), with probability 50.0%.")
+    assert "lost_sales_penalty" in text
+
+
+def test_finite_eev_has_no_infeasibility_note(stored):
+    assert math.isfinite(stored["sampled"].record.kpis["eev"])
+    assert 'id="eev-infeasible"' not in dashboard_html(stored["sampled"])

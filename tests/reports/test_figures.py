@@ -15,6 +15,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+from scipy import stats
 
 from stochplan.models.aggregate import panels as A
 from stochplan.reports import figures as F
@@ -120,7 +121,7 @@ def test_oos_summary_means_cis_and_paired_difference():
     ev = oos.loc[oos["plan"] == "mean-value (EV)", "cost"].to_numpy()
     row = summary.loc["stochastic (RP)"]
     assert row["mean"] == pytest.approx(rp.mean(), rel=REL)
-    half = 1.96 * rp.std(ddof=1) / math.sqrt(len(rp))
+    half = stats.t.ppf(0.975, len(rp) - 1) * rp.std(ddof=1) / math.sqrt(len(rp))  # Student t
     assert row["ci_high"] - row["mean"] == pytest.approx(half, rel=1e-9)
     row = summary.loc["mean-value (EV)"]
     assert row["infeasible"] == 7 and math.isinf(row["mean"])
@@ -253,9 +254,27 @@ def test_warehouse_footprint_against_both_capacities(views):
     space = v.product_param("space_per_unit")
     want = v.expect((v.recourse["I_reg"] * space[None, :, None]).sum(axis=1))
     np.testing.assert_allclose(reg.y, want, rtol=1e-12)
-    units = trace(fig, "Units in stock (expected, right axis)")
-    assert fig.layout[units.yaxis.replace("y", "yaxis")].title.text == "units"
-    assert fig.layout[units.yaxis.replace("y", "yaxis")].overlaying  # a secondary axis
+    # the capacities' row has one axis: no trace there is drawn on another scale
+    capacity = trace(fig, "Regular capacity")
+    assert {t.yaxis for t in fig.data if t.xaxis == capacity.xaxis} == {capacity.yaxis}
+    # each product's units in stock sit on a right axis of the left one's scale
+    # (range / space per unit), so the line runs along the top of its stacked footprint
+    units = [t for t in fig.data if t.name == "Units in stock (expected, right axis)"]
+    assert len(units) == len(v.products)
+    for i, line in enumerate(units):
+        right = fig.layout[line.yaxis.replace("y", "yaxis")]
+        left = fig.layout[right.overlaying.replace("y", "yaxis")]
+        assert right.title.text == f"units (x {space[i]:g} space units)"
+        assert left.range[0] == right.range[0] == 0.0
+        assert right.range[1] == pytest.approx(left.range[1] / space[i], rel=1e-12)
+        held = v.expect(v.recourse["I_reg"][:, i, :] + v.recourse["I_ovr"][:, i, :])
+        np.testing.assert_allclose(line.y, held, rtol=1e-12)
+        stack_top = [t for t in fig.data if t.yaxis == right.overlaying and t.stackgroup]
+        top = sum(np.asarray(t.y, dtype=float) for t in stack_top)
+        # same height on the page: units / right top == footprint / left top
+        np.testing.assert_allclose(np.asarray(line.y) / right.range[1], top / left.range[1],
+                                   rtol=1e-9)
+        assert max(top) < left.range[1]
     assert "space units" in y_titles(fig)
     assert_hover(fig)
 

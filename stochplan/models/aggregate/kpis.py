@@ -37,6 +37,38 @@ CATEGORIES = (
     "Lost sales",
 )
 
+#: What each cost category is called wherever the family shows it (every chart, table and
+#: text report, and the compare page): one name per category, defined here only. The keys are
+#: the identifiers of the stored ``composition`` table (the seed's names, kept so that stored
+#: runs read back), plus the two parts of ``Inventory``; the ``weekly`` columns and the
+#: ``share_*`` KPIs are the keys in snake case (``Labor (Reg)`` -> ``labor_reg``).
+CATEGORY_LABELS: dict[str, str] = {
+    "Production": "Production (material)",
+    "Labor (Reg)": "Regular labour",
+    "Labor (OT)": "Overtime labour",
+    "Hiring/Firing": "Hiring/firing",
+    "Inventory": "Holding (regular + overflow)",
+    "Inventory (regular)": "Regular holding",
+    "Inventory (overflow)": "Overflow holding",
+    "Backorder": "Backorders",
+    "Wages": "Wages",
+    "Lost sales": "Lost sales",
+}
+
+
+def category_label(category: str) -> str:
+    """The display name of a cost category, given by its stored identifier or its snake-case
+    column (``"Labor (Reg)"`` or ``"labor_reg"`` -> ``"Regular labour"``); an unknown name
+    is returned as it is.
+
+    >>> category_label("Inventory"), category_label("labor_ot")
+    ('Holding (regular + overflow)', 'Overtime labour')
+    """
+    if category in CATEGORY_LABELS:
+        return CATEGORY_LABELS[category]
+    by_column = {_column(k): v for k, v in CATEGORY_LABELS.items()}
+    return by_column.get(category, category)
+
 
 @dataclass(frozen=True)
 class KPIReport:

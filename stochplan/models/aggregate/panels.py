@@ -27,6 +27,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from stochplan.family import Panel
+from stochplan.models.aggregate.kpis import category_label
 from stochplan.models.aggregate.model import FIRST_STAGE
 from stochplan.reports.figures import (
     DARK_GREY,
@@ -58,6 +59,7 @@ __all__ = [
     "compare_panels",
     "compare_production_figure",
     "compare_profit_figure",
+    "kpi_label",
     "composition_table",
     "cost_categories",
     "cost_composition_figure",
@@ -210,16 +212,20 @@ class CostCategory:
 
 
 #: Every cost category of the family, in the seed's order.
-COST_CATEGORIES = (
-    CostCategory("production", "Production (material)", OKABE_ITO["blue"], "Production"),
-    CostCategory("labor_reg", "Regular labour", OKABE_ITO["sky_blue"], "Labor (Reg)"),
-    CostCategory("labor_ot", "Overtime labour", OKABE_ITO["orange"], "Labor (OT)"),
-    CostCategory("hiring_firing", "Hiring/firing", OKABE_ITO["reddish_purple"], "Hiring/Firing"),
-    CostCategory("inventory_regular", "Regular holding", OKABE_ITO["bluish_green"], "Inventory"),
-    CostCategory("inventory_overflow", "Overflow holding", OKABE_ITO["yellow"], "Inventory"),
-    CostCategory("backorder", "Backorders", OKABE_ITO["vermillion"], "Backorder"),
-    CostCategory("wages", "Wages", GREY, "Wages"),
-    CostCategory("lost_sales", "Lost sales", OKABE_ITO["black"], "Lost sales"),
+#: Labels are the family's one naming (:data:`~stochplan.models.aggregate.kpis.CATEGORY_LABELS`).
+COST_CATEGORIES = tuple(
+    CostCategory(column, category_label(column), colour, composition)
+    for column, colour, composition in (
+        ("production", OKABE_ITO["blue"], "Production"),
+        ("labor_reg", OKABE_ITO["sky_blue"], "Labor (Reg)"),
+        ("labor_ot", OKABE_ITO["orange"], "Labor (OT)"),
+        ("hiring_firing", OKABE_ITO["reddish_purple"], "Hiring/Firing"),
+        ("inventory_regular", OKABE_ITO["bluish_green"], "Inventory"),
+        ("inventory_overflow", OKABE_ITO["yellow"], "Inventory"),
+        ("backorder", OKABE_ITO["vermillion"], "Backorder"),
+        ("wages", GREY, "Wages"),
+        ("lost_sales", OKABE_ITO["black"], "Lost sales"),
+    )
 )
 _OPTIONAL = {"wages", "lost_sales"}
 
@@ -451,11 +457,15 @@ def production_figure(view: RunView | StoredRun) -> go.Figure:
 
 def warehouse_figure(view: RunView | StoredRun) -> go.Figure:
     """Warehouse footprint: regular and overflow space used (expected, stacked) against both
-    capacities, with units in stock on a secondary axis; all products, then each product.
+    capacities; all products, then each product with its units in stock.
 
     Footprint = space per unit x units held (space units). The capacities bind all products
     together, so they are drawn in the all-products row, with each scenario's total footprint
-    (lines, or a quantile band for sampled sets) to show where the warehouse fills up.
+    (lines, or a quantile band for sampled sets) to show where the warehouse fills up; that
+    row has one y-axis (units held are in the hover), so nothing on it can seem to touch a
+    capacity it does not. Each product's row draws its units in stock on a right axis scaled
+    to the left one (one unit = its space per unit), so the stock line runs along the top of
+    the stacked footprint, as it should.
     """
     view = aggregate_view(view)
     weeks = list(view.weeks)
@@ -471,25 +481,28 @@ def warehouse_figure(view: RunView | StoredRun) -> go.Figure:
     n = 1 + len(view.products)
     height = 120 + 280 * n
     titles = ["<b>All products</b>: footprint against the warehouse capacities"]
-    titles += [f"<b>{view.product_labels[p]}</b>" for p in view.products]
+    titles += [f"<b>{view.product_labels[p]}</b>: footprint and units in stock"
+               for p in view.products]
     fig = make_subplots(
         rows=n,
         cols=1,
         shared_xaxes=True,
         subplot_titles=titles,
-        specs=[[{"secondary_y": True}]] * n,
+        specs=[[{"secondary_y": False}]] + [[{"secondary_y": True}]] * (n - 1),
         vertical_spacing=spacing(n, 52, height),
     )
 
-    def stacked(row: int, reg: np.ndarray, ovr: np.ndarray, units: np.ndarray, first: bool) -> None:
-        for y, name, colour, group in (
-            (reg, "Regular warehouse (expected)", reg_colour, "reg"),
-            (ovr, "Overflow (expected)", ovr_colour, "ovr"),
+    def stacked(row: int, reg: np.ndarray, ovr: np.ndarray, units: tuple[np.ndarray, np.ndarray],
+                first: bool) -> None:
+        for y, held, name, colour, group in (
+            (reg, units[0], "Regular warehouse (expected)", reg_colour, "reg"),
+            (ovr, units[1], "Overflow (expected)", ovr_colour, "ovr"),
         ):
             fig.add_trace(
                 go.Scatter(
                     x=weeks,
                     y=y,
+                    customdata=held,
                     name=name,
                     mode="lines",
                     stackgroup=f"space{row}",
@@ -497,28 +510,11 @@ def warehouse_figure(view: RunView | StoredRun) -> go.Figure:
                     fillcolor=rgba(colour, 0.55),
                     legendgroup=group,
                     showlegend=first,
-                    hovertemplate="%{y:,.1f} space units",
+                    hovertemplate="%{y:,.1f} space units (%{customdata:,.1f} units)",
                 ),
                 row=row,
                 col=1,
-                secondary_y=False,
             )
-        fig.add_trace(
-            go.Scatter(
-                x=weeks,
-                y=units,
-                name="Units in stock (expected, right axis)",
-                mode="lines+markers",
-                line={"color": FIRST_STAGE_COLOUR, "width": 1.5, "dash": "dot"},
-                marker={"size": 4},
-                legendgroup="units",
-                showlegend=first,
-                hovertemplate=UNITS_HOVER + " units",
-            ),
-            row=row,
-            col=1,
-            secondary_y=True,
-        )
 
     # All products: expected footprint, per-scenario total, capacities.
     total = (foot_reg + foot_ovr).sum(axis=1)  # (S, T)
@@ -526,7 +522,7 @@ def warehouse_figure(view: RunView | StoredRun) -> go.Figure:
         1,
         view.expect(foot_reg.sum(axis=1)),
         view.expect(foot_ovr.sum(axis=1)),
-        view.expect((I_reg + I_ovr).sum(axis=1)),
+        (view.expect(I_reg.sum(axis=1)), view.expect(I_ovr.sum(axis=1))),
         True,
     )
     if view.fan:
@@ -579,18 +575,37 @@ def warehouse_figure(view: RunView | StoredRun) -> go.Figure:
             col=1,
             secondary_y=False,
         )
+    fig.update_yaxes(title_text="space units", rangemode="tozero", row=1, col=1)
     for i, _ in enumerate(view.products):
-        stacked(
-            i + 2,
-            view.expect(foot_reg[:, i, :]),
-            view.expect(foot_ovr[:, i, :]),
-            view.expect(I_reg[:, i, :] + I_ovr[:, i, :]),
-            False,
+        row = i + 2
+        reg, ovr = view.expect(foot_reg[:, i, :]), view.expect(foot_ovr[:, i, :])
+        held = view.expect(I_reg[:, i, :] + I_ovr[:, i, :])
+        stacked(row, reg, ovr,
+                (view.expect(I_reg[:, i, :]), view.expect(I_ovr[:, i, :])), False)
+        fig.add_trace(
+            go.Scatter(
+                x=weeks,
+                y=held,
+                name="Units in stock (expected, right axis)",
+                mode="lines+markers",
+                line={"color": FIRST_STAGE_COLOUR, "width": 1.5, "dash": "dot"},
+                marker={"size": 4},
+                legendgroup="units",
+                showlegend=i == 0,
+                hovertemplate=UNITS_HOVER + " units",
+            ),
+            row=row,
+            col=1,
+            secondary_y=True,
         )
-    fig.update_yaxes(title_text="space units", rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(
-        title_text="units", rangemode="tozero", secondary_y=True, showgrid=False, tickmode="auto"
-    )
+        # one scale on both axes: the right axis is the left one divided by space per unit
+        top = 1.08 * float(max(np.max(reg + ovr, initial=0.0), 1e-9)) if len(weeks) else 1.0
+        per_unit = float(space[i]) if space[i] > 0 else 1.0
+        fig.update_yaxes(title_text="space units", range=[0.0, top], row=row, col=1,
+                         secondary_y=False)
+        fig.update_yaxes(title_text=f"units (x {per_unit:g} space units)",
+                         range=[0.0, top / per_unit], row=row, col=1, secondary_y=True,
+                         showgrid=False)
     integer_axes(fig, weeks)
     bottom_x_title(fig, n, "week")
     return style(
@@ -977,11 +992,20 @@ def compare_profit_figure(runs: Sequence[RunView | StoredRun]) -> go.Figure:
 def _share_label(name: str) -> tuple[str, str]:
     """``share_labor_reg`` -> (``Regular labour``, its colour)."""
     column = name[len("share_") :]
-    aliases = {"inventory": ("Holding (regular + overflow)", COST_CATEGORIES[4].colour)}
+    aliases = {"inventory": (category_label("Inventory"), COST_CATEGORIES[4].colour)}
     for cat in COST_CATEGORIES:
         if cat.column == column:
             return cat.label, cat.colour
     return aliases.get(column, (column.replace("_", " ").capitalize(), GREY))
+
+
+def kpi_label(name: str) -> str | None:
+    """The family's label of a KPI it names itself: a cost share ``share_<category>`` ->
+    ``Share: <the category as every chart names it>``; None for the others (the generic
+    label then applies)."""
+    if not name.startswith("share_"):
+        return None
+    return f"Share: {_share_label(name)[0]}"
 
 
 def shares_html(view: RunView) -> str:
@@ -1064,7 +1088,7 @@ def composition_table(view: RunView | StoredRun) -> str:
         cost, pct = float(rec["cost"]), float(rec["percent"])
         rows.append(
             f'<tr><td><span class="swatch" style="background:{colours.get(category, GREY)}">'
-            f"</span>{esc(category)}</td>"
+            f"</span>{esc(category_label(category))}</td>"
             f"<td {kpi_attrs(f'composition.{category}.cost', cost)}>{esc(money(cost))}</td>"
             f"<td {kpi_attrs(f'composition.{category}.percent', pct)}>{pct:.2f}%</td></tr>"
         )

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from stochplan.models.aggregate.kpis import category_label
 from stochplan.reports.text import money
 
 
@@ -22,9 +23,10 @@ def report_text(headline: Mapping[str, float], tables: Mapping[str, pd.DataFrame
     lines.append(f"  Fill rate            {headline['fill_rate']:>15.1%} ")
     lines.append("")
     lines.append("COST COMPOSITION")
-    lines.append(f"  {'Category':<14}{'Total cost ($)':>16}{'Share':>10}")
+    lines.append(f"  {'Category':<28}{'Total cost ($)':>16}{'Share':>10}")
     for row in tables["composition"].itertuples(index=False):
-        lines.append(f"  {row.category:<14}{row.cost:>16,.2f}{row.percent:>9.2f}%")
+        label = category_label(str(row.category))
+        lines.append(f"  {label:<28}{row.cost:>16,.2f}{row.percent:>9.2f}%")
     lines.append("")
     lines.append("OPERATIONAL METRICS (expected over scenarios)")
     lines.append(
