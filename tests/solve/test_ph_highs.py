@@ -1,0 +1,294 @@
+"""Progressive hedging with highspy subproblems (:mod:`stochplan.solve.ph_highs`).
+
+The subproblem tests solve single HiGHS models built from the matrix backend; the solve tests
+run mpi-sppy's wheel in this process (one rank) and compare with the extensive form; the
+``mpi`` tests run the same call under ``mpiexec`` on 1, 2 and 3 ranks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stochplan.models import aggregate
+from stochplan.solve import matrix
+from stochplan.solve.ef import solve_ef
+from stochplan.solve.evaluate import evaluate_plan
+from stochplan.solve.ph import PHOptions, _bundles
+from stochplan.solve.ph_highs import Subproblem, _members, solve_ph_highs
+from stochplan.solve.solvers import relative_gap
+
+MPIEXEC = Path(sys.executable).parent / "mpiexec"
+TINY = Path(__file__).parents[1] / "data" / "tiny"
+SEED = 11
+#: case -> (instance, model options, scenarios)
+CASES = {
+    "tiny": (str(TINY), {"integer": False}, "poisson:6"),
+    "electronics": ("electronics", {"integer": False, "lost_sales_penalty": 1000.0},
+                    "poisson:12"),
+}
+
+
+def _case(case: str):
+    instance, options, spec = CASES[case]
+    inst = aggregate.resolve(instance, options)
+    names = aggregate.scenario_set(inst, spec, SEED).names
+    kwargs = aggregate.creator_kwargs(inst, spec, SEED)
+    return names, kwargs
+
+
+_EF: dict[str, object] = {}
+
+
+def _ef(case: str):
+    if case not in _EF:
+        names, kwargs = _case(case)
+        _EF[case] = solve_ef(aggregate, names, kwargs)
+    return _EF[case]
+
+
+def _world():
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD
+
+
+# ----------------------------------------------------------------------------------------------
+# Bundles (no solver)
+
+
+def test_bundles_are_the_pyomo_paths_bundles():
+    """Same names and members as :func:`stochplan.solve.ph._bundles`; size 1 keeps the
+    scenario names."""
+    names = [f"scen{k}" for k in range(23)]
+    for size in (2, 5, 7, 23):
+        ours = _members(names, size)
+        theirs = _bundles(names, size)
+        assert list(ours) == list(theirs)
+        assert [[names[i] for i in m] for m in ours.values()] == list(theirs.values())
+    assert _members(names, 1) == {n: [k] for k, n in enumerate(names)}
+
+
+# ----------------------------------------------------------------------------------------------
+# Subproblems
+
+
+@pytest.mark.solve
+def test_a_subproblem_of_every_scenario_is_the_extensive_form():
+    """Without PH terms, the subproblem of all scenarios is the EF: same optimum; with its
+    first stage fixed at the EF's plan it costs the same again."""
+    names, kwargs = _case("electronics")
+    compiled = matrix.compile_scenarios(aggregate, names, kwargs)
+    ef = _ef("electronics")
+    sub = Subproblem(compiled, range(len(names)))
+    assert sub.probability == pytest.approx(1.0, rel=1e-15)
+    free = sub.solve()
+    assert free.ok and free.cost == pytest.approx(ef.objective, rel=1e-9)
+    assert free.value == pytest.approx(free.cost, rel=1e-9)
+    plan = matrix.plan_vector(ef.plan, compiled.columns, aggregate.INDEX_NAMES)
+    sub.fix(plan)
+    fixed = sub.solve(role="eval")
+    assert fixed.ok and fixed.cost == pytest.approx(ef.objective, rel=1e-9)
+    assert np.array_equal(fixed.first, plan)
+
+
+@pytest.mark.solve
+def test_the_linearised_proximal_term_agrees_with_the_quadratic_one():
+    """The tangent-cut approximation reaches the QP's optimum: the exact PH objective at
+    the linearised solution is within 1e-6 (relative) of the QP's value, and the LP's own
+    value (an outer approximation) is not above it."""
+    names, kwargs = _case("electronics")
+    compiled = matrix.compile_scenarios(aggregate, names, kwargs)
+    members = range(4)
+    rng = np.random.default_rng([SEED, 1])
+    n1 = compiled.n_first
+    exact = Subproblem(compiled, members, prox="quadratic")
+    linear = Subproblem(compiled, members, prox="linear")
+    base = exact.solve().first
+    xbar = base * rng.uniform(0.8, 1.2, n1)
+    W = rng.normal(0.0, 5.0, n1)
+    rho = np.full(n1, 2.0)
+    for _ in range(3):  # a few PH-like solves: the cuts accumulate
+        q = exact.solve(W, rho, xbar)
+        lin = linear.solve(W, rho, xbar)
+        assert q.ok and lin.ok
+        x = lin.first
+        true = lin.cost + W @ x + 0.5 * rho @ (x - xbar) ** 2
+        assert lin.value <= q.value * (1 + 1e-9) + 1e-9
+        assert true == pytest.approx(q.value, rel=1e-6)
+        xbar = 0.5 * (xbar + x)
+
+
+@pytest.mark.solve
+def test_lagrangian_bounds_lie_below_the_extensive_form():
+    """With any weights whose probability-weighted sum is zero, the subproblems' bounds
+    (W on, no proximal term) add up to at most the EF optimum."""
+    names, kwargs = _case("electronics")
+    compiled = matrix.compile_scenarios(aggregate, names, kwargs)
+    ef = _ef("electronics")
+    groups = list(_members(names, 4).values())
+    subs = [Subproblem(compiled, g) for g in groups]
+    P = np.array([s.probability for s in subs])
+    rng = np.random.default_rng([SEED, 2])
+    for scale in (0.0, 1.0, 50.0):
+        W = rng.normal(0.0, scale, (len(subs), compiled.n_first))
+        W -= (P @ W) / P.sum()  # sum_b P_b W_b = 0
+        bound = sum(p * s.solve(w, role="bound").bound for p, s, w in zip(P, subs, W))
+        assert bound <= ef.objective * (1 + 1e-9)
+    assert bound < ef.objective * (1 - 1e-6)  # large weights give a strictly weaker bound
+
+
+# ----------------------------------------------------------------------------------------------
+# Whole solves in this process (one rank)
+
+
+def _check_bracket(result, case: str, rel_gap: float) -> None:
+    names, kwargs = _case(case)
+    ef = _ef(case)
+    tol = 1e-7 * abs(ef.objective)
+    assert result.method == "ph" and result.solver == "highspy"
+    assert result.bound <= ef.objective + tol
+    assert ef.objective <= result.objective + tol
+    assert result.gap == pytest.approx(relative_gap(result.objective, result.bound), rel=1e-12)
+    assert result.status == "optimal" and result.gap <= rel_gap
+    # the reported cost is the plan's cost, valued again through the Pyomo-free evaluator
+    value = evaluate_plan(aggregate, result.plan, names, kwargs).expected()
+    assert value == pytest.approx(result.objective, rel=1e-9)
+    n1 = len(result.plan)
+    assert len(result.recourse) % len(names) == 0 and len(result.recourse) > 0
+    assert set(result.recourse["scenario"]) == set(names)
+    assert n1 == len(ef.plan)
+
+
+@pytest.mark.solve
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_one_rank_brackets_the_extensive_form(case):
+    """Bound <= EF optimum <= incumbent within the 1 % target, on PH alone (one rank)."""
+    names, kwargs = _case(case)
+    result = solve_ph_highs(aggregate, names, kwargs, PHOptions(rel_gap=0.01), _world())
+    _check_bracket(result, case, 0.01)
+    assert result.info["cylinders"] == ["hub"] and result.info["ranks"] == 1
+
+
+@pytest.mark.solve
+def test_the_quadratic_proximal_term_gives_the_same_bracket():
+    names, kwargs = _case("tiny")
+    result = solve_ph_highs(aggregate, names, kwargs, PHOptions(rel_gap=0.01, bundle_size=1),
+                            _world(), prox="quadratic")
+    _check_bracket(result, "tiny", 0.01)
+    assert result.info["prox"] == "quadratic" and result.info["bundle_size"] == 1
+
+
+@pytest.mark.solve
+def test_cost_proportional_rho_gives_the_same_bracket():
+    """rho = |expected first-stage cost| (``rho="coeff"``), small bundles: still bound <=
+    EF optimum <= incumbent within the target."""
+    names, kwargs = _case("electronics")
+    result = solve_ph_highs(aggregate, names, kwargs,
+                            PHOptions(rel_gap=0.01, rho="coeff", bundle_size=3), _world())
+    _check_bracket(result, "electronics", 0.01)
+    assert result.info["bundle_size"] == 3 and result.info["iterations"] > 1
+
+
+def test_the_sep_rule_is_left_to_the_pyomo_path():
+    from stochplan.errors import InputError
+
+    names, kwargs = _case("tiny")
+    with pytest.raises(InputError, match="ph.rho"):
+        solve_ph_highs(aggregate, names, kwargs, PHOptions(rho="sep"), _world())
+
+
+@pytest.mark.solve
+def test_same_answer_as_the_pyomo_ph_path():
+    """Today's PH (Pyomo subproblems) and the highspy guest, on the same scenarios, bundles
+    and options, both bracket the EF optimum, so their objectives differ by at most the larger
+    of their gaps; at iteration 0 both bound with the same bundles' optima, so their bounds
+    agree."""
+    from stochplan.solve.ph import solve_ph
+
+    names, kwargs = _case("electronics")
+    options = PHOptions(rel_gap=0.01)
+    ours = solve_ph_highs(aggregate, names, kwargs, options, _world())
+    theirs = solve_ph(aggregate, names, kwargs, options, _world())
+    assert theirs is not None and ours is not None
+    assert ours.info["bundle_size"] == theirs.info["bundle_size"]
+    widest = max(ours.gap, theirs.gap)
+    assert abs(ours.objective - theirs.objective) <= widest * abs(theirs.objective) + 1e-6
+    assert ours.bound == pytest.approx(theirs.bound, rel=1e-7)
+
+
+# ----------------------------------------------------------------------------------------------
+# Under mpiexec
+
+_SCRIPT = """
+import json, sys
+from mpi4py import MPI
+from stochplan.models import aggregate
+from stochplan.solve.ph import PHOptions
+from stochplan.solve.ph_highs import solve_ph_highs
+instance, options, spec, seed, rel_gap, iters = json.loads(sys.argv[1])
+inst = aggregate.resolve(instance, options)
+names = aggregate.scenario_set(inst, spec, seed).names
+kwargs = aggregate.creator_kwargs(inst, spec, seed)
+r = solve_ph_highs(aggregate, names, kwargs, PHOptions(rel_gap=rel_gap, max_iterations=iters),
+                   MPI.COMM_WORLD, allow_partial=True)
+if r is not None:
+    out = r.to_dict()
+    out["plan"] = r.plan["value"].tolist()
+    print(json.dumps(out))
+"""
+
+
+def _run(tmp_path: Path, ranks: int, case: str, rel_gap: float = 0.01,
+         iterations: int = 60) -> dict:
+    if not MPIEXEC.exists():
+        pytest.skip(f"no mpiexec beside {sys.executable}")
+    instance, options, spec = CASES[case]
+    arg = json.dumps([instance, options, spec, SEED, rel_gap, iterations])
+    cmd = [str(MPIEXEC), "-n", str(ranks), sys.executable, "-m", "mpi4py", "-c", _SCRIPT, arg]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=tmp_path,
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = [line for line in run.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, run.stdout  # rank 0 alone prints, and only the JSON object
+    assert list(tmp_path.iterdir()) == []  # no logs left in the working directory
+    return json.loads(lines[0])
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("ranks", [1, 2, 3])
+def test_ranks_bracket_the_extensive_form(tmp_path, ranks):
+    """1, 2 and 3 ranks (hub; + incumbent spoke; + bound spoke): bound <= EF optimum <=
+    incumbent, within the 1 % target, and the plan costs what PH reported."""
+    out = _run(tmp_path, ranks, "electronics")
+    ef = _ef("electronics")
+    tol = 1e-7 * abs(ef.objective)
+    assert out["ranks"] == ranks and len(out["cylinders"]) == ranks
+    assert out["bound"] <= ef.objective + tol <= out["objective"] + 2 * tol
+    assert out["status"] == "optimal" and out["gap"] <= 0.01
+
+
+@pytest.mark.mpi
+def test_same_iterates_on_1_2_3_ranks_at_the_iteration_limit(tmp_path):
+    """The README's statement for the Pyomo path holds here: the hub's PH iterates do not
+    depend on the spokes (the same bundles on one hub rank, and each subproblem re-starts
+    from its own PH basis whatever else was solved in between), so a run stopped by its
+    iteration limit ends at the same xbar, bit for bit, on 1, 2 and 3 ranks; the incumbent
+    (found asynchronously by the spokes) may differ, within the bracket."""
+    outs = []
+    for ranks in (1, 2, 3):
+        (tmp_path / str(ranks)).mkdir()
+        outs.append(_run(tmp_path / str(ranks), ranks, "electronics", rel_gap=1e-9,
+                         iterations=12))
+    ef = _ef("electronics")
+    for out in outs:
+        assert out["iterations"] == 12 and out["status"] == "iteration_limit"
+        assert out["xbar"] == outs[0]["xbar"]
+        assert out["convergence"] == outs[0]["convergence"]
+        assert out["bound"] <= ef.objective * (1 + 1e-9) <= out["objective"] * (1 + 2e-9)
