@@ -205,6 +205,38 @@ def test_the_sep_rule_is_left_to_the_pyomo_path():
 
 
 @pytest.mark.solve
+def test_the_ph_option_backend_selects_the_highspy_guest(tmp_path):
+    """``[ph] backend = "highspy"`` sends ``stochplan solve --method ph`` to the guest; the
+    stored run brackets the EF optimum; a backend that does not exist, or ``sep`` with the
+    guest, is one line naming the key and the file, exit 2."""
+    from stochplan.cli import main
+    from stochplan.store import ResultsStore
+
+    config = tmp_path / "run.toml"
+    config.write_text('[ph]\nbackend = "highspy"\n')
+    db = tmp_path / "r.db"
+    argv = ["solve", str(TINY), "--method", "ph", "--relax", "--scenarios", "poisson:6",
+            "--seed", str(SEED), "--config", str(config), "--db", str(db), "--quiet"]
+    assert main(argv) == 0
+    with ResultsStore(db) as store:
+        record = store.get_run(1).record
+    assert record.method == "ph" and "highspy" in record.config["solve_info"]["backend"]
+    ef = _ef("tiny")
+    assert record.bound <= ef.objective * (1 + 1e-9) + 1e-6
+    assert ef.objective <= record.objective * (1 + 1e-9) + 1e-6
+    assert relative_gap(record.objective, record.bound) <= 0.01
+
+    for text, key in (('[ph]\nbackend = "gpu"\n', "ph.backend"),
+                      ('[ph]\nbackend = "highspy"\nrho = "sep"\n', "ph.rho")):
+        config.write_text(text)
+        result = subprocess.run([str(MPIEXEC.parent / "stochplan"), *argv], capture_output=True,
+                                text=True)
+        assert result.returncode == 2, result.stderr
+        assert key in result.stderr and "run.toml" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.solve
 def test_same_answer_as_the_pyomo_ph_path():
     """Today's PH (Pyomo subproblems) and the highspy guest, on the same scenarios, bundles
     and options, both bracket the EF optimum, so their objectives differ by at most the larger
