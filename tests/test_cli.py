@@ -266,6 +266,31 @@ def test_solve_tiny_json_then_runs_and_show(capsys, tmp_path):
     assert code == 0, err
     assert "$85.00" in out
 
+    # the plan leaves the package with --json: one record per first-stage value
+    from stochplan.store import ResultsStore
+
+    with ResultsStore(db) as store:
+        stored_plan = store.get_run(run_id).record.plan
+    assert shown["plan"] == stored_plan.to_dict(orient="records") and len(shown["plan"]) > 0
+
+    # `last` names the newest run, for show as for dashboard and evaluate
+    code, out_last, err = run(capsys, "show", "last", "--db", str(db), "--json")
+    assert code == 0, err
+    assert json.loads(out_last)["run_id"] == run_id
+
+
+@pytest.mark.solve
+def test_the_hint_after_solve_names_the_database_it_used(capsys, tmp_path):
+    """`stochplan show N` alone would read ./stochplan.db: the hint says --db when the run
+    went elsewhere, and the command it prints finds the run."""
+    db = tmp_path / "my results.db"
+    code, out, err = run(capsys, "solve", str(TINY), "--db", str(db))
+    assert code == 0, err
+    hint = out.strip().splitlines()[-1]
+    assert f"`stochplan show 1 --db '{db}'` prints it again" in hint
+    code, out, err = run(capsys, "show", "1", "--db", str(db))
+    assert code == 0 and "$85.00" in out
+
 
 @pytest.mark.solve
 def test_solve_tiny_human_output(capsys, tmp_path):

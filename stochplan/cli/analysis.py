@@ -36,6 +36,8 @@ from stochplan.cli.common import (
     money,
     parse_sets,
     print_json,
+    resolve_run,
+    run_argument,
     save_run,
     solving,
     user_code,
@@ -59,7 +61,8 @@ def add_commands(sub: Any) -> None:
     value.set_defaults(handler=value_command)
 
     evaluate = sub.add_parser("evaluate", help="evaluate a stored run's plan out of sample")
-    evaluate.add_argument("run", type=int, metavar="RUN")
+    evaluate.add_argument("run", type=run_argument, metavar="RUN",
+                          help="run id (see `stochplan runs`) or 'last' for the newest run")
     add_scenario_options(evaluate, default="poisson:2000",
                          spec_help=f"fresh scenarios: {SPEC_HELP}, but not named "
                          "(default poisson:2000)",
@@ -242,6 +245,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
     db = check_db(args.db, must_exist=True, writable=True)
     with ResultsStore(db, lock_timeout=lock_timeout()) as store:
+        args.run = resolve_run(store, args.run)
         stored = store.get_run(args.run)
     rec = stored.record
     if rec.family == "module":

@@ -417,3 +417,32 @@ def save_run(record: Any, db: Path) -> tuple[int, str]:
 #: The runs this process stored (id, database), so that an interrupt after the store does not
 #: claim the database is unchanged.
 STORED: list[tuple[int, str]] = []
+
+
+#: Words a RUN argument takes for the newest run of the database.
+LAST = ("last", "latest")
+
+
+def run_argument(text: str) -> int | str:
+    """A RUN argument: a positive integer, or ``last`` (the newest run)."""
+    if text.strip().lower() in LAST:
+        return "last"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid run {text!r}: give a run id (see `stochplan runs`) or 'last'"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid run {text!r}: run ids start at 1")
+    return value
+
+
+def resolve_run(store: Any, run: int | str) -> int:
+    """The run id a RUN argument names in ``store`` (``last``: its newest run)."""
+    if run != "last":
+        return int(run)
+    runs = store.list_runs(limit=1)
+    if runs.empty:
+        raise InputError("RUN", "last", f"no runs in {store.path} yet")
+    return int(runs["id"].iloc[0])

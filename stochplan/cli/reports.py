@@ -17,10 +17,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from stochplan.cli.common import add_db_option, open_store
+from stochplan.cli.common import add_db_option, open_store, resolve_run, run_argument
 from stochplan.errors import InputError
-
-LAST = ("last", "latest")
 
 
 def add_commands(sub: Any) -> None:
@@ -31,7 +29,7 @@ def add_commands(sub: Any) -> None:
         description="Write one self-contained HTML dashboard (plotly.js inline, works offline) "
         "of a run stored in the results database, and print its path.",
     )
-    dash.add_argument("run", type=run_id, metavar="RUN",
+    dash.add_argument("run", type=run_argument, metavar="RUN",
                       help="run id (see `stochplan runs`) or 'last' for the newest run")
     dash.add_argument("-o", "--output", metavar="FILE.html",
                       help="output file (default ./stochplan-run-<id>.html)")
@@ -45,7 +43,7 @@ def add_commands(sub: Any) -> None:
         "by side (headline KPIs, cost composition, production plans, out-of-sample "
         "costs where stored), and print its path.",
     )
-    comp.add_argument("runs", type=run_id, nargs="+", metavar="RUN",
+    comp.add_argument("runs", type=run_argument, nargs="+", metavar="RUN",
                       help="two or more run ids ('last' for the newest run)")
     comp.add_argument("-o", "--output", metavar="FILE.html",
                       help="output file (default ./stochplan-compare-<id>-<id>.html)")
@@ -59,7 +57,7 @@ def add_commands(sub: Any) -> None:
         "(its KPI tables, recourse, scenarios, ...) as CSV, to a file or to stdout. Without "
         "a file, `--list` names the run's tables.",
     )
-    export.add_argument("run", type=run_id, metavar="RUN",
+    export.add_argument("run", type=run_argument, metavar="RUN",
                         help="run id (see `stochplan runs`) or 'last' for the newest run")
     export.add_argument("table", nargs="?", default="plan", metavar="TABLE",
                         help="'plan' (default), 'kpis' or a stored table's name")
@@ -69,26 +67,11 @@ def add_commands(sub: Any) -> None:
     export.set_defaults(handler=export_command)
 
 
-def run_id(text: str) -> int | str:
-    """A RUN argument: a positive integer, or ``last``."""
-    if text.strip().lower() in LAST:
-        return "last"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"invalid run {text!r}: give a run id (see `stochplan runs`) or 'last'"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"invalid run {text!r}: run ids start at 1")
-    return value
-
-
 def dashboard_command(args: argparse.Namespace) -> int:
     from stochplan.reports.dashboard import write_dashboard
 
     with open_store(args.db) as store:
-        stored = store.get_run(_resolve(store, args.run))
+        stored = store.get_run(resolve_run(store, args.run))
         db = str(store.path)
     path = write_dashboard(stored, args.output, db=db)
     print(path.resolve())
@@ -99,7 +82,7 @@ def compare_command(args: argparse.Namespace) -> int:
     from stochplan.reports.dashboard import write_comparison
 
     with open_store(args.db) as store:
-        ids = [_resolve(store, r) for r in args.runs]
+        ids = [resolve_run(store, r) for r in args.runs]
         if len(ids) < 2 or len(set(ids)) != len(ids):
             raise InputError("RUN", args.runs, "compare needs two or more different runs")
         runs = [store.get_run(i) for i in ids]
@@ -115,7 +98,7 @@ def export_command(args: argparse.Namespace) -> int:
     import pandas as pd
 
     with open_store(args.db) as store:
-        stored = store.get_run(_resolve(store, args.run))
+        stored = store.get_run(resolve_run(store, args.run))
     rec = stored.record
     tables = {"plan": rec.plan,
               "kpis": pd.DataFrame({"name": list(rec.kpis), "value": list(rec.kpis.values())}),
@@ -140,12 +123,3 @@ def export_command(args: argparse.Namespace) -> int:
         raise InputError("--output", args.output, f"cannot be written ({err.strerror})") from None
     print(path.resolve())
     return 0
-
-
-def _resolve(store: Any, run: int | str) -> int:
-    if run != "last":
-        return int(run)
-    runs = store.list_runs(limit=1)
-    if runs.empty:
-        raise InputError("RUN", "last", f"no runs in {store.path} yet")
-    return int(runs["id"].iloc[0])

@@ -26,9 +26,10 @@ from stochplan.cli.common import (
     check_db,
     lock_timeout,
     print_json,
+    resolve_run,
+    run_argument,
     solving,
 )
-from stochplan.cli.reports import run_id
 from stochplan.errors import InputError
 
 
@@ -43,7 +44,7 @@ def add_commands(sub: Any) -> None:
         "all on the same days; store the results with the run and print them.",
     )
     sim.add_argument("family", metavar="FAMILY", help="model family of the run")
-    sim.add_argument("--plan", type=run_id, required=True, metavar="RUN",
+    sim.add_argument("--plan", type=run_argument, required=True, metavar="RUN",
                      help="run id (see `stochplan runs`) or 'last'")
     sim.add_argument("--days", type=_positive, required=True, metavar="D",
                      help="number of simulated days")
@@ -77,11 +78,7 @@ def simulate_command(args: argparse.Namespace) -> int:
         raise InputError("--seed", args.seed, "must be a non-negative integer")
     db = check_db(args.db, must_exist=True, writable=True)
     with ResultsStore(db, lock_timeout=lock_timeout()) as store:
-        if args.plan == "last":
-            runs = store.list_runs(limit=1)
-            if runs.empty:
-                raise InputError("--plan", "last", f"no runs in {store.path} yet")
-            args.plan = int(runs["id"].iloc[0])
+        args.plan = resolve_run(store, args.plan)
         stored = store.get_run(args.plan)
     rec = stored.record
     if rec.family != family.name:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from typing import Any
 
@@ -33,6 +34,8 @@ from stochplan.cli.common import (
     load_instance_first,
     model_overrides,
     print_json,
+    resolve_run,
+    run_argument,
     save_run,
     solving,
 )
@@ -90,7 +93,8 @@ def add_commands(sub: Any) -> None:
     runs.set_defaults(handler=runs_command)
 
     show = sub.add_parser("show", help="print one stored run")
-    show.add_argument("run", type=int, metavar="RUN")
+    show.add_argument("run", type=run_argument, metavar="RUN",
+                      help="run id (see `stochplan runs`) or 'last' for the newest run")
     add_db_option(show)
     show.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     show.set_defaults(handler=show_command)
@@ -238,8 +242,15 @@ def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
         print("\n" + _lshaped_summary(outcome.result))
     print(f"\nStored as run {run_id} in {db_path} "
           f"(solve {outcome.timings.get('solve', 0.0):.1f} s); "
-          f"`stochplan show {run_id}` prints it again.")
+          f"`stochplan show {run_id}{_db_flag(args.db)}` prints it again.")
     return 0
+
+
+def _db_flag(db: str | None) -> str:
+    """`` --db PATH`` when a command must name the database to find a run again."""
+    if db is None:
+        return ""
+    return f" --db {shlex.quote(str(db))}"
 
 
 def import_command(args: argparse.Namespace) -> int:
@@ -277,7 +288,7 @@ def show_command(args: argparse.Namespace) -> int:
     from stochplan.reports.text import report_text
 
     with open_store(args.db) as store:
-        stored = store.get_run(args.run)
+        stored = store.get_run(resolve_run(store, args.run))
     rec = stored.record
     if args.json:
         print_json({
@@ -286,7 +297,7 @@ def show_command(args: argparse.Namespace) -> int:
             "seed": rec.seed, "n_scenarios": rec.n_scenarios, "status": rec.status,
             "objective": rec.objective, "bound": rec.bound, "gap": rec.gap,
             "kpis": rec.kpis, "config": rec.config, "versions": rec.versions,
-            "timings": rec.timings,
+            "timings": rec.timings, "plan": rec.plan.to_dict(orient="records"),
         })
         return 0
     header = _header(stored.id, rec.instance, rec.scenarios, rec.n_scenarios, rec.method,
