@@ -82,6 +82,36 @@ def test_case_ids_are_unique_and_the_catalogue_is_large() -> None:
     assert len(ids) >= 150
 
 
+#: The README's row label of each kind.
+README_ROWS = {"instance": "instance files", "config": "run configurations",
+               "cli": "command line", "db": "results databases", "module": "users' modules",
+               "numeric": "numeric extremes"}
+
+
+def test_the_readme_table_counts_the_catalogue() -> None:
+    """The README's table of cases by kind is the catalogue's count (it cannot drift)."""
+    counts = {kind: 0 for kind in KINDS}
+    for param in ALL_CASES:
+        counts[param.values[0]["kind"]] += 1
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    table = readme[readme.index("| Catalogue cases by kind"):].split("\n\n")[0]
+    shown = {}
+    for line in table.splitlines()[2:]:
+        cells = [c.strip().strip("*") for c in line.strip("|").split("|")]
+        kind = next((k for k, label in README_ROWS.items() if cells[0].startswith(label)),
+                    "total" if cells[0] == "total" else None)
+        assert kind is not None, f"README row {cells[0]!r} is not a kind of case"
+        shown[kind] = (int(cells[1]), int(cells[2]))
+    expected = {kind: (n, n) for kind, n in counts.items()}
+    expected["total"] = (sum(counts.values()), sum(counts.values()))
+    assert shown == expected
+    families = len(BUILTIN)
+    assert f"({_WORDS.get(families, str(families)).capitalize()} built-in families;" in readme
+
+
+_WORDS = {3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
+
+
 @dataclass
 class Prepared:
     """A case set up in its folder, with the database's state before the command."""
