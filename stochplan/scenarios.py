@@ -733,6 +733,9 @@ class Uncertainty:
     upper : float or None
         Largest admissible value (1 for probabilities and 0/1 data); file data is checked
         against it. Values are always >= 0.
+    value_column : str
+        The name of the data column in scenario files (``"accepted"`` for acceptance
+        outcomes, say); ``value`` is accepted too.
     """
 
     name: str
@@ -743,6 +746,7 @@ class Uncertainty:
     named_labels: tuple[str, ...] = ()
     sampler: Any = None
     upper: float | None = None
+    value_column: str = "value"
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -855,9 +859,10 @@ def read_scenario_file(
 
     The file is a tidy table: a ``scenario`` column (any labels; order of first appearance is
     the scenario order), one column per axis of ``unc.axes`` holding that axis's labels, a
-    ``value`` column and optionally a ``probability`` column (the same on every row of a
-    scenario; the probabilities must sum to 1 within 1e-6 and are then normalised). Without it
-    the scenarios are equally likely. Every scenario must give every cell exactly once.
+    ``value`` column (or ``unc.value_column``) and optionally a ``probability`` column (the
+    same on every row of a scenario; the probabilities must sum to 1 within 1e-6 and are then
+    normalised). Without it the scenarios are equally likely. Every scenario must give every
+    cell exactly once.
 
     Raises
     ------
@@ -869,7 +874,8 @@ def read_scenario_file(
         raise InputError("scenarios", f"file:{path}", "file not found")
     stat = p.stat()
     key = (str(p.resolve()), stat.st_mtime_ns, stat.st_size,
-           tuple((name, tuple(labels)) for name, labels in unc.axes.items()), unc.upper)
+           tuple((name, tuple(labels)) for name, labels in unc.axes.items()), unc.upper,
+           unc.value_column)
     return _read_scenario_file(key)
 
 
@@ -877,7 +883,7 @@ def read_scenario_file(
 def _read_scenario_file(key: tuple[Any, ...]) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     import pandas as pd
 
-    path, _, _, axes_items, upper = key
+    path, _, _, axes_items, upper, value_column = key
     axes = dict(axes_items)
     src = _Path(path)
     try:
@@ -891,14 +897,19 @@ def _read_scenario_file(key: tuple[Any, ...]) -> tuple[tuple[str, ...], np.ndarr
     except (ValueError, OSError, UnicodeDecodeError) as err:
         raise InputError("file", src.name, f"not a readable scenario table ({err})", src) from None
     df.columns = [str(c).strip() for c in df.columns]
+    # the data column: `value`, or the uncertainty's own name for it (`accepted`, say)
+    vcol = value_column if value_column in df.columns and "value" not in df.columns else "value"
+    df = df.rename(columns={vcol: "value"})
+    shown = {"value": vcol}
+    expected = f"expected scenario, {', '.join(axes)}, {value_column}[, probability]"
     for col in ("scenario", *axes, "value"):
         if col not in df.columns:
-            raise InputError("column", col, f"missing (columns found: {', '.join(df.columns)}; "
-                             f"expected scenario, {', '.join(axes)}, value[, probability])", src)
+            raise InputError("column", value_column if col == "value" else col,
+                             f"missing (columns found: {', '.join(df.columns)}; {expected})",
+                             src)
     extra = [c for c in df.columns if c not in ("scenario", *axes, "value", "probability")]
     if extra:
-        raise InputError("column", extra[0], "unknown (expected scenario, "
-                         f"{', '.join(axes)}, value[, probability])", src)
+        raise InputError("column", extra[0], f"unknown ({expected})", src)
     if df.empty:
         raise InputError("file", src.name, "has no scenario rows", src)
     numbers = {}
@@ -909,19 +920,19 @@ def _read_scenario_file(key: tuple[Any, ...]) -> tuple[tuple[str, ...], np.ndarr
         bad = values.isna().to_numpy() | ~np.isfinite(values.to_numpy())
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise InputError(f"{col} (row {row + 2})", _plain(df[col].iloc[row]),
-                             "not a finite number", src)
+            raise InputError(f"{shown.get(col, col)} (row {row + 2})",
+                             _plain(df[col].iloc[row]), "not a finite number", src)
         low = values.to_numpy() < 0
         if low.any():
             row = int(np.flatnonzero(low)[0])
-            raise InputError(f"{col} (row {row + 2})", float(values.iloc[row]),
+            raise InputError(f"{shown.get(col, col)} (row {row + 2})", float(values.iloc[row]),
                              "must be non-negative", src)
         numbers[col] = values.to_numpy()
     if upper is not None:
         high = numbers["value"] > upper
         if high.any():
             row = int(np.flatnonzero(high)[0])
-            raise InputError(f"value (row {row + 2})", float(numbers["value"][row]),
+            raise InputError(f"{vcol} (row {row + 2})", float(numbers["value"][row]),
                              f"must be <= {upper:g}", src)
     positions = []
     for name, labels in axes.items():

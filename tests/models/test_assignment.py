@@ -276,8 +276,9 @@ def write_outcomes(path: Path, n: int, seed: int) -> np.ndarray:
     xi = (u < producers["acceptance_rate"].to_numpy()[None, None, :]).astype(float)
     rows = [(f"day{s}", o, p, xi[s, i, j]) for s in range(n) for i, o in enumerate(kept)
             for j, p in enumerate(producers["producer_id"])]
-    pd.DataFrame(rows, columns=["scenario", "order", "producer", "value"]).to_csv(path,
-                                                                                  index=False)
+    # the issue's column names: scenario, order, producer, accepted
+    pd.DataFrame(rows, columns=["scenario", "order", "producer", "accepted"]).to_csv(
+        path, index=False)
     return xi
 
 
@@ -649,3 +650,28 @@ def test_simulation_on_the_hand_instance_day_by_day(hand, reassignment):
 def test_families_without_a_simulation_say_so():
     with pytest.raises(InputError, match="has no day-by-day simulation"):
         get_family("prebuild").simulate(None, {}, None, None)
+
+
+def test_scenario_files_name_their_outcome_column_accepted(tmp_path):
+    """Scenario files give each (scenario, order, producer) outcome in a column `accepted`
+    (or the generic `value`); a bad outcome is named by that column, row and file."""
+    from stochplan.errors import InputError
+
+    inst = FAMILY.resolve("laser")
+    order, producer = inst.orders[0], inst.producers[0]
+    rows = [("d1", o, p, 1.0) for o in inst.orders for p in inst.producers]
+    for column in ("accepted", "value"):
+        path = tmp_path / f"{column}.csv"
+        pd.DataFrame(rows, columns=["scenario", "order", "producer", column]).to_csv(
+            path, index=False)
+        scenarios = FAMILY.scenario_set(inst, f"file:{path}", None)
+        assert scenarios.data.shape == (1, len(inst.orders), len(inst.producers))
+        assert scenarios.data.min() == 1.0
+    bad = [("d1", order, producer, 2.0), *rows[1:]]
+    path = tmp_path / "bad.csv"
+    pd.DataFrame(bad, columns=["scenario", "order", "producer", "accepted"]).to_csv(
+        path, index=False)
+    with pytest.raises(InputError) as info:
+        FAMILY.scenario_set(inst, f"file:{path}", None)
+    assert "accepted (row 2) = 2.0" in str(info.value) and "bad.csv" in str(info.value)
+

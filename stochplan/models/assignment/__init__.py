@@ -95,6 +95,7 @@ class AssignmentFamily(Family):
             named_labels=("expected",),
             sampler=AcceptanceSampler(rates, perturbation),
             upper=1.0,
+            value_column="accepted",
         )
 
     def build(self, inst: AssignmentInstance, data: np.ndarray, name: str) -> Any:
