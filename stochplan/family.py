@@ -385,8 +385,10 @@ class Family:
         cfg.num_scens_required()
         cfg.add_to_config("instance", description="built-in instance name or instance folder",
                           domain=str, default=self.default_instance)
-        cfg.add_to_config("scenario_kind", description="sample, poisson, qmc or named",
-                          domain=str, default="sample")
+        # the same default as `stochplan solve`: the instance's own (named) scenarios
+        cfg.add_to_config("scenario_kind", description="named (the default: the instance's "
+                          "own scenarios), sample, poisson or qmc", domain=str,
+                          default="named")
         cfg.add_to_config("scenario_seed", description="base seed of the scenario draws",
                           domain=int, default=0)
         if "integer" in self.options_type.model_fields:
@@ -401,7 +403,7 @@ class Family:
 
     def kw_creator(self, cfg: Any) -> dict[str, Any]:
         """Keyword arguments of :meth:`scenario_creator` from an mpi-sppy ``Config``."""
-        kind = cfg.get("scenario_kind", "sample")
+        kind = cfg.get("scenario_kind", "named")
         num_scens = cfg.get("num_scens", None)
         named = kind in ("named", *scen.ALIASES)
         spec = "named" if named else f"{kind}:{num_scens}"
@@ -411,8 +413,16 @@ class Family:
         for key in self.options_type.model_fields:
             if key in cfg and cfg.get(key, None) is not None and key not in options:
                 options[key] = cfg.get(key)
+        instance = cfg.get("instance", self.default_instance)
+        if named and num_scens is not None:
+            count = len(self.scenario_set(self.resolve(instance, options or None), "named").names)
+            if num_scens != count:
+                raise InputError("--num-scens", num_scens,
+                                 f"the instance has {count} named scenario(s): give "
+                                 f"--num-scens {count}, or --scenario-kind sample, poisson or "
+                                 "qmc for drawn scenarios")
         return {
-            "instance": cfg.get("instance", self.default_instance),
+            "instance": instance,
             "scenarios": spec,
             "seed": cfg.get("scenario_seed", 0),
             "options": options or None,

@@ -178,10 +178,11 @@ def test_stochplan_in_a_child_process_finds_the_family_by_entry_point(plugin_env
 @pytest.mark.solve
 def test_runs_unchanged_under_generic_cylinders(plugin_env, tmp_path):
     """mpi-sppy's own driver, given ``--module-name newsvendor``, solves the EF of the
-    kiosk's ``sample:3`` (its defaults: the module's default instance, seed 0) to the
-    objective stochplan gives."""
+    kiosk's ``sample:3`` (the module's default instance, seed 0) to the objective stochplan
+    gives."""
     cmd = [sys.executable, "-m", "mpisppy.generic_cylinders", "--module-name", "newsvendor",
-           "--num-scens", "3", "--EF", "--EF-solver-name", "appsi_highs"]
+           "--num-scens", "3", "--scenario-kind", "sample", "--EF", "--EF-solver-name",
+           "appsi_highs"]
     out = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=tmp_path,
                          timeout=300, env=plugin_env)
     assert out.returncode == 0, out.stderr[-2000:]

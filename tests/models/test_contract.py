@@ -42,6 +42,7 @@ def test_names_and_kwargs_from_an_mpisppy_config():
     aggregate.inparser_adder(cfg)
     cfg.num_scens = 8
     cfg.scenario_seed = 4
+    cfg.scenario_kind = "sample"
     kw = aggregate.kw_creator(cfg)
     assert kw["scenarios"] == "sample:8" and kw["seed"] == 4 and kw["num_scens"] == 8
     assert kw["options"] is None  # the instance as shipped
@@ -71,10 +72,30 @@ def test_average_scenario_uses_expected_demand():
 
 @pytest.mark.solve
 def test_runs_unchanged_under_generic_cylinders(tmp_path):
-    """mpi-sppy's own driver solves our module's EF to the seed's optimum."""
+    """mpi-sppy's own driver solves our module's EF to the seed's optimum; its default
+    scenarios are `stochplan solve`'s (the instance's named ones), so "3 scenarios" is one
+    problem whichever driver runs it."""
     cmd = [sys.executable, "-m", "mpisppy.generic_cylinders",
            "--module-name", "stochplan.models.aggregate", "--num-scens", "3",
-           "--scenario-kind", "three-point", "--EF", "--EF-solver-name", "highs"]
+           "--EF", "--EF-solver-name", "highs"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "EF objective: 564471.5" in out.stdout
+
+
+def test_named_scenarios_need_their_own_count():
+    """With the named scenarios (mpi-sppy's default here, as the CLI's), --num-scens must be
+    their number: 10 of a three-point instance would be another problem, said in one line."""
+    from mpisppy.utils import config
+
+    from stochplan.errors import InputError
+
+    cfg = config.Config()
+    aggregate.inparser_adder(cfg)
+    assert cfg.get("scenario_kind") == "named"
+    cfg.num_scens = 3
+    assert aggregate.kw_creator(cfg)["scenarios"] == "named"
+    cfg.num_scens = 10
+    with pytest.raises(InputError, match="--num-scens = 10: the instance has 3 named"):
+        aggregate.kw_creator(cfg)
+

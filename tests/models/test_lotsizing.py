@@ -522,7 +522,8 @@ def test_runs_unchanged_under_generic_cylinders(tmp_path):
     optimum stochplan finds."""
     cmd = [sys.executable, "-m", "mpisppy.generic_cylinders",
            "--module-name", "stochplan.models.lotsizing", "--num-scens", "3",
-           "--scenario-seed", "2", "--EF", "--EF-solver-name", "highs"]
+           "--scenario-kind", "sample", "--scenario-seed", "2", "--EF", "--EF-solver-name",
+           "highs"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     line = next(x for x in out.stdout.splitlines() if "EF objective:" in x)
