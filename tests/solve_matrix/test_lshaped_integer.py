@@ -1,0 +1,211 @@
+"""The L-shaped method with integer first stages (:mod:`stochplan.solve.lshaped`, phase 2).
+
+Checked on a two-facility toy whose optimum is enumerated in the test (every setup plan, each
+scenario's recourse in closed form), against the extensive form on the lot-sizing family
+(a maximisation, solved by HiGHS as one MIP), on integer recourse (refused), and for identical
+results on 1, 2 and 3 MPI ranks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from stochplan.errors import InputError
+from stochplan.family import get_family
+from stochplan.solve import matrix
+from stochplan.solve.evaluate import evaluate_plan
+from stochplan.solve.lshaped import LShapedOptions, solve_lshaped
+from stochplan.solve.solvers import SolverOptions, relative_gap
+from stochplan.store import ResultsStore
+
+MPIEXEC = Path(sys.executable).parent / "mpiexec"
+pytestmark = pytest.mark.solve
+
+# ----------------------------------------------------------------------------------------------
+# A two-facility toy, compiled by hand
+#
+#   min  f_A yA + f_B yB + E[ c_A xA + c_B xB + c_out u ]
+#   xA <= cap_A yA,  xB <= cap_B yB,  xA + xB + u >= d_s,  x, u >= 0,  yA, yB in {0, 1}
+
+FIXED = np.array([3.0, 1.0])  # f_A, f_B
+CAPACITY = np.array([10.0, 5.0])  # cap_A, cap_B
+UNIT = np.array([1.0, 1.5, 2.0])  # c_A, c_B, c_out (buying outside)
+DEMAND = np.array([4.0, 8.0])
+PROB = np.array([0.5, 0.5])
+TOY = types.ModuleType("toy")
+
+
+def _toy(sense: int = 1, integer_recourse: bool = False,
+         outside: bool = True) -> matrix.CompiledScenarios:
+    """Columns yA, yB | xA, xB, u; rows: the two links (<= 0) and demand (>= d_s). With
+    ``sense = -1`` the same numbers are a maximisation of the negated cost; with ``outside``
+    false nothing can be bought (u <= 0), so plans short of capacity have no recourse."""
+    S = DEMAND.size
+    A = sp.csr_matrix(np.array([
+        [-CAPACITY[0], 0.0, 1.0, 0.0, 0.0],
+        [0.0, -CAPACITY[1], 0.0, 1.0, 0.0],
+        [0.0, 0.0, 1.0, 1.0, 1.0],
+    ]))
+    cost = np.tile(np.concatenate([FIXED, UNIT]), (S, 1))
+    columns = matrix.Columns(
+        variables=("y", "y", "x", "x", "u"), indices=(("A",), ("B",), ("A",), ("B",), ("-",)),
+        n_first=2, integer=np.array([True, True, False, False, integer_recourse]))
+    return matrix.CompiledScenarios(
+        names=tuple(f"d{d:g}" for d in DEMAND), probabilities=PROB, A=A,
+        row_sense=np.array([1, 1, -1], np.int8), row_family=("link", "link", "demand"),
+        rhs=np.column_stack([np.zeros(S), np.zeros(S), DEMAND]),
+        col_lo=np.zeros((S, 5)),
+        col_hi=np.tile([1.0, 1.0, np.inf, np.inf, np.inf if outside else 0.0], (S, 1)),
+        cost=cost, offset=np.zeros(S), columns=columns, sense=sense, method="each")
+
+
+def _recourse_by_hand(y: tuple[int, int], d: float) -> float:
+    """Cheapest way to meet d: open facilities in order of unit cost, then buy outside."""
+    left, cost = d, 0.0
+    for j in np.argsort(UNIT[:2]):
+        take = min(left, CAPACITY[j] * y[j])
+        cost += UNIT[j] * take
+        left -= take
+    return cost + UNIT[2] * left
+
+
+def _enumerated() -> tuple[float, tuple[int, int]]:
+    plans = {y: float(FIXED @ y + sum(p * _recourse_by_hand(y, d) for p, d in zip(PROB, DEMAND)))
+             for y in itertools.product((0, 1), repeat=2)}
+    best = min(plans, key=plans.__getitem__)
+    return plans[best], best
+
+
+def test_toy_optimum_by_enumeration():
+    """Every plan by hand: none 12, B only 10.75, both 10, A only 3 + E[d] = 9 (the optimum).
+    The LP relaxation (yA = 0.8: 8.4) is below it, so the MIP master does the work."""
+    value, plan = _enumerated()
+    assert (value, plan) == (9.0, (1, 0))
+    result = solve_lshaped(TOY, _toy().names, compiled=_toy(), options=LShapedOptions(rel_gap=1e-6))
+    assert result.status == "optimal"
+    assert result.objective == pytest.approx(value, abs=1e-9)
+    assert result.bound <= result.objective + 1e-9
+    assert result.gap <= 1e-6
+    assert result.plan["value"].tolist() == list(plan)
+    assert result.info["relaxation"]["bound"] == pytest.approx(8.4, abs=1e-6)
+    # the recourse table holds each scenario's recourse at the plan: xA = d, nothing bought
+    rec = result.recourse
+    assert rec.loc[rec["variable"] == "x", "value"].to_numpy() == pytest.approx([4, 0, 8, 0])
+    assert rec.loc[rec["variable"] == "u", "value"].to_numpy() == pytest.approx([0, 0])
+
+
+def test_toy_maximisation_reports_profit_and_an_upper_bound():
+    """The same toy as a maximisation (sense -1, costs stored for minimisation): objective
+    -9, and the bound lies above it (an upper bound on the profit)."""
+    result = solve_lshaped(TOY, _toy().names, compiled=_toy(sense=-1),
+                           options=LShapedOptions(rel_gap=1e-6))
+    assert result.objective == pytest.approx(-9.0, abs=1e-9)
+    assert result.objective - 1e-9 <= result.bound <= result.objective + 1e-5
+    assert result.plan["value"].tolist() == [1, 0]
+
+
+def test_feasibility_cuts_with_an_integer_first_stage():
+    """Nothing bought outside: no setup and B alone (capacity 5 < 8) have no recourse in the
+    high scenario; A alone (9) beats both (4 + 6 = 10). Plans short of capacity are cut off
+    by feasibility cuts, and the answer is the enumerated one."""
+    result = solve_lshaped(TOY, _toy().names, compiled=_toy(outside=False),
+                           options=LShapedOptions(rel_gap=1e-6))
+    assert result.info["feasibility_cuts"] >= 1
+    assert result.objective == pytest.approx(9.0, abs=1e-9)
+    assert result.plan["value"].tolist() == [1, 0]
+    assert result.bound <= result.objective + 1e-9 and result.gap <= 1e-6
+
+
+def test_integer_recourse_is_refused_with_advice():
+    with pytest.raises(InputError, match="1 second-stage integer variables: relax integrality "
+                       r"\(--relax"):
+        solve_lshaped(TOY, _toy().names, compiled=_toy(integer_recourse=True))
+
+
+# ----------------------------------------------------------------------------------------------
+# Lot sizing (furniture, 36 setup binaries, maximise profit)
+
+
+def _lotsizing(spec: str, seed: int = 0, model: dict | None = None):
+    family = get_family("lotsizing")
+    inst = family.resolve("furniture", model)
+    return family.module, family.scenario_set(inst, spec, seed).names, \
+        family.creator_kwargs(inst, spec, seed)
+
+
+@pytest.mark.parametrize("spec, gap, model", [
+    ("poisson:2", 0.02, None),
+    pytest.param("poisson:5", 1e-3, {"production_stage": "first"}, marks=pytest.mark.slow),
+])
+def test_lotsizing_matches_the_extensive_form(spec, gap, model):
+    """Maximisation: L-shaped objective <= EF bound and EF objective <= L-shaped bound (the
+    EF solved by HiGHS to 1e-6), the L-shaped gap within its target, and its plan, evaluated
+    scenario by scenario independently, earns what the method reported. With
+    ``production_stage = "first"`` the first stage mixes the setup binaries with continuous
+    quantities."""
+    module, names, kwargs = _lotsizing(spec, model=model)
+    compiled = matrix.compile_scenarios(module, names, kwargs)
+    ef = matrix.solve_extensive_form(compiled, SolverOptions(backend="matrix", mip_rel_gap=1e-6))
+    assert ef.status == "optimal"
+    result = solve_lshaped(module, names, kwargs, LShapedOptions(rel_gap=gap), compiled=compiled)
+    tol = 1e-6 * abs(ef.objective)
+    assert result.status == "optimal" and result.gap <= gap
+    assert result.objective <= result.bound + tol  # maximisation: the bound is above
+    assert result.objective <= ef.bound + tol
+    assert ef.objective <= result.bound + tol
+    assert result.gap == pytest.approx(relative_gap(result.objective, result.bound))
+    assert (ef.objective - result.objective) / abs(ef.objective) <= gap + 1e-6
+    value = evaluate_plan(module, result.plan, names, kwargs).expected()
+    assert value == pytest.approx(result.objective, rel=1e-9)
+    setups = result.plan.loc[result.plan["variable"] == "y", "value"]
+    assert setups.size == 36 and set(setups) <= {0.0, 1.0}
+    history = np.array(result.info["history"])
+    finite = np.isfinite(history[:, 3])
+    assert np.all(np.diff(history[finite, 3]) >= -1e-9)  # the best profit only rises
+    assert np.all(history[finite, 2] >= history[finite, 3] - tol)  # bound above incumbent
+
+
+# ----------------------------------------------------------------------------------------------
+# Under mpiexec
+
+
+@pytest.mark.mpi
+def test_same_integer_result_on_1_2_3_ranks(tmp_path):
+    """The CLI path (stored run included): the same plan, objective, bound and iterations on
+    1, 2 and 3 ranks (the master MIP is solved on rank 0 from the same cuts)."""
+    if not MPIEXEC.exists():
+        pytest.skip(f"no mpiexec beside {sys.executable}")
+    outputs = []
+    for ranks in (1, 2, 3):
+        db = tmp_path / f"runs{ranks}.db"
+        cmd = [str(MPIEXEC), "-n", str(ranks), sys.executable, "-m", "mpi4py", "-m", "stochplan",
+               "solve", "furniture", "--method", "lshaped", "--scenarios", "poisson:2",
+               "--seed", "3", "--rel-gap", "0.02", "--db", str(db), "--json"]
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        assert run.returncode == 0, run.stderr[-3000:]
+        lines = [line for line in run.stdout.splitlines() if line.strip()]
+        assert len(lines) == 1, run.stdout  # rank 0 alone prints
+        out = json.loads(lines[0])
+        with ResultsStore(db) as store:
+            runs = store.list_runs()
+            assert len(runs) == 1  # rank 0 alone stores
+            plan = store.get_run(int(runs["id"].iloc[0])).record.plan
+        outputs.append((out, plan))
+    (first, plan1), *others = outputs
+    assert first["ranks"] == 1 and first["method"] == "lshaped" and first["gap"] <= 0.02
+    for out, plan in others:
+        assert out["objective"] == first["objective"] and out["bound"] == first["bound"]
+        assert out["iterations"] == first["iterations"]
+        assert plan["value"].to_numpy().tobytes() == plan1["value"].to_numpy().tobytes()
+    assert [o["ranks"] for o, _ in outputs] == [1, 2, 3]
