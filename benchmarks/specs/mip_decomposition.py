@@ -31,9 +31,9 @@ MPIEXEC = Path(sys.executable).parent / "mpiexec"
 INSTANCE = "furniture"
 GAPS = (0.01, 0.001)
 #: Seconds (full run / smoke run).
-EF_TIME_LIMIT, EF_SMOKE_LIMIT = 600.0, 60.0
-LSHAPED_TIME_LIMIT, LSHAPED_SMOKE_LIMIT = 300.0, 60.0
-PH_TIME_LIMIT, PH_SMOKE_LIMIT = 300.0, 15.0
+EF_TIME_LIMIT, EF_SMOKE_LIMIT = 600.0, 30.0
+LSHAPED_TIME_LIMIT, LSHAPED_SMOKE_LIMIT = 300.0, 15.0
+PH_TIME_LIMIT, PH_SMOKE_LIMIT = 300.0, 10.0
 #: Grace beyond a cell's own time limit before its process is abandoned (building, MPI).
 GRACE = 900.0
 
@@ -290,7 +290,7 @@ else:
         name="mip-decomposition",
         title="Integer first stages: decomposition against the extensive form",
         sizes=(100, 1000, 5000),
-        smoke=(10,),
+        smoke=(3,),
         run=run,
         description=__doc__.strip().splitlines()[0],
     ))
