@@ -139,7 +139,7 @@ def test_bad_input_is_one_line_exit_2(capsys, argv, names):
 @pytest.mark.parametrize(
     ("argv", "name"),
     [
-        (("show", "one"), "invalid int value: 'one'"),
+        (("show", "one"), "invalid run 'one'"),
         (("solve", "electronics", "--seed", "x"), "invalid int value: 'x'"),
         (("solve",), "INSTANCE"),
     ],
