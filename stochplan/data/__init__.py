@@ -9,13 +9,17 @@ family named in the file reads the rest (:meth:`stochplan.family.Family.load`).
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stochplan.errors import InputError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = ["MAX_VALUE", "builtin_instances", "check_magnitude", "instance_family",
-           "load_instance", "read_toml", "resolve_instance"]
+           "instance_files", "load_instance", "read_csv", "read_toml", "resolve_instance"]
 
 #: The largest magnitude any number of instance data may have: costs ($), demands, capacities,
 #: quantities and times. HiGHS treats 1e20 as infinite and loses accuracy well before it (its
@@ -33,6 +37,59 @@ def check_magnitude(name: str, value: float, source: str | Path | None) -> float
                          f"instance data must be at most {MAX_VALUE:g} in magnitude (HiGHS "
                          "cannot solve reliably with larger coefficients)", source)
     return value
+
+
+def instance_files(folder: Path, meta: dict[str, Any], toml_path: Path,
+                   top_keys: Sequence[str], files: Mapping[str, str | None]) -> dict[str, Path]:
+    """The data files an ``instance.toml`` names, checked: its top-level keys are among
+    ``top_keys``, its ``[files]`` table renames only tables of ``files`` (table -> default
+    file name; None: an optional table), and every file exists. Returns table -> path.
+
+    Raises
+    ------
+    InputError
+        An unknown key or table, a ``files`` that is not a table, a missing file: one line
+        naming the key, the value and ``toml_path``.
+    """
+    for key in meta:
+        if key not in top_keys:
+            raise InputError(key, meta[key], f"unknown key (known: {', '.join(top_keys)})",
+                             toml_path)
+    files_meta = meta.get("files", {})
+    if not isinstance(files_meta, dict):
+        raise InputError("files", files_meta, "must be a table of file names", toml_path)
+    for key in files_meta:
+        if key not in files:
+            raise InputError(f"files.{key}", files_meta[key],
+                             f"unknown table (known: {', '.join(files)})", toml_path)
+    paths: dict[str, Path] = {}
+    for key, default in files.items():
+        name = files_meta.get(key, default)
+        if name is None:
+            continue
+        path = folder / str(name)
+        if not path.is_file():
+            raise InputError(f"files.{key}", path.name, "file not found", toml_path)
+        paths[key] = path
+    return paths
+
+
+def read_csv(path: Path, text: bool = True) -> pd.DataFrame:
+    """A CSV of instance data (every cell as text when ``text``), its column names stripped.
+
+    Raises
+    ------
+    InputError
+        The file is not a readable CSV: one line naming it.
+    """
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, dtype=str if text else None, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputError("file", path.name, f"not a readable CSV ({err})", path) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -47,10 +47,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import pandas as pd
 import pydantic
 
-from stochplan.data import MAX_VALUE, check_magnitude
+from stochplan.data import MAX_VALUE, check_magnitude, instance_files, read_csv
 from stochplan.errors import InputError
 from stochplan.family import validate_options
 
@@ -391,23 +390,7 @@ def load_lotsizing(folder: Path, meta: dict[str, Any], toml_path: Path) -> LotSi
     InputError
         One line naming the field (key, or CSV column and row), the value and the file.
     """
-    for key in meta:
-        if key not in _TOP_KEYS:
-            raise InputError(key, meta[key], f"unknown key (known: {', '.join(_TOP_KEYS)})",
-                             toml_path)
-    files_meta = meta.get("files", {})
-    if not isinstance(files_meta, dict):
-        raise InputError("files", files_meta, "must be a table of file names", toml_path)
-    for key in files_meta:
-        if key not in FILES:
-            raise InputError(f"files.{key}", files_meta[key],
-                             f"unknown table (known: {', '.join(FILES)})", toml_path)
-    paths = {}
-    for key, default in FILES.items():
-        path = folder / str(files_meta.get(key, default))
-        if not path.is_file():
-            raise InputError(f"files.{key}", path.name, "file not found", toml_path)
-        paths[key] = path
+    paths = instance_files(folder, meta, toml_path, _TOP_KEYS, FILES)
     options_meta = meta.get("options", {})
     if not isinstance(options_meta, dict):
         raise InputError("options", options_meta, "must be an [options] table", toml_path)
@@ -561,11 +544,7 @@ class _Table:
 
     def __init__(self, path: Path, columns: dict[str, str]) -> None:
         self.path = path
-        try:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-            raise InputError("file", path.name, f"not a readable CSV ({err})", path) from None
-        df.columns = [str(c).strip() for c in df.columns]
+        df = read_csv(path)
         for col in columns:
             if col not in df.columns:
                 raise InputError("column", col, f"missing (columns found: "

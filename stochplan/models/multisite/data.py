@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import pydantic
 
+from stochplan.data import instance_files, read_csv
 from stochplan.errors import InfeasibleError, InputError
 from stochplan.family import validate_options
 
@@ -287,31 +288,12 @@ def load_multisite(folder: Path, meta: dict[str, Any], toml_path: Path) -> Multi
     InputError
         One line naming the field (table, column and row), the value and the file.
     """
-    for key in meta:
-        if key not in _TOP_KEYS:
-            raise InputError(key, meta[key], f"unknown key (known: {', '.join(_TOP_KEYS)})",
-                             toml_path)
-    files_meta = meta.get("files", {})
-    if not isinstance(files_meta, dict):
-        raise InputError("files", files_meta, "must be a table of file names", toml_path)
-    for key in files_meta:
-        if key not in FILES:
-            raise InputError(f"files.{key}", files_meta[key],
-                             f"unknown table (known: {', '.join(FILES)})", toml_path)
-    tables = {}
-    for key, default in FILES.items():
-        path = folder / str(files_meta.get(key, default))
-        if not path.is_file():
-            raise InputError(f"files.{key}", path.name, "file not found", toml_path)
-        try:
-            tables[key] = pd.read_csv(path, keep_default_na=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-            raise InputError("file", path.name, f"not a readable CSV ({err})", path) from None
+    paths = instance_files(folder, meta, toml_path, _TOP_KEYS, FILES)
+    tables = {key: read_csv(path, text=False) for key, path in paths.items()}
     options = validate_options(MultisiteOptions, dict(meta.get("options", {})), "options",
                                toml_path)
     sources = {"": str(toml_path)}
-    sources.update({key: str(folder / str(files_meta.get(key, default)))
-                     for key, default in FILES.items()})
+    sources.update({key: str(path) for key, path in paths.items()})
     return from_tables(tables, sources, name=str(meta.get("name", folder.name)),
                        description=str(meta.get("description", "")), options=options)
 
