@@ -301,7 +301,9 @@ class RunRecord:
     n_scenarios : int
         Number of scenarios, >= 0.
     status : str
-        Solver status, ``"optimal"``, ``"time_limit"``, ...
+        The solve's status as it returned it (see
+        :class:`~stochplan.solve.results.SolveResult`): ``"optimal"``, ``"gap_reached"``,
+        ``"time_limit"``, ...
     objective, bound : float or None
         Objective value and best bound, in the model's money unit ($).
     gap : float or None

@@ -72,7 +72,7 @@ import pandas as pd
 
 from stochplan import _mpisppy
 from stochplan.errors import InputError, SolveError
-from stochplan.solve.results import SolveResult
+from stochplan.solve.results import SOLVED, SolveResult, decomposition_status
 from stochplan.solve.solvers import SOLVERS, relative_gap
 
 log = logging.getLogger(__name__)
@@ -254,9 +254,10 @@ def solve_ph(
     Returns
     -------
     SolveResult or None
-        On rank 0: status ``"optimal"`` when the gap target was met, else
+        On rank 0: status ``"gap_reached"`` when the gap target was met (``"optimal"`` if
+        the gap closed, see :func:`~stochplan.solve.results.decomposition_status`), else
         ``"iteration_limit"``, ``"time_limit"`` or ``"converged"`` (PH converged without
-        closing the gap); ``info`` holds ``iterations``, ``stop_reason``, ``ranks``,
+        reaching the target); ``info`` holds ``iterations``, ``stop_reason``, ``ranks``,
         ``cylinders`` and ``bundle_size``. ``None`` on the other ranks.
 
     Raises
@@ -327,8 +328,8 @@ def solve_ph(
             "no_incumbent")
     objective, bound = outcome["objective"], outcome["bound"]
     gap = relative_gap(objective, bound)
-    status = "optimal" if gap is not None and gap <= options.rel_gap else outcome["stop_reason"]
-    if status == "optimal":
+    status = decomposition_status(gap, options.rel_gap, outcome["stop_reason"])
+    if status in SOLVED:
         info["stop_reason"] = "gap"
     elif not allow_partial:
         raise SolveError(

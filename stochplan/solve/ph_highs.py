@@ -56,7 +56,7 @@ import scipy.sparse as sp
 from stochplan.errors import InputError, SolveError
 from stochplan.solve import matrix
 from stochplan.solve.ph import PHOptions, cylinders_for
-from stochplan.solve.results import SolveResult
+from stochplan.solve.results import SOLVED, SolveResult, decomposition_status
 from stochplan.solve.solvers import SolverOptions, relative_gap
 
 log = logging.getLogger(__name__)
@@ -555,12 +555,12 @@ def solve_ph_highs(
     objective = sense * value
     bound = sense * bound_min if bound_min is not None and math.isfinite(bound_min) else None
     gap = relative_gap(objective, bound)
-    status = "optimal" if gap is not None and gap <= options.rel_gap else run["stop_reason"]
-    if status == "optimal":
+    status = decomposition_status(gap, options.rel_gap, run["stop_reason"])
+    if status in SOLVED:
         info["stop_reason"] = "gap"
     info["history"] = [[t, k, sense * lb, sense * ub] for t, k, lb, ub in run["history"]] + [
         [run["elapsed"], iterations, objective if bound is None else bound, objective]]
-    if status != "optimal" and not allow_partial:
+    if status not in SOLVED and not allow_partial:
         raise SolveError(
             f"progressive hedging stopped ({run['stop_reason']}) after {iterations} iterations "
             f"with gap {gap if gap is not None else float('inf'):.2%} above the target "

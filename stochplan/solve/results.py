@@ -1,4 +1,11 @@
-"""Typed results of a solve: what every method (extensive form, PH) returns."""
+"""Typed results of a solve: what every method (extensive form, PH, L-shaped) returns.
+
+A decomposition (PH, the L-shaped method) stops when its relative gap is at most a target
+(1 % for PH, 1e-4 for L-shaped by default). Its status says which: ``"optimal"`` only when the
+bound and the objective meet (gap at most :data:`CLOSED_GAP`), else ``"gap_reached"``
+(:func:`decomposition_status`); a run at a 0.55 % gap is not called optimal. The extensive form
+keeps HiGHS's status (HiGHS calls a MIP optimal at its own ``mip_rel_gap``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,57 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+#: Bound and objective meet (an LP solved, or a decomposition whose gap closed).
+OPTIMAL = "optimal"
+#: A decomposition stopped at its relative gap target, with a gap above :data:`CLOSED_GAP`.
+GAP_REACHED = "gap_reached"
+#: The statuses of a result solved to what was asked: accepted wherever an optimal one is.
+SOLVED = frozenset({OPTIMAL, GAP_REACHED})
+#: A decomposition's relative gap at most this counts as closed (status ``"optimal"``).
+CLOSED_GAP = 1e-9
+
+
+def decomposition_status(gap: float | None, target: float, stop_reason: str) -> str:
+    """The status of a decomposition that ended at relative gap ``gap``.
+
+    ``"optimal"`` when the gap is at most :data:`CLOSED_GAP`, ``"gap_reached"`` when it is at
+    most ``target``, else ``stop_reason`` (why it stopped short: ``"iteration_limit"``,
+    ``"time_limit"``, ...; also when there is no gap, for want of a bound).
+
+    >>> decomposition_status(0.0055, 0.01, "iteration_limit")
+    'gap_reached'
+    >>> decomposition_status(0.0, 0.01, "iteration_limit")
+    'optimal'
+    >>> decomposition_status(0.02, 0.01, "time_limit")
+    'time_limit'
+    """
+    if gap is None or not gap <= target:
+        return stop_reason
+    return OPTIMAL if gap <= CLOSED_GAP else GAP_REACHED
+
+
+def status_text(status: str, gap: float | None = None, target: float | None = None) -> str:
+    """A status as a report shows it: ``"gap_reached"`` with the gap and its target (each
+    when known), any other status as it is.
+
+    >>> status_text("gap_reached", 0.0055, 0.01)
+    'gap target reached (gap 0.55%, target 1.00%)'
+    >>> status_text("gap_reached", 8.7e-5, 1e-4)
+    'gap target reached (gap 0.0087%, target 0.01%)'
+    >>> status_text("optimal", 0.0, 0.01)
+    'optimal'
+    """
+    if status != GAP_REACHED:
+        return status
+    parts = [f"{name} {percent(x)}" for name, x in (("gap", gap), ("target", target))
+             if x is not None and math.isfinite(x)]
+    return "gap target reached" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def percent(x: float) -> str:
+    """A relative gap in percent with two decimals, or two significant digits below 0.1 %."""
+    return f"{x:.2%}" if abs(x) >= 1e-3 or x == 0 else f"{x * 100:.2g}%"
+
 
 @dataclass(frozen=True)
 class SolveResult:
@@ -17,10 +75,23 @@ class SolveResult:
     Attributes
     ----------
     method : str
-        ``"ef"`` (extensive form) or ``"ph"`` (progressive hedging).
+        ``"ef"`` (extensive form), ``"ph"`` (progressive hedging) or ``"lshaped"``.
     status : str
-        ``"optimal"``, ``"time_limit"``, ``"infeasible"``, ... Only ``"optimal"`` results are
-        returned unless partial results were asked for.
+        Solved to what was asked (:attr:`optimal` true):
+
+        ``"optimal"``
+            The extensive form: HiGHS's optimum (for a MIP, within HiGHS's ``mip_rel_gap``).
+            A decomposition: bound and objective meet (gap at most :data:`CLOSED_GAP`).
+        ``"gap_reached"``
+            A decomposition stopped at its relative gap target (``info["rel_gap_target"]``)
+            with the gap above :data:`CLOSED_GAP`: a plan within ``gap`` of optimal, not a
+            proven optimum.
+
+        Stopped short, returned only when partial results were asked for (else the solve
+        raises :class:`~stochplan.errors.SolveError`): ``"time_limit"``,
+        ``"iteration_limit"``, ``"converged"`` (PH converged short of the gap target),
+        ``"stalled"`` (L-shaped), other HiGHS statuses of the extensive form; ``"partial"``
+        when some blocks of a run solved block by block failed.
     objective : float or None
         Expected total cost of the plan, $ (first stage + probability-weighted recourse).
     bound : float or None
@@ -56,7 +127,9 @@ class SolveResult:
 
     @property
     def optimal(self) -> bool:
-        return self.status == "optimal"
+        """Solved to what was asked: status ``"optimal"`` or ``"gap_reached"`` (a plan within
+        the requested gap, accepted wherever an optimal one is)."""
+        return self.status in SOLVED
 
     def first_stage(self, variable: str) -> pd.Series:
         """One first-stage variable as a Series indexed like the model's variable."""

@@ -206,6 +206,9 @@ def test_convergence_panel_draws_the_stored_history(ph_run):
     assert fig.layout.xaxis2.title.text == "iteration"
     page = dashboard_html(ph_run)
     assert 'data-chart="convergence"' in section(page, "convergence")
+    # stopped at its 1 % target with the gap open: the header says so, with the gap
+    assert ph_run.record.status == "gap_reached"
+    assert f"gap target reached (gap {ph_run.record.gap:.2%}, target 1.00%)" in page
     assert '<a href="#convergence">' in page
 
 
