@@ -22,9 +22,10 @@ import pandas as pd
 
 from stochplan.config import RunConfig
 from stochplan.family import Family, KPIs, get_family
-from stochplan.scenarios import ScenarioSet
+from stochplan.scenarios import ScenarioSet, distribution_of
 from stochplan.solve.ef import solve_ef
 from stochplan.solve.results import SolveResult
+from stochplan.solve.risk import risk_module, risk_result
 from stochplan.store import RunRecord
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,12 @@ def to_record(outcome: RunOutcome) -> RunRecord:
     config["instance_data"] = family.instance_summary(inst)
     config["solve_info"] = {k: v for k, v in res.info.items()
                             if k != "history" and isinstance(v, (str, int, float, bool, list))}
+    # the law the scenarios were drawn from, which `evaluate` samples again by default
+    sc = cfg.scenarios
+    law = distribution_of(family.uncertainty(inst), outcome.scenarios.spec, sc.seed,
+                          sc.multipliers, sc.weights)
+    if law is not None:
+        config["distribution"] = law.to_dict()
     return RunRecord(
         instance=inst.name,
         family=family.name,

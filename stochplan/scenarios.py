@@ -39,7 +39,9 @@ Poisson with mean ``rates * multipliers[l]``. The level is shared by all cells o
 which correlates them. :data:`SEED_LEVELS` is the seed's construction (low/med/high demand are
 Poisson draws at 0.8/1.0/1.2 of base demand with probabilities 0.25/0.5/0.25); passing
 ``multipliers=SEED_LEVELS["multipliers"], weights=SEED_LEVELS["weights"]`` to :func:`poisson`
-(or :func:`qmc`) samples from that mixture, whose mean is the base demand.
+(or :func:`qmc`) samples from that mixture, whose mean is the base demand. An instance whose
+named scenarios were built that way says so (:attr:`Uncertainty.named_levels`); stochplan does
+not guess it from the numbers.
 
 Units: demand in units per (product, week) cell, like the ``rates`` it is drawn around.
 
@@ -75,6 +77,8 @@ from stochplan.errors import InputError
 
 __all__ = [
     "SEED_LEVELS",
+    "Distribution",
+    "distribution_of",
     "ScenarioSet",
     "ScenarioSpec",
     "generate",
@@ -190,7 +194,7 @@ def parse_spec(text: str | ScenarioSpec) -> ScenarioSpec:
     Examples
     --------
     >>> parse_spec("poisson:100")
-    ScenarioSpec(kind='poisson', n=100)
+    ScenarioSpec(kind='poisson', n=100, path=None)
     >>> str(parse_spec("qmc:64"))
     'qmc:64'
     """
@@ -736,6 +740,14 @@ class Uncertainty:
     value_column : str
         The name of the data column in scenario files (``"accepted"`` for acceptance
         outcomes, say); ``value`` is accepted too.
+    named_levels : tuple of float or None
+        The instance's declaration of how its named scenarios were made: named scenario k is
+        one Poisson draw around ``named_levels[k] x rates`` (one level per named scenario, in
+        order), so the named scenarios stand for the mixture of those levels weighted by
+        ``named_probabilities`` (:func:`distribution_of`; ``evaluate`` samples it). Positive
+        numbers; needs ``rates`` and the named scenarios. None (the default): the named
+        scenarios are not declared draws of a distribution (a mean, maximum or expected
+        scenario, or an unknown construction). Any family may declare it.
     """
 
     name: str
@@ -747,6 +759,25 @@ class Uncertainty:
     sampler: Any = None
     upper: float | None = None
     value_column: str = "value"
+    named_levels: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.named_levels is None:
+            return
+        levels = _float_array("named_levels", self.named_levels)
+        if levels.ndim != 1 or np.any(levels <= 0):
+            raise InputError("named_levels", self.named_levels,
+                             "expected positive numbers, one per named scenario")
+        if self.rates is None or not self.has_named:
+            raise InputError("named_levels", self.named_levels, "declares the named scenarios "
+                             f"Poisson draws around the rates, but this {self.name} has "
+                             + ("no Poisson rates" if self.rates is None
+                                else "no named scenarios"))
+        count = np.asarray(self.named_data).shape[0]
+        if levels.size != count:
+            raise InputError("named_levels", self.named_levels,
+                             f"expected {count} levels, one per named scenario")
+        object.__setattr__(self, "named_levels", tuple(float(x) for x in levels))
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -987,6 +1018,338 @@ def _cell(axes: Mapping[str, tuple[Any, ...]], index: Sequence[int]) -> str:
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
+
+
+# ----------------------------------------------------------------------------------------------
+# The distribution a run's scenarios come from
+
+
+#: Kinds of :attr:`Distribution.generator`.
+GENERATORS = ("poisson", "sampler", "file")
+#: Kinds of :attr:`Distribution.basis`: how a run's scenarios relate to the distribution.
+BASES = ("drawn", "qmc", "named", "stand-in", "chosen")
+#: Rates and sampler parameters with more numbers than this are not stored (taken from the
+#: instance again when the distribution is sampled).
+_MAX_STORED = 100_000
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """The probability law a run's scenarios were drawn from: what ``evaluate`` samples again.
+
+    A small, JSON-ready description (:meth:`to_dict`, :meth:`from_dict`) stored in a run's
+    configuration (``config["distribution"]``) and with an out-of-sample evaluation; it holds
+    no random numbers and no code, and turns back into fresh scenarios with :meth:`draw_args`
+    (a spec and the level mixture) for the family that made it.
+
+    Attributes
+    ----------
+    generator : str
+        ``"poisson"``: Poisson around ``rates`` (per cell, units), in a mixture of levels
+        (scenario-level ``multipliers`` of the rates drawn with ``weights``; one level 1.0 is
+        plain Poisson). ``"sampler"``: the family's own sampler (``sample:N``), named by
+        ``sampler``, its parameters those of the instance. ``"file"``: the scenarios of a file
+        (``path``), equally likely or with the file's probabilities.
+    basis : str
+        How the run's scenarios relate to it: ``"drawn"`` (Monte Carlo draws of it, base seed
+        ``seed``), ``"qmc"`` (quasi-Monte Carlo points of it), ``"named"`` (the instance declares
+        its named scenarios draws of it, :attr:`Uncertainty.named_levels`; ``note`` says so),
+        ``"stand-in"`` (the run's scenarios are not declared draws of a known law, e.g. an
+        instance's mean or maximum scenario or a file; this is the instance's sampling
+        distribution and ``note`` says so), ``"chosen"`` (chosen for an evaluation, not the
+        run's).
+    data : str
+        What is random (``"demand"``, ``"acceptance"``), for the wording.
+    rates : tuple of float or None
+        Poisson means, flattened in C order (shape ``data_shape``); None when not stored.
+    data_shape : tuple of int
+        Shape of one scenario's data.
+    multipliers, weights : tuple of float
+        The level mixture: multipliers of the rates (>= 0) and their probabilities (sum 1).
+    sampler : str or None
+        The family sampler's class name (``generator = "sampler"``).
+    about : str
+        The sampler's own one-line description (its docstring's first line).
+    parameters : dict or None
+        The sampler's parameters as JSON (its dataclass fields), when stored.
+    path : str or None
+        The file of ``generator = "file"``.
+    seed : int or None
+        Base seed of the run's draws (None when stochplan did not draw them).
+    note : str
+        Why this law stands for the run's scenarios, when ``basis`` is ``"named"`` or
+        ``"stand-in"``.
+
+    Examples
+    --------
+    >>> rates = np.array([[100.0, 120.0]])
+    >>> unc = Uncertainty("demand", {"product": ("A",), "week": (1, 2)}, rates=rates)
+    >>> d = distribution_of(unc, "poisson:50", 7, (0.8, 1.0, 1.2), (0.25, 0.5, 0.25))
+    >>> d.describe()
+    'mixture of Poisson around the demand rates, levels 0.8/1.0/1.2 weights 0.25/0.5/0.25'
+    >>> d.draw_args(1000)
+    ('poisson:1000', (0.8, 1.0, 1.2), (0.25, 0.5, 0.25))
+    >>> Distribution.from_dict(d.to_dict()) == d
+    True
+    """
+
+    generator: str
+    basis: str
+    data: str = "demand"
+    rates: tuple[float, ...] | None = None
+    data_shape: tuple[int, ...] = ()
+    multipliers: tuple[float, ...] = (1.0,)
+    weights: tuple[float, ...] = (1.0,)
+    sampler: str | None = None
+    about: str = ""
+    parameters: Mapping[str, Any] | None = None
+    path: str | None = None
+    seed: int | None = None
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.generator not in GENERATORS:
+            raise InputError("distribution.generator", self.generator,
+                             f"expected one of {', '.join(GENERATORS)}")
+        if self.basis not in BASES:
+            raise InputError("distribution.basis", self.basis,
+                             f"expected one of {', '.join(BASES)}")
+        mult, w = _check_levels(tuple(self.multipliers), tuple(self.weights))
+        object.__setattr__(self, "multipliers", tuple(float(x) for x in mult))
+        object.__setattr__(self, "weights", tuple(float(x) for x in w))
+        object.__setattr__(self, "data_shape", tuple(int(x) for x in self.data_shape))
+        if self.rates is not None:
+            rates = _check_rates(self.rates).ravel()
+            if self.data_shape and rates.size != math.prod(self.data_shape):
+                raise InputError("distribution.rates", f"{rates.size} numbers",
+                                 f"expected {math.prod(self.data_shape)} for shape "
+                                 f"{self.data_shape}")
+            object.__setattr__(self, "rates", tuple(float(x) for x in rates))
+        if self.generator == "file" and not self.path:
+            raise InputError("distribution.path", self.path, "a file distribution names a file")
+        if self.generator == "sampler" and not self.sampler:
+            raise InputError("distribution.sampler", self.sampler,
+                             "a sampler distribution names its sampler")
+        if self.seed is not None:
+            object.__setattr__(self, "seed", _check_seed(self.seed))
+        if self.parameters is not None:
+            object.__setattr__(self, "parameters", MappingProxyType(dict(self.parameters)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Distribution):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # -- what it is --------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        """One line: ``mixture of Poisson around the demand rates, levels 0.8/1.0/1.2 weights
+        0.25/0.5/0.25``, ``Poisson around the demand rates``, ``the family's sampler
+        ProfileMixture (...)``, ``the scenarios of the file PATH``."""
+        if self.generator == "file":
+            return f"the scenarios of the file {self.path}"
+        if self.generator == "sampler":
+            about = self.about.rstrip(".")
+            return f"the family's sampler {self.sampler}" + (f" ({about})" if about else "")
+        if len(self.multipliers) == 1:
+            m = self.multipliers[0]
+            return f"Poisson around the {self.data} rates" + (f" x {_level(m)}" if m != 1
+                                                              else "")
+        return (f"mixture of Poisson around the {self.data} rates, levels "
+                + "/".join(_level(m) for m in self.multipliers) + " weights "
+                + "/".join(_level(w) for w in self.weights))
+
+    def draws_text(self, n: int, seed: int | None) -> str:
+        """What an evaluation drew: ``<describe()>, 2,000 draws, seed 1``."""
+        if self.generator == "file":
+            return f"{self.describe()} ({n:,} scenarios)"
+        return f"{self.describe()}, {n:,} draws, seed {seed}"
+
+    def draw_args(self, n: int | None = None) -> tuple[str, tuple[float, ...],
+                                                       tuple[float, ...] | None]:
+        """(spec, multipliers, weights) that draw ``n`` fresh Monte Carlo scenarios of this law
+        with a family's :meth:`~stochplan.family.Family.scenario_set` (``file:PATH`` for a file,
+        whatever ``n``)."""
+        if self.generator == "file":
+            return f"file:{self.path}", (1.0,), None
+        n = _check_count(n)
+        if self.generator == "sampler":
+            return f"sample:{n}", (1.0,), None
+        weights = None if len(self.multipliers) == 1 else self.weights
+        return f"poisson:{n}", self.multipliers, weights
+
+    def law(self) -> dict[str, Any]:
+        """The fields that define the law (not how a run relates to it): two distributions
+        with equal laws draw the same scenarios for the same seed."""
+        d = self.to_dict()
+        return {k: d[k] for k in ("generator", "rates", "data_shape", "multipliers", "weights",
+                                  "sampler", "parameters", "path")}
+
+    def differs_from(self, unc: Uncertainty) -> str:
+        """Empty when ``unc`` (the instance as it is now) draws this law; else one sentence
+        saying what changed (rates, sampler or its parameters)."""
+        if self.generator == "poisson":
+            if unc.rates is None:
+                return f"the instance's {unc.name} has no Poisson rates now"
+            now = np.asarray(unc.rates, dtype=float)
+            if self.rates is not None and (now.size != len(self.rates)
+                                           or not np.array_equal(now.ravel(), self.rates)):
+                return f"the instance's {unc.name} rates differ from those stored with the run"
+        elif self.generator == "sampler":
+            name = type(unc.sampler).__name__ if unc.sampler is not None else None
+            if name != self.sampler:
+                return f"the family's sampler is {name} now, not {self.sampler}"
+            if self.parameters is not None and _sampler_parameters(unc.sampler) != dict(
+                    self.to_dict()["parameters"]):
+                return f"the parameters of {name} differ from those stored with the run"
+        return ""
+
+    # -- JSON --------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (lists, numbers, strings, None); :meth:`from_dict` reads it back."""
+        return {
+            "generator": self.generator, "basis": self.basis, "data": self.data,
+            "rates": None if self.rates is None else list(self.rates),
+            "data_shape": list(self.data_shape), "multipliers": list(self.multipliers),
+            "weights": list(self.weights), "sampler": self.sampler, "about": self.about,
+            "parameters": None if self.parameters is None else _jsonable(dict(self.parameters)),
+            "path": self.path, "seed": self.seed, "note": self.note,
+        }
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Distribution:
+        """A distribution from :meth:`to_dict`'s dict; an unknown key or a bad value is an
+        :class:`InputError` naming ``distribution.<key>``."""
+        if not isinstance(values, Mapping):
+            raise InputError("distribution", values, "expected a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key in values:
+            if key not in known:
+                raise InputError(f"distribution.{key}", values[key],
+                                 f"unknown key (known: {', '.join(sorted(known))})")
+        kwargs = dict(values)
+        for key in ("rates", "data_shape", "multipliers", "weights"):
+            if kwargs.get(key) is not None:
+                kwargs[key] = tuple(kwargs[key])
+        return cls(**kwargs)
+
+
+def distribution_of(
+    unc: Uncertainty,
+    spec: ScenarioSpec | str,
+    seed: int | None,
+    multipliers: Sequence[float] = (1.0,),
+    weights: Sequence[float] | None = None,
+) -> Distribution | None:
+    """The distribution the scenarios of ``spec`` (as :func:`draw_set` draws them) come from.
+
+    ``poisson:N``, ``qmc:N`` and ``sample:N`` without a family sampler: Poisson around the rates
+    with the ``multipliers``/``weights`` mixture (basis ``drawn``, or ``qmc``). ``sample:N``
+    with a sampler, and ``poisson:N``/``qmc:N`` of a family without rates (which draws them
+    with its sampler): the sampler (basis ``drawn``).
+
+    ``named``: when the instance declares its named scenarios Poisson draws at levels
+    (:attr:`Uncertainty.named_levels`: named scenario k drawn around ``named_levels[k] x
+    rates``), the mixture of those levels weighted by the named scenarios' probabilities
+    (basis ``named``; the electronics instance declares 0.8/1.0/1.2). Otherwise (a mean,
+    maximum or expected scenario, another construction, or one the instance does not
+    declare) and for ``file:PATH``, the named or file scenarios are not draws of a law
+    stochplan knows: the result is the instance's sampling distribution (what ``sample:N``
+    draws), basis ``stand-in``, and its ``note`` says so. None when the family can draw
+    nothing (no rates, no sampler).
+    """
+    sp = parse_spec(spec)
+    mult, w = _check_levels(multipliers, weights)
+    if sp.kind == "named":
+        labels = ", ".join(unc.named_labels) or "named"
+        if unc.named_levels is not None:
+            probs = _float_array("named probabilities", unc.named_probabilities)
+            return _poisson_law(
+                unc, unc.named_levels, tuple(probs / probs.sum()), "named", None,
+                f"the instance declares its named scenarios ({labels}) Poisson draws at "
+                f"{'/'.join(_level(m) for m in unc.named_levels)} x the {unc.name} rates "
+                "(its named_levels)")
+        return _stand_in(unc, f"the instance's named scenarios ({labels}) are not draws from a "
+                         "distribution it declares (it sets no named_levels)")
+    if sp.kind == "file":
+        return _stand_in(unc, f"the run's scenarios were read from {sp.path}, which names no "
+                         "distribution")
+    seed = None if seed is None else _check_seed(seed)
+    basis = "qmc" if sp.kind == "qmc" else "drawn"
+    if unc.sampler is not None and (sp.kind == "sample" or unc.rates is None):
+        return _sampler_law(unc, "drawn", seed)
+    if unc.rates is None:
+        return None
+    return _poisson_law(unc, tuple(mult), tuple(w), basis, seed)
+
+
+def _poisson_law(unc: Uncertainty, multipliers: tuple[float, ...], weights: tuple[float, ...],
+                 basis: str, seed: int | None, note: str = "") -> Distribution:
+    assert unc.rates is not None
+    rates = _check_rates(unc.rates)
+    stored = None if rates.size > _MAX_STORED else tuple(float(x) for x in rates.ravel())
+    return Distribution("poisson", basis, unc.name, stored, rates.shape, multipliers, weights,
+                        seed=seed, note=note)
+
+
+def _sampler_law(unc: Uncertainty, basis: str, seed: int | None,
+                 note: str = "") -> Distribution:
+    sampler = unc.sampler
+    return Distribution("sampler", basis, unc.name, data_shape=unc.shape,
+                        sampler=type(sampler).__name__, about=_about(sampler),
+                        parameters=_sampler_parameters(sampler), seed=seed, note=note)
+
+
+def _stand_in(unc: Uncertainty, why: str) -> Distribution | None:
+    """The instance's sampling distribution (what ``sample:N`` draws), standing in for
+    scenarios that are not draws of a known law."""
+    note = (f"{why}; out-of-sample scenarios are drawn from the instance's sampling "
+            "distribution (what sample:N draws) instead")
+    if unc.sampler is not None:
+        return _sampler_law(unc, "stand-in", None, note)
+    if unc.rates is None:
+        return None
+    return _poisson_law(unc, (1.0,), (1.0,), "stand-in", None, note)
+
+
+def _about(sampler: Any) -> str:
+    """The first sentence of a sampler's docstring, without markup, if it is short."""
+    doc = (type(sampler).__doc__ or "").strip().split("\n\n")[0]
+    text = " ".join(doc.split()).replace("``", "")
+    first = re.split(r"(?<=\.)\s", text, maxsplit=1)[0]
+    return first if len(first) <= 100 else ""
+
+
+def _sampler_parameters(sampler: Any) -> dict[str, Any] | None:
+    """A dataclass sampler's fields as JSON (None for other samplers or too many numbers)."""
+    if not dataclasses.is_dataclass(sampler) or isinstance(sampler, type):
+        return None
+    out = {f.name: _jsonable(getattr(sampler, f.name)) for f in dataclasses.fields(sampler)}
+    size = sum(np.size(np.asarray(getattr(sampler, f.name), dtype=object))
+               for f in dataclasses.fields(sampler))
+    return None if size > _MAX_STORED else out
+
+
+def _jsonable(value: Any) -> Any:
+    """Arrays and tuples to lists, numpy scalars to Python numbers (recursively)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _level(x: float) -> str:
+    """``0.8``, ``1.0``, ``0.25``: at most 4 significant digits, always with a decimal point."""
+    text = f"{x:.4g}"
+    return text if any(c in text for c in ".en") else text + ".0"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
     stochplan value INSTANCE [--scenarios SPEC] [--seed S] [--set KEY=VALUE ...] [--relax]
                              [--config FILE.toml] [--integer-policy round|relax]
     stochplan value --module MODULE --num-scens N [--set KEY=VALUE ...]
-    stochplan evaluate RUN [--scenarios SPEC] [--seed S] [--cvar-level A]
+    stochplan evaluate RUN [--draws M | --scenarios SPEC | --config FILE.toml] [--seed S]
+                           [--cvar-level A]
     stochplan saa INSTANCE --target-gap 0.5% [--scenarios sample:N|poisson:N|qmc:N] [--seed S]
                            [--set KEY=VALUE ...] [--relax] [--config FILE.toml]
                            [--start N] [--max-n N] [--batches B]
@@ -63,10 +64,17 @@ def add_commands(sub: Any) -> None:
     evaluate = sub.add_parser("evaluate", help="evaluate a stored run's plan out of sample")
     evaluate.add_argument("run", type=run_argument, metavar="RUN",
                           help="run id (see `stochplan runs`) or 'last' for the newest run")
-    add_scenario_options(evaluate, default="poisson:2000",
-                         spec_help=f"fresh scenarios: {SPEC_HELP}, but not named "
-                         "(default poisson:2000)",
+    add_scenario_options(evaluate,
+                         spec_help=f"another distribution to draw from ({SPEC_HELP}; not "
+                         "named), with the levels of --config's [scenarios] (default: the "
+                         "distribution the run's scenarios came from)",
                          seed_help="seed of the fresh scenarios (default: the run's seed + 1)")
+    evaluate.add_argument("--config", metavar="FILE.toml",
+                          help="another distribution: the [scenarios] section of a run "
+                          "configuration (spec, seed, multipliers, weights)")
+    evaluate.add_argument("--draws", type=int, metavar="M",
+                          help="fresh scenarios drawn from the run's own distribution "
+                          "(default 2000)")
     evaluate.add_argument("--cvar-level", type=float, default=0.95, metavar="A")
     add_output_options(evaluate)
     evaluate.set_defaults(handler=evaluate_command)
@@ -235,12 +243,14 @@ def _value_text(report: Any, run_id: int, db: str, instance: str, scenarios: str
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
+    """Both plans of a stored run (its own and, after ``value``, the mean-value plan) on fresh
+    scenarios of the run's own distribution (or of one chosen with ``--scenarios`` or
+    ``--config``); stored with the run with the distribution drawn from."""
     import pandas as pd
 
-    from stochplan.analysis.oos import out_of_sample
+    from stochplan.analysis.oos import evaluate_plans, summary_table
     from stochplan.family import get_family
     from stochplan.parallel import rank, world
-    from stochplan.scenarios import parse_spec
     from stochplan.store import ResultsStore
 
     db = check_db(args.db, must_exist=True, writable=True)
@@ -252,50 +262,20 @@ def evaluate_command(args: argparse.Namespace) -> int:
         raise InputError("run", args.run, "is a `value --module` run; evaluate takes runs of a "
                          "model family (a module's plan has no scenario generator here)")
     family = get_family(rec.family)
-    spec = parse_spec(args.scenarios)
-    if spec.kind == "named":
-        raise InputError("--scenarios", args.scenarios,
-                         "out-of-sample needs fresh scenarios: sample:M, poisson:M, qmc:M or "
-                         "file:PATH")
     cfg = rec.config
-    scen_cfg = cfg.get("scenarios", {})
     inst = family.resolve(cfg.get("instance", rec.instance), dict(cfg.get("model", {})))
-    seed = args.seed if args.seed is not None else (rec.seed or 0) + 1
-    own = parse_spec(rec.scenarios)
-    # sample:N draws poisson:N's scenarios when the family has no sampler of its own
-    plain = family.uncertainty(inst).sampler is None
-
-    def draw(kind: str) -> str:
-        return "poisson" if kind == "sample" and plain else kind
-
-    if seed == rec.seed and own.sampled and spec.sampled and draw(own.kind) == draw(spec.kind):
-        raise InputError("--seed", seed, f"is run {args.run}'s own seed; out-of-sample needs an "
-                         "independent one")
-    multipliers = tuple(scen_cfg.get("multipliers") or (1.0,))
-    weights = tuple(scen_cfg["weights"]) if scen_cfg.get("weights") else None
-    kwargs = family.creator_kwargs(inst, str(spec), seed, multipliers, weights)
-    scen_set = family.scenario_set(inst, str(spec), seed, multipliers, weights)
+    fresh = _fresh_scenarios(args, rec, family, inst)
     plans = [(f"stochastic (run {args.run})", rec.plan)]
     if "ev_plan" in rec.tables:
         plans.append(("mean-value (EV)", rec.tables["ev_plan"]))
     comm = world()
     progress = Progress(enabled=not (args.quiet or args.json) and rank(comm) == 0)
-    results = []
     with solving(), progress:
-        for label, plan in plans:
-            progress.phase(f"evaluate {label} on {len(scen_set)} scenarios")
-            oos = out_of_sample(family.module, plan, scen_set.names, kwargs, label,
-                                cvar_level=args.cvar_level, keep_recourse=True, comm=comm)
-            results.append((oos, family.oos_kpis(inst, scen_set, oos.solves)))
+        results = evaluate_plans(family, inst, plans, fresh, cvar_level=args.cvar_level,
+                                 comm=comm, phase=progress.phase)
     if rank(comm) != 0:
         return 0
-    summary = pd.DataFrame([{
-        "plan": oos.label, "scenarios": str(spec), "seed": seed, "n": oos.summary.n,
-        "mean": oos.summary.mean, "ci_low": oos.summary.ci_low, "ci_high": oos.summary.ci_high,
-        **oos.summary.quantiles, "cvar": oos.summary.cvar, "cvar_level": oos.summary.cvar_level,
-        "prob_infeasible": oos.summary.prob_infeasible,
-        "feasible_mean": oos.summary.feasible_mean, **extra,
-    } for oos, extra in results])
+    summary = summary_table(results, fresh)
     costs = pd.concat([oos.costs() for oos, _ in results], ignore_index=True)
     first = summary.iloc[0]
     kpis = {"oos_mean": first["mean"], "oos_ci_low": first["ci_low"],
@@ -305,9 +285,15 @@ def evaluate_command(args: argparse.Namespace) -> int:
     with ResultsStore(db, lock_timeout=lock_timeout()) as store:
         store.attach(args.run, {"oos_costs": costs, "oos_summary": summary}, kpis)
     if args.json:
-        print_json({"run_id": args.run, "db": str(db), "plans": summary.to_dict(orient="records")})
+        rows = summary.drop(columns=["distribution"]).to_dict(orient="records")
+        print_json({"run_id": args.run, "db": str(db), "evaluated_under": fresh.text,
+                    "note": fresh.note, "distribution": fresh.distribution.to_dict(),
+                    "plans": rows, "risk": {k: v.to_dict() for k, v in risk.items()}})
         return 0
-    print(f"run {args.run}: plans evaluated on {spec} (seed {seed}), costs in $")
+    print(f"run {args.run}: plans evaluated out of sample, costs in $")
+    print(f"  evaluated under: {fresh.text}")
+    if fresh.note:
+        print(f"  {fresh.note}")
     for row in summary.to_dict("records"):
         extra = "".join(f"  {k.replace('_', ' ')} {row[k]:.1%}" for k in results[0][1])
         print(f"  {row['plan']:<26} mean {money(row['mean'])}  95% CI [{money(row['ci_low'])}, "
@@ -318,6 +304,126 @@ def evaluate_command(args: argparse.Namespace) -> int:
             print(f"  {oos.note}")
     print(f"Stored with run {args.run} in {db} (tables oos_costs, oos_summary).")
     return 0
+
+
+def _risk_label(risk: dict[str, Any]) -> str:
+    from stochplan.solve.risk import RiskConfig
+
+    return RiskConfig(**risk).label()
+
+
+def _oos_risk(rec: Any, results: Any) -> dict[str, Any]:
+    """Each plan's out-of-sample value under the run's risk measure (the same definition as
+    in sample, :func:`stochplan.metrics.stats.risk_value`); empty for a risk-neutral run."""
+    from stochplan.metrics.stats import risk_value
+
+    risk = rec.config.get("risk") or {}
+    if risk.get("measure", "expectation") != "cvar":
+        return {}
+    sense = rec.config.get("sense", "min")
+    return {oos.label: risk_value(oos.solves.objective, oos.solves.probabilities,
+                                  float(risk["alpha"]), float(risk["weight"]), sense)
+            for oos, _ in results}
+
+
+def _fresh_scenarios(args: argparse.Namespace, rec: Any, family: Any, inst: Any) -> Any:
+    """The fresh scenarios of ``evaluate``: of the run's stored distribution by default (the
+    instance's sampling distribution, said so, when its scenarios are not draws of one); of
+    ``--scenarios``/``--config`` when given; as before (Poisson draws with the run's
+    ``[scenarios]`` levels, said so) for a run stored without a distribution."""
+    import dataclasses
+
+    from stochplan.analysis.oos import (
+        DEFAULT_DRAWS,
+        fresh_scenarios,
+        run_distribution,
+        stored_distribution,
+    )
+    from stochplan.scenarios import distribution_of, parse_spec
+
+    unc = family.uncertainty(inst)
+    seed = args.seed if args.seed is not None else (rec.seed or 0) + 1
+    own = stored_distribution(rec.config)
+    chosen = args.scenarios is not None or args.config is not None
+    if chosen and args.draws is not None:
+        raise InputError("--draws", args.draws, "counts draws of the run's own distribution; "
+                         "with --scenarios or --config give the count in the spec (poisson:M)")
+    if args.draws is not None and args.draws < 1:
+        raise InputError("--draws", args.draws, "must be a positive integer")
+    spec_text, multipliers, weights, given_seed = _chosen_scenarios(args) if chosen else (
+        None, (1.0,), None, None)
+    if chosen:
+        if args.seed is None and given_seed is not None:
+            seed = given_seed
+        spec = parse_spec(spec_text or f"poisson:{DEFAULT_DRAWS}")
+        if spec.kind == "named":
+            raise InputError("--scenarios", spec_text,
+                             "out-of-sample needs fresh scenarios: sample:M, poisson:M, qmc:M "
+                             "or file:PATH")
+        if spec.kind == "file":
+            assert spec.path is not None
+            law = _file_law(spec.path, unc)
+        else:
+            law = distribution_of(unc, spec, seed, multipliers, weights)
+            if law is None:
+                raise InputError("--scenarios", str(spec), f"the {family.name} family cannot "
+                                 "draw it (no rates and no sampler): use file:PATH")
+            law = dataclasses.replace(law, basis="chosen", seed=None, note="")
+        note = ""
+        if own is not None and own.law() != law.law():
+            note = (f"This is not the distribution run {args.run}'s scenarios came from "
+                    f"({own.describe()}).")
+        elif own is None:
+            note = f"Run {args.run} was stored without the distribution of its scenarios."
+        _check_seed_is_fresh(args.run, rec, spec.kind, seed)
+        return fresh_scenarios(family, inst, law, spec.n, seed, spec=str(spec), note=note)
+    n = args.draws or DEFAULT_DRAWS
+    law, note = run_distribution(rec.config, unc, args.run, advice="Choose one with "
+                                 "--scenarios or --config, or solve the run again.")
+    _check_seed_is_fresh(args.run, rec, "poisson", seed)
+    return fresh_scenarios(family, inst, law, n, seed, note=note)
+
+
+def _chosen_scenarios(args: argparse.Namespace) -> tuple[str | None, tuple[float, ...],
+                                                          tuple[float, ...] | None, int | None]:
+    """(spec, multipliers, weights, seed) of ``--scenarios`` and ``--config``'s [scenarios]
+    (the flag wins over the file's spec; the file's other sections are not read)."""
+    from pathlib import Path
+
+    from stochplan.config import read_section
+    from stochplan.data import read_toml
+
+    if args.config is None:
+        return args.scenarios, (1.0,), None, None
+    path = Path(args.config)
+    if not path.is_file():
+        raise InputError("--config", args.config, "file not found")
+    raw = read_toml(path)
+    table = raw.get("scenarios")
+    if not isinstance(table, dict):
+        raise InputError("--config", args.config, "has no [scenarios] section: evaluate draws "
+                         "from the distribution it describes", path)
+    sc = read_section("scenarios", table, path)
+    spec = args.scenarios if args.scenarios is not None else table.get("spec")
+    return (spec, sc.multipliers, sc.weights, sc.seed if "seed" in table else None)
+
+
+def _file_law(path: str, unc: Any) -> Any:
+    from stochplan.scenarios import Distribution
+
+    return Distribution("file", "chosen", unc.name, data_shape=unc.shape, path=path)
+
+
+def _check_seed_is_fresh(run: int, rec: Any, kind: str, seed: int) -> None:
+    """Refuse the run's own seed when its scenarios were drawn from it by the same kind of
+    stream (Monte Carlo streams ``default_rng([seed, k])`` of every family alike, or QMC)."""
+    from stochplan.scenarios import parse_spec
+
+    own = parse_spec(rec.scenarios)
+    if seed == rec.seed and own.sampled and kind != "file" and (
+            (own.kind == "qmc") == (kind == "qmc")):
+        raise InputError("--seed", seed, f"is run {run}'s own seed; out-of-sample needs an "
+                         "independent one")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -4,10 +4,17 @@
 
     stochplan simulate FAMILY --plan RUN --days D [--seed S] [--db PATH] [--json] [--quiet]
 
-The days are scenarios ``sample:D`` of base seed S (default: the run's seed + 1), the same for
-every policy; day k depends on (S, k) only. The policies are the run's plan, the mean-value
-plan of the run's scenarios (its stored ``ev_plan`` when ``stochplan value`` stored one, else
-solved here with a zero MIP gap: EV problems have near-ties) and whatever the family adds.
+The days are D fresh scenarios of base seed S (default: the run's seed + 1) drawn from the
+distribution the run's scenarios came from, as the run stored it (the same law ``evaluate``
+samples by default: a three-point run of an instance that declares its named scenarios Poisson
+draws at levels is simulated under that mixture, not plain Poisson), the same days for every
+policy; day k depends on (S, k) only. A run stored without its distribution (by an older
+stochplan) is simulated under its ``[scenarios]`` levels, with a note saying so. What the days
+were drawn from is printed and stored ("simulated under: ...", columns ``simulated_under``,
+``simulation_note`` and ``distribution`` of the ``simulation`` table). The policies are the
+run's plan, the mean-value plan of the run's scenarios (its stored ``ev_plan`` when
+``stochplan value`` stored one, else solved here with a zero MIP gap: EV problems have
+near-ties) and whatever the family adds.
 For each plan the model's second stage is solved for every day with the first stage fixed;
 the family turns the solutions into its measures
 (:meth:`stochplan.family.Family.simulate`). The tables are stored with the run (replacing an
@@ -39,9 +46,10 @@ def add_commands(sub: Any) -> None:
         "simulate",
         help="simulate a stored plan day by day against the mean-value plan (and the "
         "family's own policies)",
-        description="Play a stored run's first-stage plan over D simulated days (scenarios "
-        "sample:D of seed S), beside the mean-value plan and the policies the family adds, "
-        "all on the same days; store the results with the run and print them.",
+        description="Play a stored run's first-stage plan over D simulated days (fresh "
+        "scenarios of seed S, drawn from the distribution the run's scenarios came from), "
+        "beside the mean-value plan and the policies the family adds, all on the same days; "
+        "store the results with the run and print them.",
     )
     sim.add_argument("family", metavar="FAMILY", help="model family of the run")
     sim.add_argument("--plan", type=run_argument, required=True, metavar="RUN",
@@ -66,7 +74,14 @@ def _positive(text: str) -> int:
     return value
 
 
+#: Columns ``simulate`` adds to the family's ``simulation`` table: where the days came from.
+DISTRIBUTION_COLUMNS = ("simulated_under", "simulation_note", "distribution")
+
+
 def simulate_command(args: argparse.Namespace) -> int:
+    import json
+
+    from stochplan.analysis.oos import fresh_scenarios, run_distribution
     from stochplan.analysis.value import solve_mean_value
     from stochplan.family import get_family
     from stochplan.solve.evaluate import evaluate_plan
@@ -87,9 +102,11 @@ def simulate_command(args: argparse.Namespace) -> int:
     cfg = rec.config
     inst = family.resolve(cfg.get("instance", rec.instance), dict(cfg.get("model", {})))
     seed = args.seed if args.seed is not None else (rec.seed or 0) + 1
-    spec = f"sample:{args.days}"
-    days = family.scenario_set(inst, spec, seed)
-    kwargs = family.creator_kwargs(inst, spec, seed)
+    law, note = run_distribution(cfg, family.uncertainty(inst), args.plan, verb="simulated",
+                                 advice="Solve the run again to store it.")
+    fresh = fresh_scenarios(family, inst, law, args.days, seed, note=note)
+    days, kwargs, spec = fresh.scenarios, fresh.creator_kwargs, fresh.spec
+    _, multipliers, weights = law.draw_args(args.days)
     exact = SolverOptions(mip_rel_gap=0.0)
     progress = Progress(enabled=not (args.quiet or args.json))
     plans = {f"stochastic (run {args.plan})": rec.plan}
@@ -99,11 +116,11 @@ def simulate_command(args: argparse.Namespace) -> int:
         else:
             progress.phase("mean-value problem")
             scen_cfg = cfg.get("scenarios", {})
-            multipliers = tuple(scen_cfg.get("multipliers") or (1.0,))
-            weights = tuple(scen_cfg["weights"]) if scen_cfg.get("weights") else None
-            own = family.scenario_set(inst, rec.scenarios, rec.seed, multipliers, weights)
-            own_kwargs = family.creator_kwargs(inst, rec.scenarios, rec.seed, multipliers,
-                                               weights)
+            own_mult = tuple(scen_cfg.get("multipliers") or (1.0,))
+            own_weights = tuple(scen_cfg["weights"]) if scen_cfg.get("weights") else None
+            own = family.scenario_set(inst, rec.scenarios, rec.seed, own_mult, own_weights)
+            own_kwargs = family.creator_kwargs(inst, rec.scenarios, rec.seed, own_mult,
+                                               own_weights)
             _, ev_plan, _, _ = solve_mean_value(family.module, own.names, own_kwargs, exact)
             plans["mean-value (EV)"] = ev_plan
 
@@ -112,7 +129,7 @@ def simulate_command(args: argparse.Namespace) -> int:
             day_kwargs = kwargs
             if options:
                 day_kwargs = family.creator_kwargs(family.with_options(inst, options), spec,
-                                                   seed)
+                                                   seed, multipliers, weights)
             solves = evaluate_plan(family.module, plan, days.names, day_kwargs, exact,
                                    keep_recourse=True)
             return solves.recourse
@@ -120,16 +137,25 @@ def simulate_command(args: argparse.Namespace) -> int:
         progress.phase("simulate")
         result = family.simulate(inst, plans, days, recourse)
     kpis = {**result.headline, "sim_seed": float(seed)}
+    tables = dict(result.tables)
+    table = tables["simulation"].assign(simulated_under=fresh.text, simulation_note=fresh.note,
+                                        distribution=json.dumps(law.to_dict()))
+    tables["simulation"] = table
     with ResultsStore(db, lock_timeout=lock_timeout()) as store:
-        store.attach(args.plan, dict(result.tables), kpis)
-    table = result.tables["simulation"]
+        store.attach(args.plan, tables, kpis)
     if args.json:
         print_json({"run_id": args.plan, "db": str(db), "seed": seed, "days": args.days,
-                    "simulation": table.to_dict(orient="records")})
+                    "scenarios": spec, "simulated_under": fresh.text, "note": fresh.note,
+                    "distribution": law.to_dict(),
+                    "simulation": table.drop(columns=list(DISTRIBUTION_COLUMNS))
+                    .to_dict(orient="records")})
         return 0
     print(f"run {args.plan}: {args.days} simulated days ({spec}, seed {seed}), stored with the "
           "run")
-    print(format_table(table))
+    print(f"  simulated under: {fresh.text}")
+    if fresh.note:
+        print(f"  {fresh.note}")
+    print(format_table(table.drop(columns=list(DISTRIBUTION_COLUMNS))))
     return 0
 
 

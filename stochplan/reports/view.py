@@ -32,11 +32,13 @@ import pandas as pd
 from stochplan.errors import InputError
 from stochplan.family import Family, stored_family
 from stochplan.metrics.stats import mean_std_ci
+from stochplan.scenarios import Distribution
 from stochplan.store import StoredRun
 
 __all__ = [
     "FAN_THRESHOLD",
     "config_differences",
+    "evaluated_under",
     "VALUE_METRICS",
     "MissingData",
     "RunView",
@@ -285,6 +287,29 @@ class RunView:
         return table
 
     @cached_property
+    def evaluated_under(self) -> str | None:
+        """Where the out-of-sample scenarios came from (``mixture of Poisson around the demand
+        rates, levels 0.8/1.0/1.2 weights 0.25/0.5/0.25, 2,000 draws, seed 1``), or None when
+        the run stores no evaluation; see :func:`evaluated_under`."""
+        if not self.has_table("oos_summary"):
+            return None
+        return evaluated_under(self.table("oos_summary"))[0]
+
+    @cached_property
+    def evaluation_note(self) -> str:
+        """What a reader must know about the out-of-sample scenarios (empty when nothing)."""
+        if not self.has_table("oos_summary"):
+            return ""
+        return evaluated_under(self.table("oos_summary"))[1]
+
+    @cached_property
+    def distribution(self) -> Distribution | None:
+        """The distribution the run's scenarios came from, as it stored it (None for a run
+        stored without one)."""
+        values = self.record.config.get("distribution")
+        return Distribution.from_dict(values) if isinstance(values, dict) else None
+
+    @cached_property
     def convergence(self) -> pd.DataFrame | None:
         """A decomposition's history (``seconds``, ``iteration``, ``bound``, ``incumbent``), or
         None when the run stores none (the extensive form)."""
@@ -458,6 +483,34 @@ def oos_summary(oos: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def evaluated_under(summary: pd.DataFrame) -> tuple[str, str]:
+    """(text, note) of an out-of-sample evaluation from its stored ``oos_summary`` table:
+    the ``evaluated_under`` and ``evaluation_note`` columns that ``evaluate`` stores; for an
+    evaluation stored before them, the spec and seed it drew with, and a note that its
+    distribution was not stored.
+
+    Examples
+    --------
+    >>> old = pd.DataFrame({"plan": ["a"], "scenarios": ["poisson:2000"], "seed": [1]})
+    >>> evaluated_under(old)[0]
+    'poisson:2000 scenarios, seed 1 (distribution not stored)'
+    """
+    if not len(summary):
+        return "", ""
+    row = summary.iloc[0]
+    if "evaluated_under" in summary and isinstance(row["evaluated_under"], str):
+        note = row.get("evaluation_note", "")
+        return row["evaluated_under"], note if isinstance(note, str) else ""
+    spec = row.get("scenarios", "fresh")
+    seed = row.get("seed")
+    seed_text = "" if seed is None or (isinstance(seed, float) and math.isnan(seed)) else (
+        f", seed {int(seed)}")
+    return (f"{spec} scenarios{seed_text} (distribution not stored)",
+            "This evaluation was stored without the distribution it drew from (by an older "
+            "stochplan); the levels of the run's [scenarios] section were used, which need "
+            "not be the distribution its plan was made for.")
+
+
 #: Stored configuration keys that say where a run was written or read, not what it computed.
 _NOT_COMPARED = frozenset({"db", "instance_data.source"})
 #: Sections of the stored configuration that hold what an analysis found, not its inputs.
@@ -483,7 +536,14 @@ def run_settings(view: RunView | StoredRun) -> dict[str, Any]:
         "instance": rec.instance, "family": rec.family, "scenarios.spec": rec.scenarios,
         "scenarios.seed": rec.seed, "scenarios.n": rec.n_scenarios, "method": rec.method,
     }
-    for key, value in _flatten(dict(rec.config)).items():
+    config = dict(rec.config)
+    law = config.pop("distribution", None)
+    if isinstance(law, dict):  # one line, not its rates and parameters
+        try:
+            settings["scenarios.distribution"] = Distribution.from_dict(law).describe()
+        except InputError:
+            settings["scenarios.distribution"] = "unreadable"
+    for key, value in _flatten(config).items():
         if key in _NOT_COMPARED or key.startswith(_RESULTS):
             continue
         if key in ("scenarios.spec", "scenarios.seed") and value is None:

@@ -65,7 +65,9 @@ class AggregateFamily(Family):
         return load_aggregate(folder, meta, toml_path)
 
     def uncertainty(self, inst: AggregateInstance) -> scen.Uncertainty:
-        """Demand per (product, week): Poisson around base demand, or the instance's levels."""
+        """Demand per (product, week): Poisson around base demand, or the instance's levels
+        (declared Poisson draws at ``named_levels`` x base demand when its instance.toml says
+        so)."""
         return scen.Uncertainty(
             name="demand",
             axes={"product": inst.products, "week": inst.weeks},
@@ -73,6 +75,7 @@ class AggregateFamily(Family):
             named_data=inst.level_demand if inst.levels else None,
             named_probabilities=inst.level_probabilities if inst.levels else None,
             named_labels=inst.levels,
+            named_levels=inst.named_levels if inst.levels else None,
         )
 
     def build(self, inst: AggregateInstance, data: np.ndarray, name: str) -> Any:

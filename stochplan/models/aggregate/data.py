@@ -5,6 +5,17 @@ of per-(product, week) costs and demands (the seed's ``product_data.csv`` layout
 validated when the record is built: a bad value raises :class:`~stochplan.errors.InputError`
 naming the field, the value and the file.
 
+The CSV's ``<level>_demand`` and ``prob_<level>`` columns (``low``, ``med``, ``high`` in the
+seed) are the instance's named scenarios. If they were made as one Poisson draw around a
+multiple of ``base_demand`` each, ``instance.toml`` says so with the top-level key
+``named_levels``, one positive multiple per level in column order (the electronics instance:
+``named_levels = [0.8, 1.0, 1.2]``); then a three-point run's scenarios are draws of that
+mixture, weighted by the levels' probabilities, and ``evaluate`` and ``simulate`` sample it.
+Without the key the named scenarios are taken for what they are and no more: out of sample, the
+instance's sampling distribution (Poisson around ``base_demand``) stands in, with a note. The
+top-level keys are ``family``, ``name``, ``description``, ``data``, ``named_levels`` and the
+tables ``[products.NAME]``, ``[capacity]`` and ``[options]``; any other is an error.
+
 Units: money in $, time in weeks, labour in hours, space in warehouse space units.
 """
 
@@ -38,6 +49,9 @@ COST_COLUMNS = (
     "firing_cost",
 )
 _REQUIRED_COLUMNS = ("product", "t", "base_demand", *COST_COLUMNS)
+#: Top-level keys of an aggregate ``instance.toml`` (any other is an error).
+_TOP_KEYS = ("family", "name", "description", "data", "named_levels", "products", "capacity",
+             "options")
 _PRODUCT_FIELDS = (
     "hours_per_unit",
     "space_per_unit",
@@ -103,6 +117,9 @@ class AggregateInstance:
     Arrays indexed ``[p, t]`` have shape (P, T) and follow ``products`` and weeks 1..T.
     ``levels`` hold the instance's own discrete demand scenarios (the seed's low/med/high),
     ``level_demand`` has shape (K, P, T) and ``level_probabilities`` sums to 1.
+    ``named_levels`` (K positive numbers, or None) declares how those scenarios were made:
+    level k's demand is one Poisson draw around ``named_levels[k] x base_demand`` (the seed:
+    0.8/1.0/1.2); see :attr:`stochplan.scenarios.Uncertainty.named_levels`.
     """
 
     name: str
@@ -128,6 +145,7 @@ class AggregateInstance:
     levels: tuple[str, ...] = ()
     level_demand: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
     level_probabilities: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    named_levels: tuple[float, ...] | None = None
     options: ModelOptions = field(default_factory=ModelOptions)
     description: str = ""
     source: str = ""
@@ -167,6 +185,8 @@ class AggregateInstance:
                 raise InputError(
                     "scenario probabilities", [float(x) for x in probs], "must sum to 1", src
                 )
+        if self.named_levels is not None:
+            _check_named_levels(self.named_levels, self.levels, src)
         for arr in (self.__dict__.values()):
             if isinstance(arr, np.ndarray):
                 arr.setflags(write=False)
@@ -235,8 +255,17 @@ def load_aggregate(folder: Path, meta: dict[str, Any], toml_path: Path) -> Aggre
     if not isinstance(options_meta, dict):
         raise InputError("options", options_meta, "must be an [options] table", toml_path)
 
+    for key in meta:
+        if key not in _TOP_KEYS:
+            raise InputError(key, meta[key], f"unknown key (known: {', '.join(_TOP_KEYS)})",
+                             toml_path)
+
     options = ModelOptions.from_mapping(dict(options_meta), toml_path)
     table = _read_product_csv(csv_path, products)
+    named_levels = None
+    if "named_levels" in meta:
+        named_levels = _check_named_levels(meta["named_levels"], table["levels"], toml_path,
+                                           csv_path.name)
 
     return AggregateInstance(
         name=str(meta.get("name", folder.name)),
@@ -263,6 +292,7 @@ def load_aggregate(folder: Path, meta: dict[str, Any], toml_path: Path) -> Aggre
         levels=table["levels"],
         level_demand=table["level_demand"],
         level_probabilities=table["level_probabilities"],
+        named_levels=named_levels,
         options=options,
         source=str(toml_path),
     )
@@ -384,6 +414,26 @@ def _check_number(
         raise InputError(name, value, f"must be <= {hi:g}", source)
     check_magnitude(name, value, source)
     return float(value)
+
+
+def _check_named_levels(value: Any, levels: tuple[str, ...], source: str | Path | None,
+                        data: str = "the data file") -> tuple[float, ...]:
+    """``named_levels`` as a tuple: positive numbers, one per named demand level of the CSV."""
+    if not isinstance(value, (list, tuple)) or not value:
+        raise InputError("named_levels", value, "expected a list of positive numbers, one per "
+                         "named demand level (e.g. [0.8, 1.0, 1.2])", source)
+    out = []
+    for x in value:
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) \
+                or x <= 0:
+            raise InputError("named_levels", list(value), f"{x!r} is not a positive number",
+                             source)
+        out.append(float(check_magnitude("named_levels", x, source)))
+    if len(out) != len(levels):
+        named = ", ".join(f"{lv}_demand" for lv in levels) or "none"
+        raise InputError("named_levels", list(value), f"expected {len(levels)} numbers, one "
+                         f"per named demand level of {data} ({named})", source)
+    return tuple(out)
 
 
 def _check_array(name: str, arr: Any, shape: tuple[int, ...], source: str | None) -> None:
