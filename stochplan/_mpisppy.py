@@ -94,6 +94,11 @@ def nonant_vars(model: BlockData) -> list[VarData]:
     return list(model._mpisppy_node_list[0].nonant_vardata_list)
 
 
+def root_cost(model: BlockData) -> Any:
+    """The first-stage cost expression of a scenario model's root node (objective's sense)."""
+    return model._mpisppy_node_list[0].cost_expression
+
+
 def probability(model: BlockData) -> float:
     """The probability mpi-sppy reads from a scenario model (a sum over an EF's scenarios)."""
     return float(model._mpisppy_probability)

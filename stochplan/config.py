@@ -28,6 +28,11 @@ the wrong type or out of range is one :class:`~stochplan.errors.InputError` nami
     rel_gap = 1e-4
     clusters = 50
 
+    [risk]                  # the objective's risk measure (default: the expected cost)
+    measure = "cvar"        # (1 - weight) E[cost] + weight CVaR_alpha(cost)
+    alpha = 0.95
+    weight = 0.5
+
     [output]
     db = "stochplan.db"
 
@@ -56,6 +61,7 @@ from stochplan.errors import InputError
 from stochplan.family import Family, get_family, options_error
 from stochplan.models import DEFAULT_INSTANCE
 from stochplan.solve.ph import PHOptions
+from stochplan.solve.risk import RiskConfig
 from stochplan.solve.solvers import SolverOptions
 
 if TYPE_CHECKING:
@@ -137,6 +143,7 @@ class RunConfig:
     solver: SolverOptions = field(default_factory=SolverOptions)
     ph: PHOptions = field(default_factory=PHOptions)
     lshaped: LShapedOptions = field(default_factory=lambda: _section_class("lshaped")())
+    risk: RiskConfig = field(default_factory=RiskConfig)
     db: str | None = None
     source: str | None = None
 
@@ -182,6 +189,7 @@ SECTIONS: dict[str, type | str] = {
     # imported when first read: the L-shaped module loads scipy and highspy, which a run that
     # fails on its input should not wait for
     "lshaped": "stochplan.solve.lshaped:LShapedOptions",
+    "risk": RiskConfig,
     "output": OutputConfig,
 }
 
@@ -207,7 +215,8 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
     """Read a TOML run configuration (optional) and apply overrides given as keyword arguments.
 
     Overrides are ``instance``, ``method``, ``db``, ``model`` (a dict merged over the file's),
-    ``scenarios``, ``solver``, ``ph`` and ``lshaped`` (dicts merged over the file's sections).
+    ``scenarios``, ``solver``, ``ph``, ``lshaped`` and ``risk`` (dicts merged over the file's
+    sections).
     ``None`` values are ignored, so CLI flags that were not given change nothing.
 
     Raises
@@ -266,6 +275,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
         solver=records["solver"],
         ph=records["ph"],
         lshaped=records["lshaped"],
+        risk=records["risk"],
         db=str(db) if db is not None else None,
         source=source,
         **scalars,

@@ -89,26 +89,44 @@ def solve_instance(
 
     module = family.module
     kwargs = family.creator_kwargs(inst, sc.spec, sc.seed, sc.multipliers, sc.weights)
+    risk = config.risk
+    # the extensive form and PH solve the module in Rockafellar-Uryasev form; the L-shaped
+    # method takes the measure itself (its master would be unbounded in the value at risk)
+    solved = risk_module(module, risk)
     if config.method in ("ph", "lshaped"):
         decomposed: SolveResult | None
         if config.method == "ph":
+            from stochplan.analysis.value import value_at_risk_box
+            from stochplan.parallel import world
             from stochplan.solve.ph import solve_ph
 
-            decomposed = solve_ph(module, scen_set.names, kwargs, config.ph,
+            if risk.active:  # PH's Lagrangian bound needs eta bounded
+                note("risk bounds")
+                box = value_at_risk_box(module, scen_set.names, kwargs, risk, config.solver,
+                                        comm=world())
+                solved = risk_module(module, risk, box)
+            decomposed = solve_ph(solved, scen_set.names, kwargs, config.ph,
                                   allow_partial=allow_partial, progress=note)
         else:
             from stochplan.parallel import world
             from stochplan.solve.lshaped import solve_lshaped
 
+            extra = {"risk": risk} if risk.active else {}
             decomposed = solve_lshaped(module, scen_set.names, kwargs, config.lshaped,
-                                       comm=world(), allow_partial=allow_partial, progress=note)
+                                       comm=world(), allow_partial=allow_partial, progress=note,
+                                       **extra)
         if decomposed is None:  # not MPI rank 0
             return None
         result = decomposed
     else:
-        result = solve_ef(module, scen_set.names, kwargs, config.solver,
+        result = solve_ef(solved, scen_set.names, kwargs, config.solver,
                           allow_partial=allow_partial, progress=note)
     timings.update(result.timings)
+    if risk.measure != "expectation":
+        note("risk")
+        start = time.perf_counter()
+        result = risk_result(result, module, scen_set.names, kwargs, risk, config.solver)
+        timings["risk"] = time.perf_counter() - start
 
     note("kpis")
     return outcome_from_result(config, inst, scen_set, result, timings)
@@ -133,6 +151,12 @@ def outcome_from_result(
     timings = dict(timings or result.timings)
     start = time.perf_counter()
     kpis = family.kpis(inst, scen_set, result)
+    risk = result.info.get("risk")
+    if isinstance(risk, dict):  # a run under a risk measure: its in-sample figures
+        kpis.headline.update({"risk_objective": risk["objective"],
+                              "risk_expected": risk["expected"],
+                              "risk_value_at_risk": risk["value_at_risk"],
+                              "risk_cvar": risk["cvar"]})
     timings["kpis"] = time.perf_counter() - start
     log.info("solved %s (%s): objective %.2f", inst.name, scen_set.spec, result.objective)
     return RunOutcome(config, family, inst, scen_set, result, kpis, timings)

@@ -2,6 +2,14 @@
 
 The module needs ``scenario_creator`` and ``average_scenario_creator`` (the mean-value
 scenario, probability 1). Sign conventions are those of :mod:`stochplan.metrics.value`.
+
+Under a risk measure (``risk``, :class:`~stochplan.solve.risk.RiskConfig` with CVaR) the same
+quantities are computed under the measure rho = (1 - lambda) E + lambda CVaR_alpha instead of
+the expectation, and labelled so: RP is the optimal rho; EV is unchanged (one scenario: its
+rho is its value); EEV is rho of the mean-value plan's per-scenario values; WS is rho of the
+wait-and-see values. VSS = EEV - RP and EVPI = RP - WS (mirrored for maximisation) stay
+non-negative, because rho is monotone: every scenario's wait-and-see value is at least as
+good as the optimal plan's, which is in turn optimal for rho.
 """
 
 from __future__ import annotations
@@ -22,11 +30,13 @@ import pyomo.environ as pyo
 from stochplan import _mpisppy
 from stochplan.analysis.recourse import infinite_eev_note
 from stochplan.errors import InputError, SolveError
+from stochplan.metrics.stats import risk_value
 from stochplan.metrics.value import evpi, vss
 from stochplan.parallel import rank
 from stochplan.solve.ef import solve_ef, var_table
 from stochplan.solve.evaluate import evaluate_plan, wait_and_see
 from stochplan.solve.results import SolveResult
+from stochplan.solve.risk import RiskConfig, risk_module, risk_result
 from stochplan.solve.solvers import SolverOptions, solve_model
 
 log = logging.getLogger(__name__)
@@ -59,6 +69,7 @@ class ValueReport:
     timings: dict[str, float] = field(default_factory=dict)
     rp_result: SolveResult | None = None
     infeasible_probability: float = 0.0
+    risk: dict[str, Any] | None = None
 
     @property
     def note(self) -> str:
@@ -75,7 +86,13 @@ class ValueReport:
             "n_scenarios": self.n_scenarios, "infeasible_scenarios": list(self.infeasible),
             "infeasible_probability": self.infeasible_probability, "note": self.note,
             "integer_policy": self.integer_policy, "timings": dict(self.timings),
+            "measure": self.measure,
         }
+
+    @property
+    def measure(self) -> str:
+        """What RP, EEV and WS measure: ``"expectation"`` or e.g. ``"0.5 E + 0.5 CVaR 95%"``."""
+        return "expectation" if self.risk is None else str(self.risk["label"])
 
     def kpis(self) -> dict[str, float]:
         """The values under the names the results database uses."""
@@ -125,8 +142,9 @@ def value_report(
     rp: SolveResult | None = None,
     comm: Any | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    risk: RiskConfig | None = None,
 ) -> ValueReport:
-    """Compute RP, EV, EEV, WS, VSS and EVPI.
+    """Compute RP, EV, EEV, WS, VSS and EVPI (under ``risk``'s measure when it is active).
 
     Parameters
     ----------
@@ -146,18 +164,26 @@ def value_report(
         and broadcast. Every rank returns the same report.
     progress : callable, optional
         ``progress(phase, done, total)`` as scenarios are solved.
+    risk : RiskConfig, optional
+        A mean-CVaR measure: RP, EEV and WS are then that measure's values (see the module
+        docstring); ``rp``, if given, must be a solve under the same measure.
     """
     solver = solver or SolverOptions()
+    risk = risk if risk is not None and risk.active else None
     kwargs = dict(creator_kwargs or {})
     names = [str(n) for n in scenario_names]
     note = progress or (lambda phase, done, total: None)
     timings: dict[str, float] = {}
 
     start = time.perf_counter()
-    if rp is None:
-        rp = solve_ef(module, names, kwargs, solver) if rank(comm) == 0 else None
-        if comm is not None:
-            rp = comm.bcast(rp, root=0)
+    if rp is None and rank(comm) == 0:
+        if risk is None:
+            rp = solve_ef(module, names, kwargs, solver)
+        else:
+            rp = risk_result(solve_ef(risk_module(module, risk), names, kwargs, solver), module,
+                             names, kwargs, risk, solver)
+    if comm is not None:
+        rp = comm.bcast(rp, root=0)
     assert rp is not None
     if rp.objective is None or not rp.optimal:
         raise SolveError(f"the recourse problem ended {rp.status!r}", rp.status)
@@ -186,8 +212,14 @@ def value_report(
                       progress=lambda d, t: note("ws", d, t))
     timings["ws"] = time.perf_counter() - start
 
-    eev_value = _expected(eev.objective, eev.probabilities, sense)
-    ws_value = _expected(ws.objective, ws.probabilities, sense)
+    if risk is None:
+        eev_value = _expected(eev.objective, eev.probabilities, sense)
+        ws_value = _expected(ws.objective, ws.probabilities, sense)
+    else:
+        eev_value = risk_value(eev.objective, eev.probabilities, risk.alpha, risk.weight,
+                               sense).objective
+        ws_value = risk_value(ws.objective, ws.probabilities, risk.alpha, risk.weight,
+                              sense).objective
     by_scenario = pd.DataFrame({
         "scenario": names,
         "probability": ws.probabilities,
@@ -211,6 +243,8 @@ def value_report(
         timings=timings,
         rp_result=rp,
         infeasible_probability=_probability_of(eev.infeasible, names, eev.probabilities),
+        risk=None if risk is None else {"label": risk.label(), "alpha": risk.alpha,
+                                        "weight": risk.weight},
     )
 
 
@@ -229,3 +263,44 @@ def _expected(values: np.ndarray, probabilities: np.ndarray, sense: str) -> floa
     if np.any(np.isinf(values) & (p > 0)):
         return math.inf if sense == "min" else -math.inf
     return float(p @ values)
+
+
+def value_at_risk_box(
+    module: ModuleType,
+    scenario_names: Sequence[str],
+    creator_kwargs: dict[str, Any],
+    risk: RiskConfig,
+    solver: SolverOptions | None = None,
+    comm: Any = None,
+) -> tuple[float, float]:
+    """Bounds on eta that contain the value at risk of an optimal plan, for methods whose
+    subproblems must stay bounded (PH's Lagrangian bound: with eta free, a scenario's
+    Lagrangian subproblem is unbounded in eta once its multiplier leaves
+    [-lambda, lambda alpha / (1 - alpha)], and its "bound" is then meaningless).
+
+    With ``WS_s`` the best loss of scenario s alone (wait-and-see) and ``x0`` the mean-value
+    plan: the optimal plan's VaR is at least its smallest loss, so at least ``min_s WS_s``;
+    and at most its CVaR, which optimality bounds by ``(rho(x0) - (1 - lambda) E[WS]) /
+    lambda``. Costs 2 S scenario solves (spread over ``comm``'s ranks).
+
+    Raises :class:`InputError` when the mean-value plan has no feasible recourse in some
+    scenario (no finite upper bound then).
+    """
+    names = [str(n) for n in scenario_names]
+    ws = wait_and_see(module, names, creator_kwargs, solver, comm=comm)
+    _, ev_plan, sense, _ = solve_mean_value(module, names, creator_kwargs,
+                                            solver or SolverOptions())
+    sign = 1.0 if sense == "min" else -1.0
+    ws_loss = sign * np.asarray(ws.objective, float)
+    p = ws.probabilities / ws.probabilities.sum()
+    x0 = evaluate_plan(module, ev_plan, names, creator_kwargs, solver, comm=comm)
+    rho0 = sign * risk_value(x0.objective, x0.probabilities, risk.alpha, risk.weight,
+                             sense).objective
+    if not (np.isfinite(ws_loss).all() and math.isfinite(rho0)):
+        raise InputError("method", "ph", "under a risk measure PH bounds the value at risk by "
+                         "the mean-value plan's measure, and that plan has no feasible "
+                         "recourse in some scenario: use --method ef or lshaped")
+    low = float(ws_loss.min())
+    high = (rho0 - (1.0 - risk.weight) * float(p @ ws_loss)) / risk.weight
+    margin = 1e-6 * max(1.0, abs(low), abs(high))
+    return low - margin, max(high, low) + margin

@@ -27,8 +27,10 @@ from stochplan.cli.common import (
     Progress,
     add_model_options,
     add_output_options,
+    add_risk_options,
     add_scenario_options,
     check_db,
+    check_risk_flags,
     guarded_module,
     import_user_module,
     load_instance_first,
@@ -38,6 +40,7 @@ from stochplan.cli.common import (
     parse_sets,
     print_json,
     resolve_run,
+    risk_overrides,
     run_argument,
     save_run,
     solving,
@@ -58,6 +61,7 @@ def add_commands(sub: Any) -> None:
     add_model_options(value)
     value.add_argument("--integer-policy", choices=("round", "relax"), default="round",
                        help="EV of an integer model with fractional mean demand (default round)")
+    add_risk_options(value)
     add_output_options(value)
     value.set_defaults(handler=value_command)
 
@@ -134,9 +138,16 @@ def _value_of_instance(args: argparse.Namespace, comm: Any, progress: Progress) 
     from stochplan.run import outcome_from_result, solve_instance, to_record
 
     load_instance_first(args.instance)
-    config = load_config(args.config, instance=args.instance, db=args.db,
-                         model=model_overrides(args, args.instance),
-                         scenarios={"spec": args.scenarios, "seed": args.seed})
+    try:
+        config = load_config(args.config, instance=args.instance, db=args.db,
+                             model=model_overrides(args, args.instance),
+                             scenarios={"spec": args.scenarios, "seed": args.seed},
+                             risk=risk_overrides(args))
+    except InputError as err:
+        if err.field.startswith("risk."):
+            check_risk_flags(args, None, err)
+        raise
+    check_risk_flags(args, config)
     progress.phase("rp")
     outcome = solve_instance(config) if rank(comm) == 0 else None
     if comm is not None:
@@ -146,7 +157,7 @@ def _value_of_instance(args: argparse.Namespace, comm: Any, progress: Progress) 
     kwargs = family.creator_kwargs(inst, sc.spec, sc.seed, sc.multipliers, sc.weights)
     report = value_report(family.module, outcome.scenarios.names, kwargs, config.solver,
                           integer_policy=args.integer_policy, rp=outcome.result, comm=comm,
-                          progress=progress.counter())
+                          progress=progress.counter(), risk=config.risk)
     record = to_record(outcome_from_result(config, inst, outcome.scenarios, outcome.result,
                                            outcome.timings))
     return report, _with_value(record, report)
@@ -161,7 +172,8 @@ def _value_of_module(args: argparse.Namespace, comm: Any, progress: Progress) ->
     if args.num_scens is None or args.num_scens < 1:
         raise InputError("--num-scens", args.num_scens, "a positive number of scenarios is needed")
     for flag, given in (("--relax", args.relax), ("--config", args.config),
-                        ("--scenarios", args.scenarios), ("--seed", args.seed)):
+                        ("--scenarios", args.scenarios), ("--seed", args.seed),
+                        ("--cvar", args.cvar), ("--risk-weight", args.risk_weight)):
         if given not in (None, False):
             raise InputError(flag, given, "applies to an INSTANCE; a --module's options are set "
                              "with --set KEY=VALUE")
@@ -205,7 +217,8 @@ def _with_value(record: Any, report: Any) -> Any:
 
     config = dict(record.config)
     config["value"] = {"integer_policy": report.integer_policy, "sense": report.sense,
-                       "infeasible_scenarios": list(report.infeasible)}
+                       "infeasible_scenarios": list(report.infeasible),
+                       "measure": report.measure}
     return dataclasses.replace(
         record,
         config=config,
@@ -222,6 +235,9 @@ def _value_text(report: Any, run_id: int, db: str, instance: str, scenarios: str
 
     lines = [(f"run {run_id}: {instance}, {scenarios} ({report.n_scenarios} scenarios), "
               f"objective sense {report.sense}")]
+    if report.risk is not None:
+        lines.append(f"  under the risk measure {report.measure}: RP, EEV and WS are its values "
+                     "(EV is the mean-value problem's own)")
     names = {"rp": "RP  (recourse problem)", "ev": "EV  (mean-value problem)",
              "eev": "EEV (mean-value plan)", "ws": "WS  (wait-and-see)",
              "vss": "VSS (value of the stochastic solution)",
@@ -282,6 +298,12 @@ def evaluate_command(args: argparse.Namespace) -> int:
             "oos_ci_high": first["ci_high"], "oos_cvar": first["cvar"],
             "oos_prob_infeasible": first["prob_infeasible"],
             **{f"oos_{k}": float(first[k]) for k in results[0][1]}, "oos_n": float(first["n"])}
+    risk = _oos_risk(rec, results)
+    if risk:
+        first_risk = next(iter(risk.values()))
+        kpis.update({"oos_risk_objective": first_risk.objective,
+                     "oos_risk_value_at_risk": first_risk.value_at_risk,
+                     "oos_risk_cvar": first_risk.cvar})
     with ResultsStore(db, lock_timeout=lock_timeout()) as store:
         store.attach(args.run, {"oos_costs": costs, "oos_summary": summary}, kpis)
     if args.json:
@@ -299,6 +321,11 @@ def evaluate_command(args: argparse.Namespace) -> int:
         print(f"  {row['plan']:<26} mean {money(row['mean'])}  95% CI [{money(row['ci_low'])}, "
               f"{money(row['ci_high'])}]  CVaR{row['cvar_level']:.0%} {money(row['cvar'])}  "
               f"P(infeasible) {row['prob_infeasible']:.1%}{extra}")
+    for label, value in risk.items():
+        print(f"  {label:<26} under the run's risk measure "
+              f"{_risk_label(rec.config['risk'])}: "
+              f"{money(value.objective)} (VaR {money(value.value_at_risk)}, CVaR "
+              f"{money(value.cvar)} of the loss)")
     for oos, _ in results:
         if oos.note:
             print(f"  {oos.note}")

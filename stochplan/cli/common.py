@@ -60,6 +60,44 @@ def add_scenario_options(parser: argparse.ArgumentParser, default: str | None = 
     parser.add_argument("--seed", type=int, metavar="S", help=seed_help)
 
 
+def add_risk_options(parser: argparse.ArgumentParser) -> None:
+    """``--cvar ALPHA`` and ``--risk-weight LAMBDA``: the objective's risk measure."""
+    parser.add_argument("--cvar", type=float, metavar="ALPHA",
+                        help="minimise (1 - LAMBDA) E[cost] + LAMBDA CVaR_ALPHA(cost) of the "
+                        "total cost (of the loss, minus the profit, for maximising families); "
+                        "ALPHA in (0, 1), e.g. 0.95 (as [risk] measure = \"cvar\", alpha)")
+    parser.add_argument("--risk-weight", type=float, metavar="LAMBDA",
+                        help="weight of CVaR in [0, 1] (default 0.5; with --cvar or [risk] in "
+                        "--config)")
+
+
+def risk_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``[risk]`` overrides of ``--cvar`` and ``--risk-weight`` (for :func:`load_config`)."""
+    cvar = getattr(args, "cvar", None)
+    weight = getattr(args, "risk_weight", None)
+    out: dict[str, Any] = {"alpha": cvar, "weight": weight}
+    if cvar is not None:
+        out["measure"] = "cvar"
+    return out
+
+
+def check_risk_flags(args: argparse.Namespace, config: Any,
+                     error: InputError | None = None) -> None:
+    """Name ``--cvar``/``--risk-weight`` in an error about ``risk.*`` they set, and refuse
+    ``--risk-weight`` without a CVaR measure."""
+    flags = {"risk.alpha": ("--cvar", getattr(args, "cvar", None)),
+             "risk.weight": ("--risk-weight", getattr(args, "risk_weight", None))}
+    if error is not None:
+        flag, value = flags.get(error.field, (None, None))
+        if flag is not None and value is not None:
+            raise InputError(flag, value, error.problem) from None
+        raise error
+    weight = getattr(args, "risk_weight", None)
+    if weight is not None and config.risk.measure != "cvar":
+        raise InputError("--risk-weight", weight, "needs a risk measure: add --cvar ALPHA "
+                         "(or [risk] measure = \"cvar\" in --config)")
+
+
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     """``--db``, ``--json`` and ``--quiet``."""
     add_db_option(parser)

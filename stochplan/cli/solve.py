@@ -7,6 +7,7 @@
     stochplan config-schema [INSTANCE | --family NAME]
     stochplan solve INSTANCE [--scenarios SPEC] [--seed S] [--set KEY=VALUE ...] [--relax]
                              [--config FILE.toml] [--method ef|ph|lshaped] [--time-limit SEC]
+                             [--cvar ALPHA [--risk-weight LAMBDA]]
                              [--rel-gap G] [--max-iterations N] [--partial]
                              [--db PATH] [--json] [--quiet]
     stochplan runs [--db PATH] [--limit N] [--json]
@@ -29,12 +30,15 @@ from stochplan.cli.common import (
     add_db_option,
     add_model_options,
     add_output_options,
+    add_risk_options,
     add_scenario_options,
     check_db,
+    check_risk_flags,
     load_instance_first,
     model_overrides,
     print_json,
     resolve_run,
+    risk_overrides,
     run_argument,
     save_run,
     solving,
@@ -64,6 +68,7 @@ def add_commands(sub: Any) -> None:
                        help="built-in instance name (see `stochplan instances`) or instance folder")
     add_scenario_options(solve)
     add_model_options(solve)
+    add_risk_options(solve)
     solve.add_argument("--method", choices=("ef", "ph", "lshaped"),
                        help="ef: extensive form (default); ph: progressive hedging with mpi-sppy "
                        "(run under mpiexec; 3 or more ranks add bound and incumbent spokes); "
@@ -156,8 +161,11 @@ def solve_command(args: argparse.Namespace) -> int:
             solver={"time_limit": args.time_limit},
             ph=decomposed if args.method in (None, "ph") else {},
             lshaped=decomposed if args.method in (None, "lshaped") else {},
+            risk=risk_overrides(args),
         )
     except InputError as err:
+        if err.field.startswith("risk."):
+            check_risk_flags(args, None, err)
         section, _, key = err.field.partition(".")
         if section in ("solver", "ph", "lshaped") and key in flags:
             flag, value = flags[key]
@@ -166,6 +174,7 @@ def solve_command(args: argparse.Namespace) -> int:
         if err.field == "scenarios.seed" and args.seed is not None:
             raise InputError("--seed", args.seed, err.problem) from None
         raise
+    check_risk_flags(args, config)
     if config.method not in DECOMPOSED:
         for flag, value in (("--rel-gap", args.rel_gap), ("--max-iterations", args.max_iterations)):
             if value is not None:
@@ -229,12 +238,14 @@ def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
         })
         return 0
 
-    from stochplan.reports.text import report_text
+    from stochplan.reports.text import report_text, risk_header
 
     header = _header(run_id, record.instance, record.scenarios, record.n_scenarios,
                      record.method, record.status, record.objective, record.gap,
                      getattr(outcome.instance.options, "integer", None))
     header["sense"] = outcome.family.objective_sense(outcome.instance)
+    header["rel_gap_target"] = outcome.result.info.get("rel_gap_target")
+    header["risk"] = risk_header(record.config, record.kpis)
     print(report_text(header, outcome.family, outcome.kpis.headline, outcome.kpis.tables))
     if outcome.result.method == "ph":
         print("\n" + _ph_summary(outcome.result))
@@ -285,7 +296,7 @@ def runs_command(args: argparse.Namespace) -> int:
 def show_command(args: argparse.Namespace) -> int:
     from stochplan.cli.common import open_store
     from stochplan.family import stored_family
-    from stochplan.reports.text import report_text
+    from stochplan.reports.text import report_text, risk_header
 
     with open_store(args.db) as store:
         stored = store.get_run(resolve_run(store, args.run))
@@ -304,6 +315,8 @@ def show_command(args: argparse.Namespace) -> int:
                      rec.status, rec.objective, rec.gap,
                      rec.config.get("model", {}).get("integer"))
     header["sense"] = rec.config.get("sense") or rec.config.get("value", {}).get("sense", "min")
+    header["rel_gap_target"] = rec.config.get("solve_info", {}).get("rel_gap_target")
+    header["risk"] = risk_header(rec.config, rec.kpis)
     print(f"created {stored.created}")
     print(report_text(header, stored_family(rec.family), rec.kpis, rec.tables))
     return 0
@@ -320,6 +333,16 @@ def _header(run_id: int, instance: str, scenarios: str, n: int, method: str, sta
             "integer": integer}
 
 
+def _stopped(result: Any) -> str:
+    """Why a decomposition stopped: ``gap target reached``, ``optimal`` (the gap closed) or
+    ``stopped on <reason>``."""
+    from stochplan.solve.results import SOLVED, status_text
+
+    if result.status in SOLVED:
+        return status_text(result.status)
+    return f"stopped on {str(result.info.get('stop_reason')).replace('_', ' ')}"
+
+
 def _ph_summary(result: Any) -> str:
     """One paragraph on a progressive hedging solve: ranks, iterations, why it stopped."""
     info = result.info
@@ -327,8 +350,7 @@ def _ph_summary(result: Any) -> str:
     bound = "none" if result.bound is None else f"${result.bound:,.2f}"
     return (f"Progressive hedging on {info.get('ranks')} rank(s) "
             f"({', '.join(info.get('cylinders', []))}), bundles of {info.get('bundle_size')} "
-            f"scenario(s): {info.get('iterations')} iterations, stopped on "
-            f"{str(info.get('stop_reason')).replace('_', ' ')}.\n"
+            f"scenario(s): {info.get('iterations')} iterations, {_stopped(result)}.\n"
             f"Best bound {bound}, incumbent ${result.objective:,.2f}, gap {gap} "
             f"(target {info.get('rel_gap_target', 0):.2%}).")
 
@@ -341,7 +363,6 @@ def _lshaped_summary(result: Any) -> str:
     return (f"L-shaped method (level-stabilised) on {info.get('ranks')} rank(s): "
             f"{info.get('iterations')} iterations, {info.get('cuts')} cuts "
             f"({info.get('clusters')} optimality cuts per iteration, "
-            f"{info.get('feasibility_cuts')} feasibility cuts), stopped on "
-            f"{str(info.get('stop_reason')).replace('_', ' ')}.\n"
+            f"{info.get('feasibility_cuts')} feasibility cuts), {_stopped(result)}.\n"
             f"Bound {bound}, plan ${result.objective:,.2f}, gap {gap} "
             f"(target {info.get('rel_gap_target', 0):.4%}).")

@@ -63,6 +63,17 @@ OOS_KPIS = {
     "oos_prob_infeasible": ("P(infeasible)", "percent"),
     "oos_n": ("Out-of-sample scenarios", "count"),
 }
+#: KPIs of a run under a risk measure (``[risk] measure = "cvar"``): name -> label. Money; VaR
+#: and CVaR are of the loss (the cost, or the negative profit).
+RISK_KPIS = {
+    "risk_objective": "Risk measure (objective)",
+    "risk_expected": "In sample: expected objective",
+    "risk_value_at_risk": "In sample: VaR of the loss",
+    "risk_cvar": "In sample: CVaR of the loss",
+    "oos_risk_objective": "Out of sample: risk measure",
+    "oos_risk_value_at_risk": "Out of sample: VaR of the loss",
+    "oos_risk_cvar": "Out of sample: CVaR of the loss",
+}
 #: Value-of-information KPIs: stored name -> (label, explanation).
 VALUE_LABELS = {
     "rp": ("RP", "recourse problem: expected cost of the stochastic plan"),
@@ -87,7 +98,7 @@ def kpi_kind(name: str) -> str:
     >>> [kpi_kind(k) for k in ("vss", "profit", "fill_rate", "share_labor_reg", "iterations")]
     ['money', 'money', 'percent', 'share', 'number']
     """
-    if name in VALUE_METRICS:
+    if name in VALUE_METRICS or name in RISK_KPIS:
         return "money"
     if name in OOS_KPIS:
         return OOS_KPIS[name][1]
@@ -136,6 +147,8 @@ def kpi_label(name: str) -> str:
     (value of the stochastic solution, EEV − RP)``."""
     if name in VALUE_LABELS:
         return f"{VALUE_LABELS[name][0]} ({VALUE_LABELS[name][1]})"
+    if name in RISK_KPIS:
+        return RISK_KPIS[name]
     if name in OOS_KPIS:
         return f"Out of sample: {OOS_KPIS[name][0]}"
     if name.startswith(SHARE_PREFIX):

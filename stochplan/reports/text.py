@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from stochplan.solve.results import status_text
+
 
 def money(x: float) -> str:
     """``$1,234.50``, ``-$1,234.50``; non-finite values as they are (``inf``, ``nan``)."""
@@ -24,7 +26,8 @@ def header_text(header: Mapping[str, Any]) -> str:
     """The run's identity and objective in two lines.
 
     ``header`` carries ``instance``, ``scenarios``, ``n_scenarios``, ``method``, ``status``,
-    ``objective``, ``gap`` and optionally ``run_id``, ``integer``.
+    ``objective``, ``gap`` and optionally ``run_id``, ``integer``,
+    ``rel_gap_target`` (a decomposition's gap target, shown with status ``"gap_reached"``).
     """
     run = f"run {header['run_id']}: " if header.get("run_id") is not None else ""
     integer = header.get("integer")
@@ -35,11 +38,39 @@ def header_text(header: Mapping[str, Any]) -> str:
     value = money(objective) if objective is not None else "none"
     what = ("Expected total cost (objective)" if header.get("sense", "min") == "min"
             else "Expected objective (maximised)")
-    return (
+    risk = header.get("risk")
+    if risk:
+        what = f"Risk measure {risk['label']} (objective)"
+    text = (
         f"{run}{header['instance']}, {header['scenarios']} ({header['n_scenarios']} scenarios"
-        f"{kind}), {str(header['method']).upper()} with HiGHS: {header['status']}\n"
+        f"{kind}), {str(header['method']).upper()} with HiGHS: "
+        f"{status_text(header['status'], gap, header.get('rel_gap_target'))}\n"
         f"{what}: {value}{gap_text}"
     )
+    if risk:
+        expected = "expected cost" if header.get("sense", "min") == "min" else "expected profit"
+        text += (f"\nIn sample: {expected} {money(risk['expected'])}, VaR {risk['alpha']:.0%} "
+                 f"{money(risk['value_at_risk'])}, CVaR {risk['alpha']:.0%} "
+                 f"{money(risk['cvar'])} (of the loss)")
+    return text
+
+
+def risk_header(config: Mapping[str, Any], kpis: Mapping[str, float]) -> dict[str, Any] | None:
+    """The ``risk`` entry of a report header from a run's stored configuration and KPIs (None
+    for a run without a risk measure)."""
+    risk = config.get("risk") or {}
+    if risk.get("measure", "expectation") == "expectation" or "risk_cvar" not in kpis:
+        return None
+    alpha, weight = float(risk["alpha"]), float(risk["weight"])
+    if weight == 0:
+        label = f"expectation (CVaR {alpha:.0%} weight 0)"
+    elif weight == 1:
+        label = f"CVaR {alpha:.0%}"
+    else:
+        label = f"{1 - weight:g} E + {weight:g} CVaR {alpha:.0%}"
+    return {"label": label, "alpha": alpha, "weight": weight,
+            "expected": kpis["risk_expected"], "value_at_risk": kpis["risk_value_at_risk"],
+            "cvar": kpis["risk_cvar"]}
 
 
 def report_text(
@@ -48,11 +79,32 @@ def report_text(
     headline: Mapping[str, float],
     tables: Mapping[str, pd.DataFrame],
 ) -> str:
-    """The header, then the family's sections (``family`` may be None for a bare module)."""
+    """The header, then the family's sections (``family`` may be None for a bare module), then
+    the out-of-sample evaluation when the run stores one (:func:`oos_text`)."""
     body = family.report_text(headline, tables) if family is not None else ""
     if not body and headline:
         body = key_figures(headline)
-    return header_text(header) + ("\n\n" + body if body else "")
+    oos = oos_text(tables["oos_summary"]) if "oos_summary" in tables else ""
+    return header_text(header) + ("\n\n" + body if body else "") + (
+        "\n\n" + oos if oos else "")
+
+
+def oos_text(summary: pd.DataFrame) -> str:
+    """The stored out-of-sample evaluation (``evaluate``'s ``oos_summary``): where its
+    scenarios came from ("evaluated under: ..."), then each plan's mean cost and 95 % CI ($)."""
+    from stochplan.reports.view import evaluated_under
+
+    if not len(summary):
+        return ""
+    under, note = evaluated_under(summary)
+    lines = ["OUT OF SAMPLE", f"  evaluated under: {under}"]
+    if note:
+        lines.append(f"  {note}")
+    for row in summary.to_dict("records"):
+        lines.append(f"  {str(row['plan']):<26} mean {money(float(row['mean']))}  95% CI "
+                     f"[{money(float(row['ci_low']))}, {money(float(row['ci_high']))}]  "
+                     f"P(infeasible) {float(row['prob_infeasible']):.1%}")
+    return "\n".join(lines)
 
 
 def key_figures(headline: Mapping[str, float]) -> str:

@@ -240,7 +240,9 @@ def solve_run(config: Any, input_db: str | None = None,
     # blocks draw their own scenarios: only the family's named ones and its sampler promise
     # that a block's scenario k is its rows of the whole's (Poisson/QMC streams and files
     # are drawn for the whole grid), so other specs solve the whole extensive form
-    if kind not in ("named", "sample") or family.blocks(record) is None:
+    # a risk measure couples the blocks (the CVaR of the total cost is not a sum over blocks)
+    if (kind not in ("named", "sample") or config.risk.measure != "expectation"
+            or family.blocks(record) is None):
         return solve_instance(config, instance=record, progress=progress,
                               allow_partial=allow_partial)
     start = time.perf_counter()

@@ -147,3 +147,43 @@ def test_a_record_given_in_python_brings_its_family(case):
     assert by_record is not None and by_name is not None
     assert by_record.family is family and to_record(by_record).family == case.family
     assert by_record.result.objective == pytest.approx(by_name.result.objective, rel=1e-9)
+
+
+@pytest.mark.solve
+def test_a_cvar_plan_trades_expected_cost_for_tail_risk(case):
+    """Every family solves under ``[risk] measure = "cvar"`` (alpha 0.75, lambda 0.5), and the
+    answer obeys what optimality implies against the risk-neutral plan x0 of the same
+    scenarios: rho(x_lambda) <= rho(x0) (rho evaluated independently, scenario by scenario),
+    E[loss](x_lambda) >= E[loss](x0) and CVaR(x_lambda) <= CVaR(x0); in sample CVaR >= VaR and
+    CVaR >= E[loss]; the stored objective is (1 - lambda) E + lambda CVaR in the family's sense.
+    """
+    from stochplan.metrics.stats import risk_value
+    from stochplan.solve.evaluate import evaluate_plan
+
+    family, inst, names, kwargs = _problem(case)
+    scenarios = {"spec": case.spec, "seed": case.seed}
+    config = load_config(instance=case.instance, model=case.options or None,
+                         scenarios=scenarios, risk={"measure": "cvar", "alpha": 0.75,
+                                                    "weight": 0.5})
+    averse = solve_instance(config)
+    neutral = solve_instance(config.replace(risk=config.risk.replace(weight=0.0)))
+    assert averse is not None and neutral is not None
+    sense = family.objective_sense(inst)
+    sign = 1.0 if sense == "min" else -1.0
+
+    def rho(plan):
+        values = evaluate_plan(family.module, plan, names, kwargs).objective
+        return risk_value(values, None, 0.75, 0.5, sense)
+
+    mine, theirs = rho(averse.result.plan), rho(neutral.result.plan)
+    tol = 2e-4 * max(1.0, abs(mine.objective))  # MIP gaps of the integer families
+    assert sign * mine.objective <= sign * theirs.objective + tol
+    assert sign * averse.result.objective == pytest.approx(sign * mine.objective, abs=tol)
+    assert sign * mine.expected >= sign * theirs.expected - tol  # E[loss] = sign * expected
+    assert mine.cvar <= theirs.cvar + tol
+    kpis = averse.kpis.headline
+    assert kpis["risk_cvar"] >= kpis["risk_value_at_risk"] - 1e-9
+    assert kpis["risk_cvar"] >= sign * kpis["risk_expected"] - 1e-9
+    assert kpis["risk_objective"] == pytest.approx(
+        sign * (0.5 * sign * kpis["risk_expected"] + 0.5 * kpis["risk_cvar"]), rel=1e-9)
+    assert set(averse.result.plan["variable"]) == set(family.first_stage)
