@@ -769,6 +769,33 @@ class ResultsStore:
         )
         return StoredRun(id=int(values["id"]), created=values["created"], record=record)
 
+    def frontier_runs(self, frontier: str | None = None) -> pd.DataFrame:
+        """The runs that are points of a mean-CVaR frontier (``stochplan frontier``): those
+        whose configuration has ``frontier = {"id": ..., "index": ...}``, of one frontier
+        (``frontier``) or of all.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``id`` (run id), ``frontier`` (its id) and ``index`` (the point's place
+            along the frontier, 0 = lowest weight), ordered by run id; no rows when none.
+        """
+        # CASE, not AND: SQLite does not promise to test json_valid first
+        test = "json_type(config, '$.frontier.id') = 'text'"
+        if frontier:
+            test += " AND json_extract(config, '$.frontier.id') = ?"
+        where = f"CASE WHEN json_valid(config) THEN {test} ELSE 0 END"
+        rows = self._conn.execute(
+            "SELECT id, json_extract(config, '$.frontier.id'), "
+            f"json_extract(config, '$.frontier.index') FROM runs WHERE {where} ORDER BY id",
+            (str(frontier),) if frontier else (),
+        ).fetchall()
+        return pd.DataFrame({
+            "id": np.array([r[0] for r in rows], dtype=np.int64),
+            "frontier": _str_column([r[1] for r in rows]),
+            "index": pd.array([r[2] for r in rows], dtype="Int64"),
+        })
+
     # -- internals ---------------------------------------------------------------------------
 
     @contextmanager

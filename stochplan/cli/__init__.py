@@ -51,7 +51,7 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from stochplan.cli import analysis, generate, model, reports, simulate, solve
+from stochplan.cli import analysis, frontier, generate, model, reports, simulate, solve
 from stochplan.cli.common import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -65,7 +65,7 @@ from stochplan.errors import InfeasibleError, SolveError, StochplanError, Termin
 __all__ = ["EXIT_INTERRUPTED", "EXIT_SOLVE", "EXIT_TERMINATED", "EXIT_USAGE", "main", "parser"]
 
 #: The command groups, in the order ``stochplan --help`` lists them.
-COMMAND_MODULES = (solve, analysis, reports, simulate, generate, model)
+COMMAND_MODULES = (solve, analysis, reports, frontier, simulate, generate, model)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -40,6 +40,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
@@ -59,7 +60,7 @@ from stochplan.reports.panels import (
     kpi_label,
     run_panels,
 )
-from stochplan.reports.text import money
+from stochplan.reports.text import money, risk_header
 from stochplan.reports.view import (
     VALUE_METRICS,
     MissingData,
@@ -68,6 +69,7 @@ from stochplan.reports.view import (
     oos_summary,
     run_settings,
 )
+from stochplan.solve.results import status_text
 from stochplan.store import StoredRun
 
 __all__ = [
@@ -243,9 +245,13 @@ def _run_header(view: RunView) -> str:
     ]
     if view.model_kind:
         items.append(("model", view.model_kind))
+    risk = risk_header(rec.config, rec.kpis)
+    if risk is not None:
+        items.append(("risk measure", risk["label"]))
     items += [
         ("method", f"{rec.method.upper()} with HiGHS"),
-        ("status", rec.status),
+        ("status", status_text(rec.status, gap, rec.config.get("solve_info", {}).get(
+            "rel_gap_target"))),
         ("objective", money(rec.objective) if rec.objective is not None else "n/a"),
         ("gap", f"{gap:.4%}" if gap is not None and math.isfinite(gap) else "n/a"),
         ("created", _created(view.created)),
@@ -353,6 +359,12 @@ def _value_section(view: RunView, value_chart: str, oos_chart: str) -> str | Non
             "infeasible (+inf): the mean-value plan has no feasible recourse in some "
             "scenario.</p>"
         )
+    measure = view.record.config.get("value", {}).get("measure", "expectation")
+    if values and measure != "expectation":
+        parts.append(f'<p class="note" id="value-measure">Under the risk measure '
+                     f"{esc(measure)}: RP, EEV and WS are values of that measure (the mean-value "
+                     "plan and the wait-and-see values evaluated under it), not expected "
+                     "costs; EV is the mean-value problem's own optimum.</p>")
     if values:
         cards = []
         for key, value in values.items():
@@ -389,11 +401,23 @@ def _value_section(view: RunView, value_chart: str, oos_chart: str) -> str | Non
             "<h3>Out of sample: this run's plan on fresh scenarios</h3>"
             f'<div class="cards">{"".join(cards)}</div>'
         )
+    parts.append(_evaluated_under(view))
     parts.append(oos_chart)
     if view.oos is not None:
         parts.append(_oos_table(view))
     parts.append("</section>")
     return "".join(parts)
+
+
+def _evaluated_under(view: RunView) -> str:
+    """The line saying which distribution the out-of-sample scenarios came from (empty when
+    the run stores no evaluation)."""
+    if view.evaluated_under is None:
+        return ""
+    note = f" {esc(view.evaluation_note)}" if view.evaluation_note else ""
+    return (f'<p class="note" id="evaluated-under" data-evaluated-under="'
+            f'{esc(view.evaluated_under)}">Evaluated under: {esc(view.evaluated_under)}.'
+            f"{note}</p>")
 
 
 def _oos_table(view: RunView) -> str:
@@ -508,12 +532,19 @@ def compare_html(runs: Sequence[StoredRun], db: str | None = None) -> str:
     filename = "stochplan-compare-" + "-".join(str(v.run_id) for v in views)
     colours = F.run_colours(views)
     panels = comparison_panels(views)
+    under = "; ".join(f"run {v.run_id} evaluated under: {v.evaluated_under}"
+                      for v in views if v.evaluated_under is not None)
+    panels = [dataclasses.replace(p, note=f"{p.note} {under}.") if p.key == "oos" and under
+              else p for p in panels]
     families = {v.record.family for v in views}
     family = views[0].family if len(families) == 1 else None
     compare = getattr(family, "compare_panels", None)
     if compare is not None:
         taken = {"runs", "kpis", *(p.key for p in panels)}
         panels += _unique(compare(views), taken, views[0].record.family)
+    plans = plan_differences_panel(views)
+    if plans is not None:
+        panels += _unique([plans], {"runs", "kpis", *(p.key for p in panels)}, "generic")
 
     instances = sorted({v.record.instance for v in views})
     warn = ""
@@ -532,12 +563,66 @@ def compare_html(runs: Sequence[StoredRun], db: str | None = None) -> str:
         f'<header class="page"><h1>stochplan: runs {esc(ids)} compared</h1><dl>'
         + "".join(
             f"<div><dt>run {v.run_id}</dt><dd>{esc(v.record.instance)}, "
-            f"{esc(v.record.scenarios)}, {esc(v.record.status)}</dd></div>"
+            f"{esc(v.record.scenarios)}, {esc(status_text(v.record.status))}</dd></div>"
             for v in views
         )
         + "</dl></header>"
     )
     return _page(f"stochplan: runs {ids} compared", header, nav, body, n_charts, _footer(views, db))
+
+
+#: Plan entries listed by :func:`plan_differences_panel`.
+PLAN_DIFFERENCES = 20
+
+
+def plan_differences_panel(views: Sequence[RunView]) -> Panel | None:
+    """How the runs' first-stage plans differ, for any family: the entries that differ most
+    (``variable[index]``, largest range first, with each run's value and the difference to
+    the first run) and how many differ in all; one line when the plans are identical. None
+    when a run stores no plan. (Two points of a ``stochplan frontier``, say, show here what
+    the safer plan does differently.)"""
+    from stochplan.analysis.frontier import plan_entries
+    from stochplan.reports.panels import _plan_number
+
+    if any(v.record.plan.empty for v in views):
+        return None
+    entries = plan_entries({str(v.run_id): v.record.plan for v in views})
+    values = entries.to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        differs = ~np.isclose(np.nanmax(values, axis=1), np.nanmin(values, axis=1),
+                              rtol=1e-9, atol=1e-9) | np.isnan(values).any(axis=1)
+    changed = entries[differs]
+    first = views[0]
+    if changed.empty:
+        html = ('<p class="note" data-plan-differences="0">The first-stage plans are the same '
+                f"in all runs ({len(entries):,} entries).</p>")
+    else:
+        head = "".join(f"<th>{esc(v.short_name)}</th>" for v in views)
+        rows = []
+        for entry, row in changed.head(PLAN_DIFFERENCES).iterrows():
+            cells = []
+            for v in views:
+                value = float(row[str(v.run_id)])
+                delta = ""
+                base = float(row[str(first.run_id)])
+                if v is not first and math.isfinite(value) and math.isfinite(base) \
+                        and value != base:
+                    sign = "+" if value > base else "−"
+                    delta = (f'<span class="delta">{sign}{esc(_plan_number(abs(value - base)))}'
+                             f" vs {esc(first.short_name)}</span>")
+                # data-plan-run, not data-run: a comparison's data-run cells are its KPIs
+                cells.append(f"<td {kpi_attrs(f'plan.{entry}', value)} "
+                             f'data-plan-run="{v.run_id}">'
+                             f"{esc(_plan_number(value))}{delta}</td>")
+            rows.append(f'<tr><td class="key">{esc(entry)}</td>{"".join(cells)}</tr>')
+        shown = min(len(changed), PLAN_DIFFERENCES)
+        html = (f'<p class="note" data-plan-differences="{len(changed)}">{len(changed):,} of '
+                f"{len(entries):,} entries differ; the {shown} that differ most:</p>"
+                '<div class="scroll"><table class="kpi"><thead><tr><th class="key">Entry</th>'
+                f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    return Panel("plan-differences", "First-stage plans: what differs", None, html=html,
+                 note="The here-and-now decisions of the runs, entry by entry (variable and "
+                 "index), the largest differences first.")
 
 
 def _differences_html(views: Sequence[RunView], colours: dict[int, str]) -> str:
@@ -580,7 +665,8 @@ def _runs_table(views: Sequence[RunView], colours: dict[int, str], warn: str,
             f'{colours[v.run_id]}"></span>run {v.run_id}</td><td>{esc(rec.family)}</td>'
             f"<td>{esc(rec.instance)}</td><td>{esc(rec.scenarios)}</td>"
             f"<td>{rec.n_scenarios:,}</td><td>{esc(v.model_kind or '—')}</td>"
-            f"<td>{esc(rec.method.upper())}</td><td>{esc(rec.status)}</td><td>{esc(objective)}"
+            f"<td>{esc(rec.method.upper())}</td><td>{esc(status_text(rec.status))}</td>"
+            f"<td>{esc(objective)}"
             f"</td><td>{gap}</td><td>{esc(_created(v.created))}</td><td>{esc(rec.label)}</td>"
             "</tr>"
         )
@@ -635,11 +721,16 @@ def _compare_kpis(views: Sequence[RunView]) -> str:
             )
         rows.append(f"<tr><td>{esc(family_kpi_label(views[0], name))}</td>{''.join(cells)}</tr>")
     head = "".join(f"<th>{esc(v.short_name)}</th>" for v in views)
+    under = "; ".join(f"run {v.run_id} evaluated under: {v.evaluated_under}"
+                      for v in views if v.evaluated_under is not None)
+    under_html = (f'<p class="note" id="evaluated-under">Out-of-sample KPIs: {esc(under)}.</p>'
+                  if under else "")
     return (
         '<section id="kpis"><h2>KPIs</h2><p class="lead">Expected over each run\'s '
         'scenarios; differences are against the first run.</p><div class="scroll">'
         '<table class="kpi"><thead><tr>'
-        f"<th>KPI</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
+        f"<th>KPI</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+        f"{under_html}</section>"
     )
 
 
