@@ -141,6 +141,10 @@ class Family:
     default_instance: ClassVar[str] = ""
     #: Folder of built-in instances, relative to the family's module file (None: none).
     instances_folder: ClassVar[str | None] = "instances"
+    #: How to give this family's model relatively complete recourse, for the messages of
+    #: ``value``, ``evaluate`` and ``saa`` when a plan is infeasible in some scenario (e.g.
+    #: the option that prices unmet demand); empty: only the general advice.
+    recourse_remedy: ClassVar[str] = ""
 
     # -- what the family must provide --------------------------------------------------------
 

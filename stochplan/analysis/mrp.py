@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stochplan.analysis.recourse import no_recourse_error
+from stochplan.analysis.recourse import no_recourse_error, remedy_of
 from stochplan.errors import InputError
 from stochplan.metrics.stats import t_half_width
 from stochplan.parallel import gather_all, share
@@ -107,7 +107,7 @@ def gap_confidence_interval(
     failed = gather_all(stopped, comm)
     if failed:
         infeasible, n, where = failed[min(failed)]
-        raise no_recourse_error(label, infeasible, n, where)
+        raise no_recourse_error(label, infeasible, n, where, remedy_of(module))
     merged = gather_all(results, comm)
     gaps = np.array([merged[b][0] for b in range(n_batches)])
     costs = np.array([merged[b][1] for b in range(n_batches)])

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from stochplan.analysis.recourse import ADVICE, name_list, no_recourse_error
+from stochplan.analysis.recourse import advice, name_list, no_recourse_error, remedy_of
 from stochplan.errors import InputError
 from stochplan.metrics.stats import CostSummary, summarize_costs
 from stochplan.scenarios import Distribution, ScenarioSet, Uncertainty, distribution_of
@@ -47,6 +47,8 @@ class OutOfSample:
     label: str
     summary: CostSummary
     solves: ScenarioSolves
+    #: The model's own remedy for missing recourse (:func:`remedy_of`), for :attr:`note`.
+    remedy: str = ""
 
     @property
     def note(self) -> str:
@@ -57,7 +59,7 @@ class OutOfSample:
         return (f"{self.label}: no feasible recourse in {len(bad)} of {self.summary.n} "
                 f"scenarios ({name_list(bad)}; P(infeasible) = "
                 f"{self.summary.prob_infeasible:.1%}), so its mean cost is +inf and the "
-                f"feasible-scenario figures describe only the others. {ADVICE}")
+                f"feasible-scenario figures describe only the others. {advice(self.remedy)}")
 
     def costs(self) -> pd.DataFrame:
         """Long table ``plan``, ``scenario`` (index k), ``cost`` ($, +inf where infeasible)."""
@@ -107,11 +109,12 @@ def out_of_sample(
                 where = "the out-of-sample set" + (f" (seed {seed})" if seed is not None
                                                    else "")
                 raise no_recourse_error(f"plan {label!r}", check.infeasible, len(names),
-                                        where)
+                                        where, remedy_of(module))
     solves = evaluate_plan(module, plan, names, creator_kwargs, solver,
                            keep_recourse=keep_recourse, comm=comm, progress=progress)
     costs = np.asarray(solves.objective, dtype=float)
-    return OutOfSample(label, summarize_costs(costs, level, cvar_level), solves)
+    return OutOfSample(label, summarize_costs(costs, level, cvar_level), solves,
+                       remedy_of(module))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -21,15 +21,31 @@ from collections.abc import Sequence
 
 from stochplan.errors import InfeasibleError
 
-#: What to do about a model without relatively complete recourse (one sentence per remedy).
+#: What to do about a model without relatively complete recourse, whatever the model (one
+#: sentence per remedy); :func:`advice` puts the family's own remedy first.
 ADVICE = (
-    "To get finite costs, give unmet demand a price so that every scenario has a recourse: "
-    "lost sales (--set lost_sales_penalty=500 for $500 per unit lost, or lost_sales_penalty "
-    "under [model] in --config; families without that option need a penalised slack of their "
-    "own). Or keep the hard constraints and make the first stage feasible for every outcome "
-    "the distribution can draw (feasibility cuts or induced constraints on its support; a "
-    "plan made on a sample is only guaranteed feasible on that sample)."
+    "To get finite costs, give what the second stage cannot meet a price (a penalised slack) "
+    "so that every scenario has a recourse. Or keep the hard constraints and make the first "
+    "stage feasible for every outcome the distribution can draw (feasibility cuts or induced "
+    "constraints on its support; a plan made on a sample is only guaranteed feasible on that "
+    "sample)."
 )
+
+
+def remedy_of(module: object) -> str:
+    """The model's own way to complete its recourse: its family's
+    :attr:`~stochplan.family.Family.recourse_remedy`, or a module's ``RECOURSE_REMEDY``
+    (empty when it names none)."""
+    family = getattr(module, "FAMILY", None)
+    text = getattr(family, "recourse_remedy", "") or getattr(module, "RECOURSE_REMEDY", "")
+    return str(text or "")
+
+
+def advice(remedy: str = "") -> str:
+    """What to do, the model's own remedy (``remedy``, e.g. from :func:`remedy_of`) first."""
+    if not remedy:
+        return ADVICE
+    return f"To get finite costs here: {remedy}. In general: " + ADVICE[0].lower() + ADVICE[1:]
 
 
 def name_list(names: Sequence[str], limit: int = 8) -> str:
@@ -53,7 +69,7 @@ class NoRecourseError(InfeasibleError):
 
 
 def no_recourse_error(what: str, infeasible: Sequence[str], n_scenarios: int,
-                      where: str) -> NoRecourseError:
+                      where: str, remedy: str = "") -> NoRecourseError:
     """The error for ``what`` (e.g. ``"the N = 10 SAA plan"``) being infeasible in the
     scenarios ``infeasible`` out of ``n_scenarios`` of ``where`` (e.g. ``"MRP batch 0
     (seed 1)"``): what it means and what to do."""
@@ -61,12 +77,13 @@ def no_recourse_error(what: str, infeasible: Sequence[str], n_scenarios: int,
         f"{what} has no feasible recourse in {len(infeasible)} of {n_scenarios} scenarios of "
         f"{where} ({name_list(infeasible)}): the model lacks relatively complete recourse, so "
         f"the plan's expected cost is +inf and no finite estimate can be made; stopped there. "
-        + ADVICE,
+        + advice(remedy),
         infeasible,
     )
 
 
-def infinite_eev_note(infeasible: Sequence[str], probability: float, sense: str) -> str:
+def infinite_eev_note(infeasible: Sequence[str], probability: float, sense: str,
+                      remedy: str = "") -> str:
     """Why EEV and VSS are infinite: the mean-value plan is infeasible in ``infeasible``
     (total probability ``probability``), and what to do for finite values."""
     inf = "+inf" if sense == "min" else "-inf"
@@ -76,5 +93,5 @@ def infinite_eev_note(infeasible: Sequence[str], probability: float, sense: str)
         f"{len(infeasible)} scenario(s) ({name_list(infeasible)}){chance}. Planning for the "
         f"mean is infeasible with a positive probability, so no "
         f"finite price measures the value of the stochastic solution under these hard "
-        f"constraints (RP, EV, WS and EVPI are finite and valid). " + ADVICE
+        f"constraints (RP, EV, WS and EVPI are finite and valid). " + advice(remedy)
     )

@@ -28,7 +28,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from stochplan import _mpisppy
-from stochplan.analysis.recourse import infinite_eev_note
+from stochplan.analysis.recourse import infinite_eev_note, remedy_of
 from stochplan.errors import InputError, SolveError
 from stochplan.metrics.stats import risk_value
 from stochplan.metrics.value import evpi, vss
@@ -70,13 +70,16 @@ class ValueReport:
     rp_result: SolveResult | None = None
     infeasible_probability: float = 0.0
     risk: dict[str, Any] | None = None
+    #: The model's own remedy for missing recourse (``recourse.remedy_of``), for :attr:`note`.
+    remedy: str = ""
 
     @property
     def note(self) -> str:
         """Why EEV and VSS are infinite and what to do; empty when they are finite."""
         if not self.infeasible:
             return ""
-        return infinite_eev_note(self.infeasible, self.infeasible_probability, self.sense)
+        return infinite_eev_note(self.infeasible, self.infeasible_probability, self.sense,
+                                 self.remedy)
 
     def to_dict(self) -> dict[str, Any]:
         """The numbers (JSON-ready apart from infinities), with :attr:`note`."""
@@ -245,6 +248,7 @@ def value_report(
         infeasible_probability=_probability_of(eev.infeasible, names, eev.probabilities),
         risk=None if risk is None else {"label": risk.label(), "alpha": risk.alpha,
                                         "weight": risk.weight},
+        remedy=remedy_of(module),
     )
 
 

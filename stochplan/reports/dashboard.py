@@ -377,10 +377,12 @@ def _value_section(view: RunView, value_chart: str, oos_chart: str) -> str | Non
             cards.append(_card(key, label, value, hint=esc(hint)))
         parts.append(f'<div class="cards">{"".join(cards)}</div>')
         names, probability = view.eev_infeasible
+        remedy = view.family.recourse_remedy if view.family is not None else ""
         if names and math.isinf(values.get("eev", 0.0)):
             # say what the infinite EEV and VSS mean, and what to do, not just "+inf"
             parts.append(f'<p class="note" id="eev-infeasible">'
-                         f"{esc(infinite_eev_note(names, probability, view.sense))}</p>")
+                         f"{esc(infinite_eev_note(names, probability, view.sense, remedy))}"
+                         "</p>")
     parts.append(value_chart)
     if oos_kpis:
         cards = []

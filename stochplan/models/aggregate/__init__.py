@@ -60,6 +60,8 @@ class AggregateFamily(Family):
     first_stage = FIRST_STAGE
     options_type = ModelOptions
     default_instance = "electronics"
+    recourse_remedy = ("let demand be lost at a price (--set lost_sales_penalty=500 for $500 per "
+                       "unit lost, or lost_sales_penalty under [model] in --config)")
 
     def load(self, folder: Path, meta: dict[str, Any], toml_path: Path) -> AggregateInstance:
         return load_aggregate(folder, meta, toml_path)
