@@ -17,7 +17,13 @@ ranks        cylinders
              ranks beyond 3 go to the hub (mpi-sppy's flexible rank assignment)
 ===========  ====================================================================
 
-What makes it faster than a plain ``generic_cylinders`` run (measured, see the
+Who solves the subproblems (:attr:`PHOptions.backend`): by default the highspy guest of
+:mod:`stochplan.solve.ph_highs`, HiGHS models compiled once from the matrix backend with no
+Pyomo model per scenario (at 1,000 scenarios of the electronics LP on 3 ranks, 27.7 s and
+0.5 GiB per rank against 306 s and 2.1 GiB). Modules whose scenarios do not share one matrix,
+and rho ``"sep"``, take the Pyomo path (as does ``backend = "pyomo"``), described here.
+
+What makes the Pyomo path faster than a plain ``generic_cylinders`` run (measured, see the
 ``Progressive hedging`` section of ``benchmarks/RESULTS.md``):
 
 - **Bundles.** Scenarios are grouped into mpi-sppy "proper bundles" (each bundle is the
@@ -80,8 +86,8 @@ log = logging.getLogger(__name__)
 #: Rho rules: ``"sep"`` (Watson-Woodruff: |cost| / spread of the iteration-0 solutions),
 #: ``"coeff"`` (|cost| x multiplier) and ``"fixed"`` (``default_rho`` everywhere).
 RHO_RULES = ("sep", "coeff", "fixed")
-#: What solves the subproblems (:attr:`PHOptions.backend`).
-BACKENDS = ("pyomo", "highspy")
+#: What solves the subproblems (:attr:`PHOptions.backend`; the first is the default).
+BACKENDS = ("highspy", "pyomo")
 
 
 #: Largest bundle the automatic choice makes (scenarios).
@@ -124,12 +130,14 @@ class PHOptions:
     log_dir : str or None
         Where mpi-sppy's logs go (kept after the run); None: a temporary directory that is
         removed afterwards.
-    backend : {"pyomo", "highspy"}
-        What solves the subproblems: ``"pyomo"``, a Pyomo model per scenario or bundle and
-        its solver interface (any module); ``"highspy"``, HiGHS models built once from the
-        matrix backend (:mod:`stochplan.solve.ph_highs`: modules with fixed recourse and
-        the data hooks, about ten times faster and a quarter of the memory at 1,000
-        scenarios; rho ``"sep"`` not supported).
+    backend : {"highspy", "pyomo"}
+        What solves the subproblems: ``"highspy"`` (the default), HiGHS models built once
+        from the matrix backend (:mod:`stochplan.solve.ph_highs`; 27.7 s and 0.5 GiB per
+        rank against 306 s and 2.1 GiB at 1,000 scenarios of the electronics LP, 3 ranks),
+        for modules with fixed recourse; ``"pyomo"``, a Pyomo model per scenario or bundle
+        and its solver interface (any module). Where the guest does not apply (scenario
+        matrices that differ, or rho ``"sep"``) ``"highspy"`` runs the Pyomo path, and the
+        result's ``info["backend"]`` says why.
     """
 
     rel_gap: float = 0.01
@@ -143,7 +151,7 @@ class PHOptions:
     linearize_proximal: bool | None = None
     solver: str = "highs"
     log_dir: str | None = None
-    backend: str = "pyomo"
+    backend: str = "highspy"
 
     def __post_init__(self) -> None:
         if not 0 < self.rel_gap < 1:
@@ -169,9 +177,6 @@ class PHOptions:
         if self.backend not in BACKENDS:
             raise InputError("ph.backend", self.backend,
                              f"expected one of {', '.join(BACKENDS)}")
-        if self.backend == "highspy" and self.rho == "sep":
-            raise InputError("ph.rho", self.rho, "is not available with backend = \"highspy\" "
-                             "(use \"coeff\" or \"fixed\")")
 
     def replace(self, **changes: Any) -> PHOptions:
         return dataclasses.replace(self, **changes)
@@ -199,12 +204,18 @@ class PHOptions:
 
 def _solve_highspy(module: ModuleType, names: list[str], creator_kwargs: dict[str, Any],
                    options: PHOptions, comm: Any, allow_partial: bool,
-                   progress: Callable[[str], None] | None) -> SolveResult | None:
-    """``backend = "highspy"``: the same hub and spokes with HiGHS subproblems."""
-    from stochplan.solve.ph_highs import solve_ph_highs
+                   progress: Callable[[str], None] | None) -> SolveResult | str | None:
+    """``backend = "highspy"``: the same hub and spokes with HiGHS subproblems; or, where the
+    guest does not apply, why not (every rank returns the same reason)."""
+    from stochplan.solve.ph_highs import NotApplicable, solve_ph_highs
 
-    return solve_ph_highs(module, names, creator_kwargs, options, comm,
-                          allow_partial=allow_partial, progress=progress)
+    if options.rho == "sep":
+        return 'rho "sep" needs the Pyomo subproblems'
+    try:
+        return solve_ph_highs(module, names, creator_kwargs, options, comm,
+                              allow_partial=allow_partial, progress=progress)
+    except NotApplicable as why:
+        return why.problem
 
 
 def cylinders_for(n_ranks: int) -> tuple[str, ...]:
@@ -274,9 +285,15 @@ def solve_ph(
     if not names:
         raise InputError("scenarios", names, "need at least one scenario")
     creator_kwargs = dict(creator_kwargs or {})
+    fallback = None
     if options.backend == "highspy":
-        return _solve_highspy(module, names, creator_kwargs, options, comm, allow_partial,
+        done = _solve_highspy(module, names, creator_kwargs, options, comm, allow_partial,
                               progress)
+        if not isinstance(done, str):
+            return done
+        fallback = done
+        if rank == 0:
+            log.info("progressive hedging through Pyomo: %s", fallback)
     per_bundle = options.bundle_size_for(len(names), size)
     layout = cylinders_for(size)
     integer = _has_integers(module.scenario_creator(names[0], **creator_kwargs))
@@ -317,6 +334,7 @@ def solve_ph(
         "bundle_size": per_bundle,
         "linearized_proximal": linearize,
         "rel_gap_target": options.rel_gap,
+        "backend": "pyomo" if fallback is None else f"pyomo (highspy guest: {fallback})",
         "history": outcome["history"],
     }
     if options.log_dir is not None:

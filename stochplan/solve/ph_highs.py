@@ -10,7 +10,10 @@ model, the bundle's extensive form as a sparse matrix with its first-stage colum
 mpi-sppy keeps only a small Pyomo *host* model per subproblem (its first-stage variables and
 an empty objective, on which it stores W, rho and xbar); the guest reads them from there before
 each solve and writes the first-stage solution back. The code that talks to mpi-sppy is in
-``stochplan/_mpisppy_highs.py``; nothing here imports mpi-sppy.
+``stochplan/_mpisppy_highs.py``; nothing here imports mpi-sppy. It is what
+:func:`stochplan.solve.ph.solve_ph` runs by default (``[ph] backend = "highspy"``); a module
+whose scenarios do not compile to one matrix raises :class:`NotApplicable`, and ``solve_ph``
+then takes its Pyomo path.
 
 A PH subproblem (minimisation form, first-stage columns ``x``, recourse ``y``)::
 
@@ -412,6 +415,31 @@ def _members(names: list[str], per_bundle: int) -> dict[str, list[int]]:
     return out
 
 
+class NotApplicable(InputError):
+    """The module's scenarios do not compile to one matrix (not fixed recourse): the highspy
+    guest cannot solve it (:func:`stochplan.solve.ph.solve_ph` then takes the Pyomo path).
+    Raised on every rank alike (each compiles every scenario)."""
+
+
+def _compile(module: ModuleType, names: list[str], creator_kwargs: dict[str, Any] | None,
+             comm: Any, log_dir: str, options: PHOptions) -> matrix.CompiledScenarios:
+    """Every scenario compiled (on each rank). A failure in the module's own code is handled
+    as one inside mpi-sppy: logged to ``log_dir/rank<r>.log``, said on stderr, the job ended
+    (:func:`stochplan.solve.ph._cylinder_output`); a module without fixed recourse raises
+    :class:`NotApplicable` on every rank."""
+    from stochplan.solve.ph import _cylinder_output
+
+    path = os.path.join(log_dir, f"rank{comm.Get_rank()}.log")
+    own_dir = None if options.log_dir is not None else log_dir
+    why: matrix.NotFixedRecourse | None = None
+    with _cylinder_output(comm, path, temp_dir=own_dir):
+        try:
+            return matrix.compile_scenarios(module, names, creator_kwargs)
+        except matrix.NotFixedRecourse as exc:
+            why = exc
+    raise NotApplicable("ph.backend", "highspy", f"the highspy guest needs fixed recourse: {why}")
+
+
 def solve_ph_highs(
     family: Any,
     scenario_names: Sequence[str],
@@ -466,7 +494,8 @@ def solve_ph_highs(
     Raises
     ------
     InputError
-        The scenarios do not share one matrix, or an option the guest does not support.
+        An option the guest does not support; :class:`NotApplicable` (a subclass) when the
+        scenarios do not share one matrix.
     SolveError
         No feasible plan was found, or the gap target was missed and ``allow_partial`` is
         false.
@@ -489,27 +518,23 @@ def solve_ph_highs(
     module = _module_of(family)
     timings: dict[str, float] = {}
 
-    note("build")
-    start = time.perf_counter()
-    if compiled is None:
-        try:
-            compiled = matrix.compile_scenarios(module, names, creator_kwargs)
-        except matrix.NotFixedRecourse as why:
-            raise InputError("method", "ph", f"the highspy guest needs fixed recourse: {why}"
-                             ) from None
-    per_bundle = options.bundle_size_for(len(names), size)
-    members = _members(names, per_bundle)
-    if prox is None:
-        prox = "quadratic" if options.linearize_proximal is False else "linear"
-    guest = Guest(compiled, members, prox, mip_rel_gap=options.rel_gap / 10,
-                  prox_tol=max(PROX_TOL, options.rel_gap / 10))
-    layout = cylinders_for(size)
-    timings["build"] = time.perf_counter() - start
-
     log_dir = options.log_dir or (tempfile.mkdtemp(prefix="stochplan-ph-") if rank == 0 else None)
     log_dir = comm.bcast(log_dir, root=0)
     os.makedirs(log_dir, exist_ok=True)
     try:
+        note("build")
+        start = time.perf_counter()
+        if compiled is None:
+            compiled = _compile(module, names, creator_kwargs, comm, log_dir, options)
+        per_bundle = options.bundle_size_for(len(names), size)
+        members = _members(names, per_bundle)
+        if prox is None:
+            prox = "quadratic" if options.linearize_proximal is False else "linear"
+        guest = Guest(compiled, members, prox, mip_rel_gap=options.rel_gap / 10,
+                      prox_tol=max(PROX_TOL, options.rel_gap / 10))
+        layout = cylinders_for(size)
+        timings["build"] = time.perf_counter() - start
+
         note("solve")
         start = time.perf_counter()
         run = _mpisppy_highs.run_ph(guest, list(members), options, layout, comm, log_dir)

@@ -208,15 +208,17 @@ def test_the_sep_rule_is_left_to_the_pyomo_path():
 
 
 @pytest.mark.solve
-def test_the_ph_option_backend_selects_the_highspy_guest(tmp_path):
-    """``[ph] backend = "highspy"`` sends ``stochplan solve --method ph`` to the guest; the
-    stored run brackets the EF optimum; a backend that does not exist, or ``sep`` with the
-    guest, is one line naming the key and the file, exit 2."""
+def test_the_highspy_guest_is_the_default_ph_backend(tmp_path):
+    """``stochplan solve --method ph`` without a ``[ph] backend`` goes to the guest; the stored
+    run brackets the EF optimum; a backend that does not exist is one line naming the key and
+    the file, exit 2; rho ``"sep"``, which the guest lacks, takes the Pyomo path and says so
+    in the stored run's ``solve_info``."""
     from stochplan.cli import main
     from stochplan.store import ResultsStore
 
+    assert PHOptions().backend == "highspy"
     config = tmp_path / "run.toml"
-    config.write_text('[ph]\nbackend = "highspy"\n')
+    config.write_text("[ph]\nrel_gap = 0.01\n")
     db = tmp_path / "r.db"
     argv = ["solve", str(TINY), "--method", "ph", "--relax", "--scenarios", "poisson:6",
             "--seed", str(SEED), "--config", str(config), "--db", str(db), "--quiet"]
@@ -230,14 +232,41 @@ def test_the_ph_option_backend_selects_the_highspy_guest(tmp_path):
     assert ef.objective <= record.objective * (1 + 1e-9) + 1e-6
     assert relative_gap(record.objective, record.bound) <= 0.01
 
-    for text, key in (('[ph]\nbackend = "gpu"\n', "ph.backend"),
-                      ('[ph]\nbackend = "highspy"\nrho = "sep"\n', "ph.rho")):
-        config.write_text(text)
-        result = subprocess.run([str(MPIEXEC.parent / "stochplan"), *argv], capture_output=True,
-                                text=True)
-        assert result.returncode == 2, result.stderr
-        assert key in result.stderr and "run.toml" in result.stderr
-        assert len(result.stderr.strip().splitlines()) == 1
+    config.write_text('[ph]\nbackend = "highspy"\nrho = "sep"\n')
+    assert main(argv) == 0
+    with ResultsStore(db) as store:
+        record = store.get_run(2).record
+    backend = record.config["solve_info"]["backend"]
+    assert backend.startswith("pyomo (highspy guest:") and '"sep"' in backend
+    assert record.bound <= ef.objective * (1 + 1e-9) + 1e-6
+    assert ef.objective <= record.objective * (1 + 1e-9) + 1e-6
+
+    config.write_text('[ph]\nbackend = "gpu"\n')
+    result = subprocess.run([str(MPIEXEC.parent / "stochplan"), *argv], capture_output=True,
+                            text=True)
+    assert result.returncode == 2, result.stderr
+    assert "ph.backend" in result.stderr and "run.toml" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.solve
+def test_a_module_without_fixed_recourse_takes_the_pyomo_path():
+    """The farmer's yields are matrix coefficients: the guest does not apply, and
+    :func:`~stochplan.solve.ph.solve_ph` with the default backend runs the Pyomo path, says
+    why in ``info["backend"]``, and finds the textbook optimum (-108,390) within the gap."""
+    from stochplan.models import farmer
+    from stochplan.solve.ph import solve_ph
+    from stochplan.solve.ph_highs import NotApplicable
+
+    names = ["scen0", "scen1", "scen2"]
+    with pytest.raises(NotApplicable, match="fixed recourse"):
+        solve_ph_highs(farmer, names, {}, PHOptions(), _world())
+    result = solve_ph(farmer, names, {}, PHOptions(rel_gap=0.01, bundle_size=1), _world())
+    assert result is not None and result.solver == "highs"
+    assert result.info["backend"].startswith("pyomo (highspy guest: ")
+    assert "fixed recourse" in result.info["backend"]
+    assert result.bound <= -108390 + 1e-3 and -108390 - 1e-3 <= result.objective
+    assert result.gap <= 0.01
 
 
 @pytest.mark.solve
@@ -251,8 +280,9 @@ def test_same_answer_as_the_pyomo_ph_path():
     names, kwargs = _case("electronics")
     options = PHOptions(rel_gap=0.01)
     ours = solve_ph_highs(aggregate, names, kwargs, options, _world())
-    theirs = solve_ph(aggregate, names, kwargs, options, _world())
+    theirs = solve_ph(aggregate, names, kwargs, options.replace(backend="pyomo"), _world())
     assert theirs is not None and ours is not None
+    assert theirs.info["backend"] == "pyomo" and theirs.solver == "highs"
     assert ours.info["bundle_size"] == theirs.info["bundle_size"]
     widest = max(ours.gap, theirs.gap)
     assert abs(ours.objective - theirs.objective) <= widest * abs(theirs.objective) + 1e-6
