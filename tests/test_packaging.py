@@ -78,3 +78,16 @@ def test_serial_work_runs_without_mpi4py(tmp_path, command):
     )
     assert done.returncode == 0, done.stderr
     assert "Stored" in done.stdout
+
+
+def test_ph_without_mpi4py_is_one_line_naming_the_extra(tmp_path):
+    """mpi-sppy's hub and spokes need mpi4py even on one rank: without it ``--method ph`` is
+    refused in one line (exit 2) that says what to install, and nothing is stored."""
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_MPI4PY, "solve", str(ROOT / "tests" / "data" / "tiny"),
+         "--method", "ph", "--relax", "--db", str(tmp_path / "runs.db"), "--quiet"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "stochplan[mpi]" in done.stderr
+    assert "Traceback" not in done.stderr and "Stored" not in done.stdout

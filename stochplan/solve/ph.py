@@ -379,8 +379,14 @@ def solve_ph(
 
 
 def _world() -> Any:
-    from mpi4py import MPI
-
+    """mpi4py's COMM_WORLD. mpi-sppy's hub and spokes need mpi4py even on one rank (its
+    cylinders build MPI windows), so without it PH is refused in one line."""
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise InputError("method", "ph", "progressive hedging needs mpi4py, even on one rank "
+                         "(mpi-sppy's hub and spokes use MPI windows): pip install "
+                         "'stochplan[mpi]', or use --method ef or lshaped") from None
     return MPI.COMM_WORLD
 
 
