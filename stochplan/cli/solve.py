@@ -7,7 +7,7 @@
     stochplan config-schema [INSTANCE | --family NAME]
     stochplan solve INSTANCE [--scenarios SPEC] [--seed S] [--set KEY=VALUE ...] [--relax]
                              [--config FILE.toml] [--method ef|ph|lshaped] [--time-limit SEC]
-                             [--cvar ALPHA [--risk-weight LAMBDA]]
+                             [--cvar ALPHA [--risk-weight LAMBDA]] [--workers N]
                              [--rel-gap G] [--max-iterations N] [--partial]
                              [--db PATH] [--json] [--quiet]
     stochplan runs [--db PATH] [--limit N] [--json]
@@ -86,6 +86,10 @@ def add_commands(sub: Any) -> None:
                        help="keep a solve stopped by the time limit (with its gap) instead of "
                        "failing")
     add_output_options(solve)
+    solve.add_argument("--workers", type=int, metavar="N",
+                       help="families whose instance splits into independent blocks (the sites "
+                       "of multisite): solve them in N processes (default: one per core; 1: in "
+                       "this process); under mpiexec the ranks share them instead")
     solve.add_argument("--input-db", metavar="URL",
                        help="read the instance from a database (SQLAlchemy URL or SQLite file; "
                        "families that support it) and write the results back there")
@@ -175,6 +179,8 @@ def solve_command(args: argparse.Namespace) -> int:
             raise InputError("--seed", args.seed, err.problem) from None
         raise
     check_risk_flags(args, config)
+    if args.workers is not None and args.workers < 1:
+        raise InputError("--workers", args.workers, "must be a positive number of processes")
     if config.method not in DECOMPOSED:
         for flag, value in (("--rel-gap", args.rel_gap), ("--max-iterations", args.max_iterations)):
             if value is not None:
@@ -216,7 +222,7 @@ def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
         from stochplan.solve.blocks import solve_run  # solve_instance, + --input-db and blocks
 
         outcome = solve_run(config, args.input_db, progress=progress.phase,
-                            allow_partial=args.partial)
+                            allow_partial=args.partial, workers=args.workers)
         if outcome is None:  # an MPI rank other than 0
             return 0
         progress.phase("store")

@@ -445,3 +445,22 @@ def test_a_shared_pool_couples_the_sites_and_goes_to_the_best_margin():
     assert list(short.infeasible_sites()) == ["H1"]
     assert not short.with_options(raw_material_pool=5.0).infeasible_sites()
     assert list(short.with_options(raw_material_pool=4.0).infeasible_sites()) == ["H1"]
+
+
+@pytest.mark.solve
+def test_the_workers_flag_sets_the_processes_and_is_checked(tmp_path, capsys):
+    """``solve --workers 1`` solves the sites in this process, ``--workers 2`` in two worker
+    processes, to the same objective; ``--workers 0`` is one line naming the flag."""
+
+    base = ["solve", "multisite", "--relax", "--scenarios", "sample:2", "--seed", "3",
+            "--json", "--db", str(tmp_path / "runs.db")]
+    out = {}
+    for n in (1, 2):
+        assert main([*base, "--workers", str(n)]) == 0
+        out[n] = json.loads(capsys.readouterr().out)
+    assert (out[1]["layout"], out[1]["workers"]) == ("serial", 1)
+    assert (out[2]["layout"], out[2]["workers"]) == ("processes", 2)
+    assert out[1]["objective"] == out[2]["objective"]
+    assert main([*base, "--workers", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--workers" in err and err.count("\n") == 1
