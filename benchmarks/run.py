@@ -29,7 +29,7 @@ import _results  # noqa: E402
 from registry import SPECS  # noqa: E402
 
 SPEC_MODULES = ("ef_speed", "plan_quality", "decomposition", "ph_levers", "multisite",
-                "mip_decomposition", "risk")
+                "mip_decomposition", "risk", "ph_scale")
 #: The instance of the specs that take one, unless ``--instance`` names another.
 DEFAULT_INSTANCE = "electronics"
 

@@ -7,7 +7,8 @@ MODEL and OPTIONS are JSON objects: model options of the electronics instance (o
 relaxation) and fields of ``LShapedOptions`` / ``PHOptions``. Scenarios: ``poisson:S`` with
 seed 0, as in the EF benchmark. Rank 0 prints one JSON line: the result's scalars, ``wall``
 (seconds from just after the imports, as the EF benchmark counts), ``offset`` (seconds before
-the solve started: scenario generation) and ``history`` ([seconds since the solve started,
+the solve started: scenario generation), ``peak_rss_gib`` (each rank's peak resident memory)
+and ``history`` ([seconds since the solve started,
 iteration, bound, incumbent] per iteration).
 """
 
@@ -53,10 +54,14 @@ def main() -> None:
         if rank(comm) == 0:
             print(json.dumps({"error": str(exc), "wall": time.perf_counter() - t0}))
         return
+    # peak resident memory of every rank, GiB (ru_maxrss is in KiB on Linux)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    peaks = comm.gather(peak, root=0) if comm is not None else [peak]
     if result is not None:
         out = result.to_dict()
         out["wall"] = time.perf_counter() - t0
         out["offset"] = offset
+        out["peak_rss_gib"] = peaks
         print(json.dumps(out, default=float))
 
 
