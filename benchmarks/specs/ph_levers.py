@@ -39,7 +39,8 @@ def plain_generic_cylinders(n: int, time_limit: float, model: dict[str, Any]) ->
     """Issue 3's plain mpi-sppy command; times to 1 % read off its printed trace."""
     cmd = [str(MPIEXEC), "-n", "3", sys.executable, "-m", "mpi4py", "-m",
            "mpisppy.generic_cylinders", "--module-name", "stochplan.models.aggregate",
-           "--num-scens", str(n), "--relax-integrality", "--solver-name", "highs",
+           "--num-scens", str(n), "--scenario-kind", "poisson", "--relax-integrality",
+           "--solver-name", "highs",
            "--default-rho", "1", "--lagrangian", "--xhatshuffle", "--rel-gap", "0.001",
            "--time-limit", str(int(time_limit)),  # an integer: mpi-sppy refuses "300.0"
            "--max-iterations", "100000"]
