@@ -62,13 +62,15 @@ def solve_instance(
     instance: Any = None,
     progress: Callable[[str], None] | None = None,
     allow_partial: bool = False,
+    warm: dict[str, Any] | None = None,
 ) -> RunOutcome | None:
     """Solve the configured instance's recourse problem (extensive form or PH).
 
     ``instance`` replaces the instance that ``config.instance`` names (for data edited in
     Python); the configuration's model options still apply on top of it. ``allow_partial``
     keeps a solve stopped early (time limit, or PH's gap target missed) that has a solution,
-    with its status and gap.
+    with its status and gap. ``warm`` (a dict the caller keeps across runs of one shape, such
+    as the points of a frontier) lets the extensive form start from the previous LP basis.
 
     Returns ``None`` only on the MPI ranks other than 0 of a progressive hedging run.
 
@@ -120,7 +122,7 @@ def solve_instance(
         result = decomposed
     else:
         result = solve_ef(solved, scen_set.names, kwargs, config.solver,
-                          allow_partial=allow_partial, progress=note)
+                          allow_partial=allow_partial, progress=note, warm=warm)
     timings.update(result.timings)
     if risk.measure != "expectation":
         note("risk")

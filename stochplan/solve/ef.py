@@ -46,6 +46,7 @@ def solve_ef(
     solver: SolverOptions | None = None,
     allow_partial: bool = False,
     progress: Callable[[str], None] | None = None,
+    warm: dict[str, Any] | None = None,
 ) -> SolveResult:
     """Build and solve the extensive form; return the plan and the recourse of every scenario.
 
@@ -61,6 +62,9 @@ def solve_ef(
         Return a non-optimal result that has a solution (time limit) instead of raising.
     progress : callable, optional
         Called with the name of each phase as it starts.
+    warm : dict, optional
+        Kept by the caller across solves of one shape: the matrix backend starts HiGHS from
+        the last LP basis in it (:func:`stochplan.solve.matrix.solve_extensive_form`).
 
     Raises
     ------
@@ -76,7 +80,7 @@ def solve_ef(
 
         try:
             return _solve_ef_matrix(module, scenario_names, creator_kwargs, solver,
-                                    allow_partial, note)
+                                    allow_partial, note, warm)
         except NotFixedRecourse as why:
             log.info("matrix backend not applicable (%s): solving through Pyomo", why)
     timings: dict[str, float] = {}
@@ -164,6 +168,7 @@ def _solve_ef_matrix(
     solver: SolverOptions,
     allow_partial: bool,
     note: Callable[[str], None],
+    warm: dict[str, Any] | None = None,
 ) -> SolveResult:
     """:func:`solve_ef` through the matrix backend (same result, same errors).
 
@@ -180,7 +185,7 @@ def _solve_ef_matrix(
     timings["build"] = time.perf_counter() - start
     note("solve")
     start = time.perf_counter()
-    sol = matrix.solve_extensive_form(compiled, solver)
+    sol = matrix.solve_extensive_form(compiled, solver, warm)
     timings["solve"] = time.perf_counter() - start
     _require(sol.status, sol.objective, sol.gap, allow_partial, note,
              lambda: build_ef(module, scenario_names, creator_kwargs), solver)
@@ -202,7 +207,8 @@ def _solve_ef_matrix(
         probabilities=compiled.probabilities,
         timings=timings,
         solver=MATRIX_SOLVER,
-        info={"backend": f"matrix ({compiled.method})", "requested_solver": solver.name},
+        info={"backend": f"matrix ({compiled.method})", "requested_solver": solver.name,
+              **({"warm_start": bool(warm.get("started"))} if warm is not None else {})},
     )
 
 

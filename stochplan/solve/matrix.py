@@ -390,8 +390,15 @@ def write_extensive_form(compiled: CompiledScenarios, path: str) -> None:
     h.writeModel(path)
 
 
-def solve_extensive_form(compiled: CompiledScenarios, options: SolverOptions) -> MatrixSolution:
-    """Assemble the extensive form (first-stage columns once) and solve it with HiGHS."""
+def solve_extensive_form(compiled: CompiledScenarios, options: SolverOptions,
+                         warm: dict[str, Any] | None = None) -> MatrixSolution:
+    """Assemble the extensive form (first-stage columns once) and solve it with HiGHS.
+
+    ``warm``, a dict kept by the caller between solves of extensive forms of one shape (the
+    points of a frontier, which differ only in costs), carries the last LP solve's basis:
+    HiGHS starts from it when the new LP has the same columns and rows (``warm["started"]``
+    says whether it did), and the new basis is put back. Ignored for MIPs.
+    """
     S, n1 = len(compiled.names), compiled.n_first
     n2 = compiled.A.shape[1] - n1
     ef = extensive_form_arrays(compiled)
@@ -400,9 +407,18 @@ def solve_extensive_form(compiled: CompiledScenarios, options: SolverOptions) ->
     h = _highs(options)
     _pass(h, ef["A"], ef["cost"], ef["col_lo"], ef["col_hi"], ef["row_lo"], ef["row_hi"],
           integer, ef["offset"])
+    shape = ef["A"].shape
+    use_warm = warm is not None and not integer.any()
+    if warm is not None:
+        warm["started"] = False
+    if use_warm and warm is not None and warm.get("shape") == shape:
+        h.setBasis(warm["basis"])
+        warm["started"] = True
     start = time.perf_counter()
     h.run()
     seconds = time.perf_counter() - start
+    if use_warm and warm is not None and h.getBasis().valid:
+        warm.update(shape=shape, basis=h.getBasis())
     status = _status(h)
     info = h.getInfo()
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible

@@ -321,6 +321,27 @@ def test_solve_frontier_from_python_stores_nothing_and_reports_each_point():
         solve_frontier(config.replace(risk=config.risk.replace(measure="expectation")), [0.0])
 
 
+@pytest.mark.solve
+def test_warm_started_points_equal_cold_solves():
+    """Points after the first positive weight start HiGHS from the previous basis (only the
+    costs change), and each equals a cold solve of the same configuration to 1e-9."""
+    from stochplan.analysis.frontier import solve_frontier
+    from stochplan.config import load_config
+    from stochplan.run import solve_instance
+
+    config = load_config(instance="electronics",
+                         model={"integer": False, "lost_sales_penalty": 500.0},
+                         scenarios={"spec": "poisson:10", "seed": 2},
+                         risk={"measure": "cvar", "alpha": 0.9})
+    weights = [0.0, 0.3, 0.6, 1.0]
+    outcomes = solve_frontier(config, weights)
+    assert [o.result.info.get("warm_start") for o in outcomes] == [False, False, True, True]
+    for weight, outcome in zip(weights, outcomes):
+        cold = solve_instance(config.replace(risk=config.risk.replace(weight=weight)))
+        assert cold is not None and "warm_start" not in cold.result.info
+        assert outcome.result.objective == pytest.approx(cold.result.objective, rel=1e-9)
+
+
 @pytest.mark.parametrize(("argv", "word"), [
     (["--show", "F1", "electronics"], "not both"),
     ([], "INSTANCE"),
