@@ -267,6 +267,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from stochplan.analysis.oos import evaluate_plans, summary_table
     from stochplan.family import get_family
     from stochplan.parallel import rank, world
+    from stochplan.solve.risk import RiskConfig
     from stochplan.store import ResultsStore
 
     db = check_db(args.db, must_exist=True, writable=True)
@@ -323,7 +324,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
               f"P(infeasible) {row['prob_infeasible']:.1%}{extra}")
     for label, value in risk.items():
         print(f"  {label:<26} under the run's risk measure "
-              f"{_risk_label(rec.config['risk'])}: "
+              f"{RiskConfig(**rec.config['risk']).label()}: "
               f"{money(value.objective)} (VaR {money(value.value_at_risk)}, CVaR "
               f"{money(value.cvar)} of the loss)")
     for oos, _ in results:
@@ -331,12 +332,6 @@ def evaluate_command(args: argparse.Namespace) -> int:
             print(f"  {oos.note}")
     print(f"Stored with run {args.run} in {db} (tables oos_costs, oos_summary).")
     return 0
-
-
-def _risk_label(risk: dict[str, Any]) -> str:
-    from stochplan.solve.risk import RiskConfig
-
-    return RiskConfig(**risk).label()
 
 
 def _oos_risk(rec: Any, results: Any) -> dict[str, Any]:

@@ -61,13 +61,10 @@ def risk_header(config: Mapping[str, Any], kpis: Mapping[str, float]) -> dict[st
     risk = config.get("risk") or {}
     if risk.get("measure", "expectation") == "expectation" or "risk_cvar" not in kpis:
         return None
+    from stochplan.solve.risk import RiskConfig
+
     alpha, weight = float(risk["alpha"]), float(risk["weight"])
-    if weight == 0:
-        label = f"expectation (CVaR {alpha:.0%} weight 0)"
-    elif weight == 1:
-        label = f"CVaR {alpha:.0%}"
-    else:
-        label = f"{1 - weight:g} E + {weight:g} CVaR {alpha:.0%}"
+    label = RiskConfig(measure="cvar", alpha=alpha, weight=weight).label()
     return {"label": label, "alpha": alpha, "weight": weight,
             "expected": kpis["risk_expected"], "value_at_risk": kpis["risk_value_at_risk"],
             "cvar": kpis["risk_cvar"]}

@@ -97,9 +97,12 @@ class RiskConfig:
         return self.measure == "cvar" and self.weight > 0.0
 
     def label(self) -> str:
-        """``"expected cost"`` or e.g. ``"0.5 E + 0.5 CVaR 95%"``."""
-        if not self.active:
+        """``"expectation"``, ``"expectation (CVaR 95% weight 0)"`` or e.g.
+        ``"0.5 E + 0.5 CVaR 95%"``: the measure as reports name it."""
+        if self.measure == "expectation":
             return "expectation"
+        if self.weight == 0.0:
+            return f"expectation (CVaR {self.alpha:.0%} weight 0)"
         if self.weight == 1.0:
             return f"CVaR {self.alpha:.0%}"
         return f"{1 - self.weight:g} E + {self.weight:g} CVaR {self.alpha:.0%}"

@@ -294,3 +294,21 @@ def test_ph_under_cvar_on_three_ranks_brackets_the_extensive_form(tmp_path):
     assert out["bound"] <= best + tol <= out["objective"] + 2 * tol
     assert out["gap"] == pytest.approx((out["objective"] - out["bound"]) / abs(out["objective"]))
     assert out["kpis"]["risk_objective"] == pytest.approx(out["objective"], rel=1e-9)
+
+
+def test_one_label_for_the_measure_everywhere():
+    """The run header, the value report, evaluate and the frontier name the measure by
+    :meth:`RiskConfig.label`, weight 0 included."""
+    from stochplan.reports.text import risk_header
+
+    assert RiskConfig().label() == "expectation"
+    assert RiskConfig("cvar", 0.9, 0.0).label() == "expectation (CVaR 90% weight 0)"
+    assert RiskConfig("cvar", 0.95, 1.0).label() == "CVaR 95%"
+    kpis = {"risk_expected": 1.0, "risk_value_at_risk": 2.0, "risk_cvar": 3.0}
+    for weight in (0.0, 0.25, 1.0):
+        config = {"risk": {"measure": "cvar", "alpha": 0.9, "weight": weight}}
+        header = risk_header(config, kpis)
+        assert header is not None
+        assert header["label"] == RiskConfig("cvar", 0.9, weight).label()
+    assert risk_header({"risk": {"measure": "expectation", "alpha": 0.95, "weight": 0.5}},
+                       kpis) is None
