@@ -19,9 +19,11 @@ ranks        cylinders
 
 Who solves the subproblems (:attr:`PHOptions.backend`): by default the highspy guest of
 :mod:`stochplan.solve.ph_highs`, HiGHS models compiled once from the matrix backend with no
-Pyomo model per scenario (at 1,000 scenarios of the electronics LP on 3 ranks, 27.7 s and
-0.5 GiB per rank against 306 s and 2.1 GiB). Modules whose scenarios do not share one matrix,
-and rho ``"sep"``, take the Pyomo path (as does ``backend = "pyomo"``), described here.
+Pyomo model per scenario (electronics LP with lost sales, 1,000 scenarios, 3 ranks: 1 % in
+9.8 s with 0.48 GiB per rank, where plain ``generic_cylinders`` is at 8.9 % after 300 s;
+``benchmarks/RESULTS.md``, "Progressive hedging at scale"). Modules whose scenarios do not
+share one matrix, and rho ``"sep"``, take the Pyomo path (as does ``backend = "pyomo"``),
+described here.
 
 What makes the Pyomo path faster than a plain ``generic_cylinders`` run (measured, see the
 ``Progressive hedging`` section of ``benchmarks/RESULTS.md``):
@@ -132,9 +134,9 @@ class PHOptions:
         removed afterwards.
     backend : {"highspy", "pyomo"}
         What solves the subproblems: ``"highspy"`` (the default), HiGHS models built once
-        from the matrix backend (:mod:`stochplan.solve.ph_highs`; 27.7 s and 0.5 GiB per
-        rank against 306 s and 2.1 GiB at 1,000 scenarios of the electronics LP, 3 ranks),
-        for modules with fixed recourse; ``"pyomo"``, a Pyomo model per scenario or bundle
+        from the matrix backend (:mod:`stochplan.solve.ph_highs`; measured in
+        ``benchmarks/RESULTS.md``, "Progressive hedging at scale"), for modules with fixed
+        recourse; ``"pyomo"``, a Pyomo model per scenario or bundle
         and its solver interface (any module). Where the guest does not apply (scenario
         matrices that differ, or rho ``"sep"``) ``"highspy"`` runs the Pyomo path, and the
         result's ``info["backend"]`` says why.
