@@ -125,7 +125,8 @@ class OutputConfig:
     Attributes
     ----------
     db : str or None
-        Results database: a path or sqlite:///PATH (default ./stochplan.db).
+        Results database: an SQLite file (a path or sqlite:///PATH; default ./stochplan.db)
+        or any SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db.
     """
 
     db: str | None = None
@@ -146,6 +147,8 @@ class RunConfig:
     risk: RiskConfig = field(default_factory=RiskConfig)
     db: str | None = None
     source: str | None = None
+    #: True when ``db`` comes from the file's ``[output] db`` (messages then name that key).
+    db_from_file: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.instance, str):
@@ -278,6 +281,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
         risk=records["risk"],
         db=str(db) if db is not None else None,
         source=source,
+        db_from_file=db is not None and overrides.get("db") is None,
         **scalars,
     )
 

@@ -1,16 +1,24 @@
 """Shared fixtures and the --runslow switch.
 
 Markers (registered in pyproject.toml): ``solve`` (HiGHS, seconds), ``mpi`` (under mpiexec),
-``slow`` (a minute or more; skipped unless ``--runslow``).
+``slow`` (a minute or more; skipped unless ``--runslow``). ``pg_url`` starts a throw-away
+PostgreSQL server for the tests that use it.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 TESTS = Path(__file__).parent
+ROOT = TESTS.parent
 TINY = TESTS / "data" / "tiny"
 
 
@@ -31,3 +39,66 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def tiny_path() -> Path:
     """The hand-checkable instance: 1 product, 2 weeks, week-2 demand 5 or 15 (p = 1/2 each)."""
     return TINY
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A running throw-away PostgreSQL server's SQLAlchemy URL (database ``postgres``), one
+    for the whole session.
+
+    ``scripts/ensure-postgres`` finds (or, as root with apt-get, installs) Debian's
+    ``postgresql``; this makes a throw-away cluster in a temporary folder (as the ``postgres``
+    user when running as root: the server refuses root), starts it on a free local port and
+    removes it after. Where PostgreSQL or the psycopg driver cannot be had, the tests using it
+    are skipped with the reason. Tests that need a database of their own create one in it.
+    """
+    pytest.importorskip("psycopg", reason="the psycopg driver is not installed "
+                        "(pip install -c constraints.txt 'psycopg[binary]')")
+    found = subprocess.run([str(ROOT / "scripts" / "ensure-postgres")], capture_output=True,
+                           text=True, check=False, timeout=900)
+    if found.returncode != 0:
+        pytest.skip(f"no PostgreSQL server programs: {found.stderr.strip()[-300:]}")
+    bindir = Path(found.stdout.strip())
+    as_user: list[str] = []
+    folder = Path(tempfile.mkdtemp(prefix="stochplan-pg-"))
+    if os.geteuid() == 0:
+        runuser = shutil.which("runuser")
+        try:
+            import pwd
+
+            pwd.getpwnam("postgres")
+        except KeyError:
+            runuser = None
+        if runuser is None:
+            shutil.rmtree(folder, ignore_errors=True)
+            pytest.skip("running as root with no 'postgres' user or runuser to start the server")
+        as_user = [runuser, "-u", "postgres", "--"]
+        shutil.chown(folder, "postgres")
+    data, port = folder / "data", _free_port()
+
+    def run(*cmd: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*as_user, *cmd], capture_output=True, text=True, check=False,
+                              timeout=120)
+
+    init = run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+               "-E", "UTF8", "--no-sync")
+    if init.returncode != 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.skip(f"initdb failed: {init.stderr.strip()[-300:]}")
+    start = run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w",
+                "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "start")
+    if start.returncode != 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.skip(f"the PostgreSQL server did not start: {start.stderr.strip()[-300:]}")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(folder, ignore_errors=True)

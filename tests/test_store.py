@@ -15,12 +15,14 @@ import numpy as np
 import pandas as pd
 import pandas.testing as pdt
 import pytest
+from sqlalchemy.engine import Connection
 
 import stochplan.store as store_mod
 from stochplan.errors import InputError, StoreError
 from stochplan.store import (
     DEFAULT_DB,
     SCHEMA_VERSION,
+    DatabaseURL,
     ResultsStore,
     RunRecord,
     StoredRun,
@@ -319,7 +321,8 @@ def test_failed_save_leaves_db_unchanged(
     def failing_insert_table(conn, run_id, name, table, replace):  # type: ignore[no-untyped-def]
         calls.append(name)
         if len(calls) == 2:  # after runs, plans, kpis and the first table are written
-            written = conn.execute("SELECT COUNT(*) FROM plans WHERE run_id = ?", (run_id,))
+            written = conn.exec_driver_sql("SELECT COUNT(*) FROM plans WHERE run_id = ?",
+                                           (run_id,))
             assert written.fetchone()[0] == len(make_plan())
             raise exc_type("interrupted mid-write")
         real_insert_table(conn, run_id, name, table, replace)
@@ -408,12 +411,29 @@ def test_unknown_parent_run_is_refused(db: Path) -> None:
         assert store.list_runs().empty
 
 
-def test_bad_url_scheme(db: Path) -> None:
-    with pytest.raises(InputError, match="only SQLite"):
-        ResultsStore("postgresql://user@host/results")
-    with pytest.raises(InputError, match="only SQLite") as info:
-        resolve_db("mysql://localhost/db")
-    assert info.value.field == "db"
+def test_server_urls_resolve_without_connecting() -> None:
+    """Any SQLAlchemy URL but sqlite:// is a DatabaseURL (nothing opened); str() hides the
+    password, the URL keeps it."""
+    db = resolve_db("postgresql+psycopg://me:s3cret@db.example.com/results")
+    assert isinstance(db, DatabaseURL) and db.url.password == "s3cret"
+    assert str(db) == "postgresql+psycopg://me:***@db.example.com/results"
+    assert resolve_db(db) is db
+    assert isinstance(resolve_db("mysql://localhost/db"), DatabaseURL)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql+psycopg://me:s3cret@[db/x", "not a database URL"),
+        ("sqlite+aiosqlite:///x.db", "give an SQLite database as a file path"),
+        ("mysql+nosuchdriver://me:s3cret@localhost/db", "cannot use this database"),
+        ("nosuchdb://me:s3cret@localhost/db", "cannot use this database"),
+    ],
+)
+def test_bad_database_urls_are_input_errors(url: str, message: str) -> None:
+    with pytest.raises(InputError, match=message) as info:
+        ResultsStore(url)
+    assert info.value.field == "db" and "s3cret" not in str(info.value)
 
 
 def test_newer_schema_version_is_refused(db: Path) -> None:
@@ -968,9 +988,9 @@ def test_failed_migration_leaves_the_file_as_it_was(
     before_bytes, before_dump = v1_db.read_bytes(), dump(v1_db)
     real_step = store_mod._migrate_recourse_v1
 
-    def failing_step(conn: sqlite3.Connection, path: Path) -> None:
+    def failing_step(conn: Connection, path: Path) -> None:
         real_step(conn, path)
-        assert conn.execute("SELECT COUNT(*) FROM recourse").fetchone()[0] > 0
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM recourse").scalar_one() > 0
         raise exc_type("interrupted mid-migration")
 
     monkeypatch.setattr(store_mod, "_migrate_recourse_v1", failing_step)

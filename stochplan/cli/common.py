@@ -18,9 +18,12 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from stochplan.errors import InputError
+
+if TYPE_CHECKING:
+    from stochplan.store import DatabaseURL
 
 log = logging.getLogger("stochplan")
 
@@ -106,7 +109,9 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="PATH", help="results database (default ./stochplan.db)")
+    parser.add_argument("--db", metavar="PATH|URL",
+                        help="results database: an SQLite file (default ./stochplan.db) or a "
+                             "SQLAlchemy URL such as postgresql+psycopg://user@host/db")
 
 
 def parse_sets(items: Sequence[str]) -> dict[str, Any]:
@@ -361,22 +366,36 @@ def _user_error(module: str, function: str, err: BaseException,
 # The results database
 
 
-def check_db(value: str | None, must_exist: bool = False, writable: bool = False) -> Path:
-    """The results database ``--db`` names, checked before any work: a bad URL, a folder, a
-    path that cannot be opened, or an existing file that is not a stochplan database fails
-    here; with ``must_exist`` so does a missing one; with ``writable`` so does one that could
-    not be written (read-only file or folder, write lock held by another process), so a long
-    solve is not lost at the end. Nothing is created or changed.
+def check_db(value: str | Path | DatabaseURL | None, must_exist: bool = False,
+             writable: bool = False) -> Path | DatabaseURL:
+    """The results database ``--db`` names (an SQLite file or a database server's URL),
+    checked before any work: a bad URL, a folder, a path that cannot be opened, a server that
+    cannot be reached, or an existing database that is not a stochplan one fails here; with
+    ``must_exist`` so does a missing one (a server database without the store's tables); with
+    ``writable`` so does one that could not be written (read-only file or folder, write lock
+    held by another process, a database user without write rights), so a long solve is not
+    lost at the end. Nothing is created or changed.
 
     Raises
     ------
     InputError
-        Naming ``--db``, the path and the problem.
+        Naming ``--db``, the path or URL (password hidden) and the problem.
     """
-    from stochplan.store import ResultsStore, resolve_db
+    from stochplan.store import DatabaseURL, ResultsStore, resolve_db
 
     try:
         db = resolve_db(value)
+        if isinstance(db, DatabaseURL):
+            if db.exists():
+                with ResultsStore(db, lock_timeout=lock_timeout()) as store:
+                    if writable:
+                        store.check_writable()
+            elif must_exist:
+                raise InputError("--db", str(db), "no results database there (`stochplan "
+                                 "solve` creates it)")
+            elif writable:
+                db.check_creatable()
+            return db
         if str(db) == ":memory:":
             return db
         if db.is_dir():
@@ -395,6 +414,17 @@ def check_db(value: str | None, must_exist: bool = False, writable: bool = False
             raise InputError("--db", err.value, err.problem) from None
         raise
     return db
+
+
+def check_config_db(config: Any) -> Path | DatabaseURL:
+    """:func:`check_db` of a run configuration's database, before solving (``writable``); a
+    problem with a database named by the file's ``[output] db`` names that key and file."""
+    try:
+        return check_db(config.db, writable=True)
+    except InputError as err:
+        if err.field == "--db" and getattr(config, "db_from_file", False):
+            raise InputError("output.db", err.value, err.problem, config.source) from None
+        raise
 
 
 def _check_creatable(db: Path) -> None:
@@ -434,16 +464,18 @@ def lock_timeout() -> float | None:
     return seconds
 
 
-def open_store(value: str | None) -> Any:
-    """The existing results database ``--db`` names, open (a ``ResultsStore``)."""
+def open_store(value: str | Path | DatabaseURL | None) -> Any:
+    """The existing results database ``--db`` names, open (a ``ResultsStore``). Pass on the
+    value :func:`check_db` returned, not its ``str()``, which hides a URL's password."""
     from stochplan.store import ResultsStore
 
     return ResultsStore(check_db(value, must_exist=True), lock_timeout=lock_timeout())
 
 
-def save_run(record: Any, db: Path) -> tuple[int, str]:
-    """Store a run record; its id and the database's path. A run that cannot be stored is
-    written to a recovery file, and the :class:`~stochplan.errors.StoreError` raised names it.
+def save_run(record: Any, db: Path | DatabaseURL) -> tuple[int, str]:
+    """Store a run record in ``db`` (from :func:`check_db`); its id and the database's path
+    or URL (password hidden). A run that cannot be stored is written to a recovery file, and
+    the :class:`~stochplan.errors.StoreError` raised names it.
     """
     from stochplan.store import save_or_recover
 

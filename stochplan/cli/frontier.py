@@ -28,7 +28,7 @@ from stochplan.cli.common import (
     add_model_options,
     add_output_options,
     add_scenario_options,
-    check_db,
+    check_config_db,
     check_risk_flags,
     load_instance_first,
     model_overrides,
@@ -136,10 +136,10 @@ def _solve(args: argparse.Namespace) -> int:
         raise InputError("method", "ph", "a frontier solves its points serially: use "
                          "--method ef or lshaped")
     weights = args.weights or DEFAULT_WEIGHTS
-    db = check_db(config.db, writable=True)  # a bad --db fails here, before solving
+    db = check_config_db(config)  # a bad --db fails here, before solving
     taken: set[str] = set()
     if db.exists() or str(db) == ":memory:":
-        with open_store(str(db)) as store:
+        with open_store(db) as store:
             taken = set(store.frontier_runs()["frontier"])
     frontier_id = new_frontier_id(taken)
     quiet = args.quiet or args.json
@@ -175,7 +175,7 @@ def _solve(args: argparse.Namespace) -> int:
                         f"{'' if args.db is None else ' --db ' + shlex.quote(db_path)}` "
                         "draws them)",)
         raise
-    return _draw(args, frontier_id, db_path)
+    return _draw(args, frontier_id, db)
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -202,16 +202,18 @@ def _show(args: argparse.Namespace) -> int:
         else:
             raise InputError("--show", text, f"no such frontier in {store.path} (frontiers: "
                              f"{_listing(runs)})")
-        db_path = str(store.path)
-    return _draw(args, frontier_id, db_path)
+        db = store.path
+    return _draw(args, frontier_id, db)
 
 
-def _draw(args: argparse.Namespace, frontier_id: str, db_path: str) -> int:
-    """Read the frontier's runs back, print its table (or JSON) and write its page."""
+def _draw(args: argparse.Namespace, frontier_id: str, db: Any) -> int:
+    """Read the frontier's runs back from ``db`` (a path or a database URL), print its table
+    (or JSON) and write its page."""
     from stochplan.analysis.frontier import frontier_table, frontier_violations
     from stochplan.reports.frontier import frontier_text, write_frontier
 
-    with open_store(db_path) as store:
+    db_path = str(db)  # for display: a URL's password hidden
+    with open_store(db) as store:
         ids = store.frontier_runs(frontier_id)["id"].tolist()
         runs = [store.get_run(int(i)) for i in ids]
     path = write_frontier(runs, args.output, db=db_path).resolve()

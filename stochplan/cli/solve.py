@@ -32,6 +32,7 @@ from stochplan.cli.common import (
     add_output_options,
     add_risk_options,
     add_scenario_options,
+    check_config_db,
     check_db,
     check_risk_flags,
     load_instance_first,
@@ -207,7 +208,7 @@ def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
     db_error: StochplanError | None = None
     if me == 0:
         try:
-            db = check_db(config.db, writable=True)  # a bad --db fails here, before solving
+            db = check_config_db(config)  # a bad --db fails here, before solving
         except StochplanError as err:
             db_error = err
     if comm is not None and not comm.bcast(db_error is None, root=0):
@@ -259,7 +260,8 @@ def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
         print("\n" + _lshaped_summary(outcome.result))
     print(f"\nStored as run {run_id} in {db_path} "
           f"(solve {outcome.timings.get('solve', 0.0):.1f} s); "
-          f"`stochplan show {run_id}{_db_flag(args.db)}` prints it again.")
+          f"`stochplan show {run_id}{_db_flag(None if args.db is None else db_path)}` prints it "
+          "again.")
     return 0
 
 

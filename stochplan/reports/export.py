@@ -322,7 +322,7 @@ def provenance(stored: StoredRun, db: str | Path | None = None) -> dict[str, Any
         "config": config,
         "versions": rec.versions,
         "timings": rec.timings,
-        "database": str(Path(db).resolve()) if db is not None else None,
+        "database": _where(db) if db is not None else None,
     }
     summary = rec.tables.get("oos_summary")
     if summary is not None and len(summary):
@@ -474,7 +474,7 @@ def readme_text(stored: StoredRun, fmt: str, files: Mapping[str, str],
     with its rows, then every table's columns (dtype, meaning, unit) and the KPIs' meanings."""
     rec = stored.record
     family = rec.family
-    source = f" of {Path(db).resolve()}" if db is not None else ""
+    source = f" of {_where(db)}" if db is not None else ""
     lines = [
         f"# Run {stored.id}{source}",
         "",
@@ -678,3 +678,11 @@ def _version() -> str:
     from stochplan import __version__
 
     return __version__
+
+
+def _where(db: Any) -> str:
+    """The results database for the export's records: a file's full path, or a database URL
+    with its password hidden."""
+    from stochplan.store import DatabaseURL
+
+    return str(db) if isinstance(db, DatabaseURL) else str(Path(db).resolve())
