@@ -193,7 +193,12 @@ def _solve_ef_matrix(
     start = time.perf_counter()
     assert sol.first is not None and sol.second is not None
     index_names = tuple(getattr(module, "INDEX_NAMES", ()))
-    plan, recourse = matrix.solution_tables(compiled, sol.first, sol.second, index_names)
+    read: dict[str, Any] = {}
+    if getattr(module, "RISK", None) is not None:  # the Rockafellar-Uryasev form
+        plan, recourse, read = _risk_tables(module, compiled, sol.first, sol.second,
+                                            index_names, sol.status == "optimal")
+    else:
+        plan, recourse = matrix.solution_tables(compiled, sol.first, sol.second, index_names)
     timings["extract"] = time.perf_counter() - start
     return SolveResult(
         method="ef",
@@ -208,8 +213,41 @@ def _solve_ef_matrix(
         timings=timings,
         solver=MATRIX_SOLVER,
         info={"backend": f"matrix ({compiled.method})", "requested_solver": solver.name,
-              **({"warm_start": bool(warm.get("started"))} if warm is not None else {})},
+              **({"warm_start": bool(warm.get("started"))} if warm is not None else {}),
+              **read},
     )
+
+
+def _risk_tables(module: ModuleType, compiled: Any, first: np.ndarray, second: np.ndarray,
+                 index_names: tuple[str, ...], optimal: bool) -> tuple[pd.DataFrame,
+                                                                      pd.DataFrame,
+                                                                      dict[str, Any]]:
+    """Plan and recourse tables of an extensive form in Rockafellar-Uryasev form, as the
+    family's own model names them (without the value at risk and the excess), and each
+    scenario's objective read off the solution (``info["scenario_objectives"]``, which
+    :func:`stochplan.solve.risk.risk_result` uses instead of solving every scenario again;
+    measured at S = 1,000 on electronics it saves 0.9 s of 10.9 s)."""
+    from stochplan.solve import matrix
+    from stochplan.solve.risk import EXCESS_NAME, VAR_NAME, ef_scenario_values
+
+    cols = compiled.columns
+    n1 = cols.n_first
+    keep = np.array([name not in (VAR_NAME, EXCESS_NAME) for name in cols.variables])
+    own = matrix.Columns(
+        variables=tuple(v for v, k in zip(cols.variables, keep) if k),
+        indices=tuple(i for i, k in zip(cols.indices, keep) if k),
+        n_first=int(keep[:n1].sum()), integer=cols.integer[keep])
+    plan = matrix.plan_table(own, first[keep[:n1]], index_names)
+    recourse = matrix.recourse_table(compiled.names, own, second[:, keep[n1:]], index_names)
+    # each scenario's recourse is its best at the plan when the expectation has a weight, the
+    # scenario a probability and the solve is an LP solved to optimality (under CVaR alone a
+    # scenario outside the tail may take any recourse that keeps its loss below the value at
+    # risk; a MIP's is within its gap): only then are the values read off
+    if (module.RISK.weight >= 1.0 or cols.integer.any() or not optimal
+            or np.any(np.asarray(compiled.probabilities) <= 0)):
+        return plan, recourse, {}
+    values = ef_scenario_values(compiled, first, second, getattr(module, "RISK_BOX", None))
+    return plan, recourse, {"scenario_objectives": values}
 
 
 def var_table(vardatas: Sequence[Any], index_names: tuple[str, ...] = ()) -> pd.DataFrame:

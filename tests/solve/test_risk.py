@@ -312,3 +312,102 @@ def test_one_label_for_the_measure_everywhere():
         assert header["label"] == RiskConfig("cvar", 0.9, weight).label()
     assert risk_header({"risk": {"measure": "expectation", "alpha": 0.95, "weight": 0.5}},
                        kpis) is None
+
+
+# ----------------------------------------------------------------------------------------------
+# The extensive form's scenario costs, read off its solution
+
+
+def _electronics_module(spec: str = "poisson:20", seed: int = 3) -> tuple[Any, list[str], dict]:
+    from stochplan.family import get_family
+
+    family = get_family("aggregate")
+    inst = family.resolve("electronics", {"integer": False, "lost_sales_penalty": 500.0})
+    return (family.module, list(family.scenario_set(inst, spec, seed).names),
+            family.creator_kwargs(inst, spec, seed))
+
+
+def _as_profit(module: Any) -> Any:
+    """``module`` with each scenario model maximising its negated cost (the same problem, as
+    a maximising family states it); no declared scenario data."""
+    import types
+
+    from stochplan import _mpisppy
+
+    proxy = types.ModuleType("electronics_as_profit")
+
+    def scenario_creator(name: str, **kwargs: Any) -> Any:
+        model = module.scenario_creator(name, **kwargs)
+        objective = next(model.component_data_objects(pyo.Objective, active=True))
+        objective.deactivate()
+        model.profit = pyo.Objective(expr=-objective.expr, sense=pyo.maximize)
+        return attach_root(model, -_mpisppy.root_cost(model), _mpisppy.nonant_vars(model),
+                           _mpisppy.probability(model))
+
+    proxy.scenario_creator = scenario_creator  # type: ignore[attr-defined]
+    proxy.INDEX_NAMES = module.INDEX_NAMES  # type: ignore[attr-defined]
+    return proxy
+
+
+def _without_read_values(result: Any) -> Any:
+    import dataclasses
+
+    info = {k: v for k, v in result.info.items() if k != "scenario_objectives"}
+    return dataclasses.replace(result, info=info)
+
+
+@pytest.mark.solve
+@pytest.mark.parametrize("sense", ["min", "max"])
+def test_extensive_form_scenario_costs_equal_solving_each_scenario_again(sense):
+    """Electronics, 20 scenarios, 0.5 E + 0.5 CVaR_90%, matrix backend: each scenario's cost
+    read off the extensive form equals the cost of its recourse solved alone at the plan
+    (1e-9), so the in-sample expectation, VaR, CVaR and measure are those of the re-evaluation,
+    the measure is the extensive form's objective, and the plan and recourse tables are the
+    family's (the same plan, the same recourse rows). As a profit (a maximising family)
+    every figure is mirrored."""
+    from stochplan.solve.solvers import SolverOptions
+
+    base, names, kwargs = _electronics_module()
+    module = base if sense == "min" else _as_profit(base)
+    risk = RiskConfig("cvar", 0.9, 0.5)
+    solver = SolverOptions(backend="matrix")
+    solved = solve_ef(risk_module(module, risk), names, kwargs, solver)
+    read = solved.info["scenario_objectives"]
+    assert read.shape == (len(names),)
+    assert "risk_value_at_risk" not in set(solved.plan["variable"])
+    assert "risk_excess" not in set(solved.recourse["variable"])
+    result = risk_result(solved, module, names, kwargs, risk, solver)
+    again = risk_result(_without_read_values(solved), module, names, kwargs, risk, solver)
+    values = evaluate_plan(module, result.plan, names, kwargs, solver).objective
+    assert read == pytest.approx(values, rel=1e-9)
+    assert (values < 0).all() if sense == "max" else (values > 0).all()
+    for key in ("expected", "value_at_risk", "cvar", "objective"):
+        assert result.info["risk"][key] == pytest.approx(again.info["risk"][key], rel=1e-9)
+    assert result.objective == pytest.approx(solved.objective, rel=1e-9)
+    assert "scenario_objectives" not in result.info
+    assert result.plan.equals(again.plan)
+    keys = [c for c in result.recourse.columns if c != "value"]
+    assert keys == [c for c in again.recourse.columns if c != "value"]
+    merged = result.recourse.merge(again.recourse, on=keys, validate="one_to_one")
+    assert len(merged) == len(result.recourse) == len(again.recourse)
+    if sense == "max":
+        cost = solve_ef(risk_module(base, risk), names, kwargs, solver)
+        assert solved.objective == pytest.approx(-cost.objective, rel=1e-9)
+
+
+@pytest.mark.solve
+def test_cvar_alone_solves_every_scenario_again():
+    """Under CVaR alone (lambda = 1) a scenario outside the tail may take any recourse that
+    keeps its cost below the value at risk, so nothing is read off the extensive form: the
+    expected cost is that of each scenario's best recourse at the plan."""
+    from stochplan.solve.solvers import SolverOptions
+
+    module, names, kwargs = _electronics_module()
+    risk = RiskConfig("cvar", 0.9, 1.0)
+    solver = SolverOptions(backend="matrix")
+    solved = solve_ef(risk_module(module, risk), names, kwargs, solver)
+    assert "scenario_objectives" not in solved.info
+    result = risk_result(solved, module, names, kwargs, risk, solver)
+    values = evaluate_plan(module, result.plan, names, kwargs, solver).objective
+    assert result.info["risk"]["expected"] == pytest.approx(values.mean(), rel=1e-9)
+    assert result.objective == pytest.approx(solved.objective, rel=1e-9)
