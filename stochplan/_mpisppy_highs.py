@@ -203,10 +203,28 @@ def _hub_bounder(mp: Any, callouts: Callouts, options: PHOptions, alone: bool) -
 # The wheel
 
 
-def _coeff_rho_setter(guest: Guest, options: PHOptions) -> Any:
-    """rho_j = multiplier x |expected first-stage cost of j| (default rho where it is 0)."""
-    costs = np.abs(guest.first_stage_costs()) * options.rho_multiplier
-    rho = np.where(costs > 0, costs, options.default_rho)
+def rho_values(guest: Guest, options: PHOptions) -> np.ndarray | None:
+    """Each first-stage column's rho; None when it is ``options.default_rho`` everywhere.
+
+    ``"coeff"``: multiplier x |expected first-stage cost| (default rho where that is 0);
+    ``"fixed"``: default rho. Either way the value-at-risk column of a mean-CVaR module gets
+    its own (:meth:`Guest.value_at_risk_rho`).
+    """
+    if options.rho == "coeff":
+        costs = np.abs(guest.first_stage_costs()) * options.rho_multiplier
+        rho = np.where(costs > 0, costs, options.default_rho)
+    else:
+        rho = np.full(guest.n_first, options.default_rho)
+    eta = guest.value_at_risk_column
+    if eta is not None:
+        rho[eta] = guest.value_at_risk_rho(float(rho[eta]))
+    if options.rho != "coeff" and eta is None:
+        return None
+    return rho
+
+
+def _rho_setter(rho: np.ndarray) -> Any:
+    """mpi-sppy's rho setter: ``rho`` on a host's first-stage variables."""
 
     def setter(scenario: Any) -> list[tuple[int, float]]:
         return [(id(v), float(r)) for v, r in zip(_mpisppy.nonant_vars(scenario), rho.tolist())]
@@ -245,7 +263,8 @@ def _spin(mp: Any, raw: Any, guest: Guest, sub_names: list[str], options: PHOpti
     beans = (cfg, host_creator, denouement, sub_names)
     bounder = None if "lagrangian" in layout else _hub_bounder(
         mp, callouts, options, alone="xhat" not in layout)
-    rho_setter = _coeff_rho_setter(guest, options) if options.rho == "coeff" else None
+    rho = rho_values(guest, options)
+    rho_setter = None if rho is None else _rho_setter(rho)
     hub = mp.vanilla.ph_hub(*beans, scenario_creator_kwargs=kwargs, ph_extensions=None,
                             ph_converger=bounder, rho_setter=rho_setter)
     if options.adaptive_rho:

@@ -145,6 +145,56 @@ def test_lagrangian_bounds_lie_below_the_extensive_form():
     assert bound < ef.objective * (1 - 1e-6)  # large weights give a strictly weaker bound
 
 
+@pytest.mark.solve
+def test_a_parked_subproblem_solves_as_one_kept_alive():
+    """Between solves a subproblem keeps only its model (its HiGHS object, with the solver's
+    memory, is let go): over a PH-like sequence (free, W and the linearised proximal term
+    three times, a fixed plan, a bound) it gives the values of the same subproblem whose
+    HiGHS object stays alive, the model it re-creates holds every cut made, and re-solving an
+    unchanged problem restarts from the saved basis (no simplex iteration)."""
+    names, kwargs = _case("electronics")
+    compiled = matrix.compile_scenarios(aggregate, names, kwargs)
+    members = range(4)
+    parked = Subproblem(compiled, members)
+    alive = Subproblem(compiled, members)
+    alive.park = lambda: None  # type: ignore[method-assign]
+    n1 = compiled.n_first
+    rng = np.random.default_rng([SEED, 3])
+    base = alive.solve().first
+    assert parked.solve().value == pytest.approx(alive.solve().value, rel=1e-12)
+    rows = parked.h.getNumRow()
+    xbar = base * rng.uniform(0.8, 1.2, n1)
+    rho = np.full(n1, 2.0)
+    steps = []
+    for _ in range(3):
+        W = rng.normal(0.0, 5.0, n1)
+        steps.append(dict(W=W, rho=rho, xbar=xbar))
+        xbar = 0.5 * (xbar + base)
+    for step in steps:
+        a, b = parked.solve(**step), alive.solve(**step)
+        assert parked._h is None and alive._h is not None
+        assert a.ok and b.ok
+        assert a.value == pytest.approx(b.value, rel=1e-9)
+        # the optimum need not be unique: its cost agrees within the proximal tolerance
+        assert a.cost == pytest.approx(b.cost, rel=1e-6)
+    # every cut made is a row of the re-created model
+    cuts = sum(len(c) for c in parked.cuts)
+    assert cuts > 0 and parked.h.getNumRow() == rows + cuts
+    for sub in (parked, alive):
+        sub.fix(base)
+    a, b = parked.solve(role="eval"), alive.solve(role="eval")
+    assert a.ok and a.cost == pytest.approx(b.cost, rel=1e-9)
+    assert np.allclose(a.first, base, rtol=0, atol=1e-6)  # fixed, within HiGHS's tolerance
+    for sub in (parked, alive):
+        sub.fix(np.full(n1, np.nan))
+    a, b = parked.solve(steps[0]["W"], role="bound"), alive.solve(steps[0]["W"], role="bound")
+    assert a.bound == pytest.approx(b.bound, rel=1e-9)
+    before = parked.simplex_iterations
+    again = parked.solve(steps[0]["W"], role="bound")
+    assert parked.simplex_iterations == before and again.bound == pytest.approx(a.bound,
+                                                                                rel=1e-12)
+
+
 # ----------------------------------------------------------------------------------------------
 # Whole solves in this process (one rank)
 
@@ -338,6 +388,74 @@ def test_ranks_bracket_the_extensive_form(tmp_path, ranks):
     assert out["ranks"] == ranks and len(out["cylinders"]) == ranks
     assert out["bound"] <= ef.objective + tol <= out["objective"] + 2 * tol
     assert out["status"] == "gap_reached" and CLOSED_GAP < out["gap"] <= 0.01
+
+
+_CVAR_SCRIPT = """
+import json, sys
+from mpi4py import MPI
+from stochplan.analysis.value import value_at_risk_box
+from stochplan.models import aggregate
+from stochplan.solve.ph import PHOptions
+from stochplan.solve.ph_highs import Guest, solve_ph_highs
+from stochplan.solve.risk import RiskConfig, risk_module
+spec, seed, iters, bundle, own_rho = json.loads(sys.argv[1])
+if not own_rho:  # the value at risk with the other columns' rho
+    Guest.value_at_risk_rho = lambda self, rho: rho
+inst = aggregate.resolve("electronics", {"integer": False, "lost_sales_penalty": 500.0})
+names = aggregate.scenario_set(inst, spec, seed).names
+kwargs = aggregate.creator_kwargs(inst, spec, seed)
+risk = RiskConfig("cvar", 0.9, 0.5)
+box = value_at_risk_box(aggregate, names, kwargs, risk, comm=MPI.COMM_WORLD)
+module = risk_module(aggregate, risk, box)
+r = solve_ph_highs(module, names, kwargs, PHOptions(rel_gap=1e-4, max_iterations=iters,
+                   bundle_size=bundle), MPI.COMM_WORLD, allow_partial=True)
+if r is not None:
+    print(json.dumps({"objective": r.objective, "bound": r.bound, "gap": r.gap,
+                      "iterations": r.info["iterations"], "box": list(box)}))
+"""
+
+
+@pytest.mark.mpi
+def test_the_value_at_risk_gets_its_own_rho(tmp_path):
+    """Under 0.5 E + 0.5 CVaR 90 % (3 ranks, bundles of 3, 30 iterations) the value-at-risk
+    column's rho is rho over the square root of its box width: its rho is that, the run
+    brackets the EF's mean-CVaR optimum, and its gap is less than half the gap of the same
+    run with rho 1 on that column (measured: 0.77 % against 3.9 %)."""
+    from stochplan._mpisppy_highs import rho_values
+    from stochplan.solve.ph_highs import Guest
+    from stochplan.solve.risk import RiskConfig, risk_module
+
+    if not MPIEXEC.exists():
+        pytest.skip(f"no mpiexec beside {sys.executable}")
+    spec, seed = "poisson:6", SEED
+    outs = []
+    for own_rho in (True, False):
+        arg = json.dumps([spec, seed, 30, 3, own_rho])
+        cmd = [str(MPIEXEC), "-n", "3", sys.executable, "-m", "mpi4py", "-c", _CVAR_SCRIPT, arg]
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert run.returncode == 0, run.stderr[-3000:]
+        outs.append(json.loads(run.stdout.strip().splitlines()[-1]))
+    ours, before = outs
+    box = tuple(ours["box"])
+    inst = aggregate.resolve("electronics", {"integer": False, "lost_sales_penalty": 500.0})
+    names = aggregate.scenario_set(inst, spec, seed).names
+    kwargs = aggregate.creator_kwargs(inst, spec, seed)
+    module = risk_module(aggregate, RiskConfig("cvar", 0.9, 0.5), box)
+    optimum = solve_ef(module, names, kwargs).objective
+    tol = 1e-7 * abs(optimum)
+    for out in outs:
+        assert out["iterations"] == 30
+        assert out["bound"] <= optimum + tol <= out["objective"] + 2 * tol
+    assert ours["gap"] < 0.5 * before["gap"]
+    # the rho itself: 1 on the family's columns, 1 / sqrt(box width) on the value at risk
+    compiled = matrix.compile_scenarios(module, names, kwargs)
+    guest = Guest(compiled, _members(list(names), 3))
+    rho = rho_values(guest, PHOptions())
+    assert rho is not None and guest.value_at_risk_column == compiled.n_first - 1
+    assert np.array_equal(rho[:-1], np.ones(compiled.n_first - 1))
+    assert rho[-1] == pytest.approx((box[1] - box[0]) ** -0.5, rel=1e-12)
+    assert rho_values(Guest(matrix.compile_scenarios(aggregate, names, kwargs), {}),
+                      PHOptions()) is None  # risk-neutral: mpi-sppy's default rho
 
 
 @pytest.mark.mpi
