@@ -109,7 +109,7 @@ import numbers
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -124,7 +124,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
-from stochplan.errors import InputError
+from stochplan.errors import InputError, StochplanError, StoreError
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -786,13 +786,19 @@ class ResultsStore:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def save_run(self, record: RunRecord) -> int:
+    def save_run(self, record: RunRecord,
+                 before_commit: Callable[[int], None] | None = None) -> int:
         """Store a run with its plan, KPIs and tables in one transaction.
 
         Parameters
         ----------
         record : RunRecord
             The run to store.
+        before_commit : callable, optional
+            Called with the new run id inside the transaction, after the run's rows are
+            written and before they are committed (e.g. to write results back to another
+            database in a transaction of its own that commits there): if it raises, nothing
+            is stored.
 
         Returns
         -------
@@ -810,6 +816,8 @@ class ResultsStore:
             raise InputError("record", type(record).__name__, "must be a RunRecord")
         with self._transaction() as conn:
             run_id = self._insert_run(conn, record)
+            if before_commit is not None:
+                before_commit(run_id)
         log.info(
             "saved run %d (%s/%s, %s, %d plan rows, %d KPIs, %d tables) to %s",
             run_id,
@@ -1214,8 +1222,6 @@ def _is_locked(exc: sa_exc.DBAPIError) -> bool:
 
 
 def _lock_error(path: Path | DatabaseURL, seconds: float) -> Exception:
-    from stochplan.errors import StoreError
-
     return StoreError(f"database is locked: another process held the write lock on {path} for "
                       f"more than {seconds:g} s")
 
@@ -1226,9 +1232,15 @@ def _lock_error(path: Path | DatabaseURL, seconds: float) -> Exception:
 
 
 def save_or_recover(record: RunRecord, path_or_url: str | Path | DatabaseURL | None,
-                    lock_timeout: float | None = None) -> tuple[int, Path | DatabaseURL]:
+                    lock_timeout: float | None = None,
+                    before_commit: Callable[[int], None] | None = None
+                    ) -> tuple[int, Path | DatabaseURL]:
     """Store ``record`` in the database; when that fails (read-only file, full disk, a write
     lock held too long, a server gone), write it to a recovery file instead and raise.
+
+    ``before_commit`` (see :meth:`ResultsStore.save_run`) runs inside the store's
+    transaction; when it fails, the run is not stored either and goes to the recovery file
+    (without what ``before_commit`` would have written), the reason saying so.
 
     The recovery file is an SQLite file next to the database file, else in the current
     working directory, else in the temporary folder; for a database on a server, in the
@@ -1245,12 +1257,19 @@ def save_or_recover(record: RunRecord, path_or_url: str | Path | DatabaseURL | N
         The run was not stored; its ``recovery`` names the file holding it
         (``stochplan import FILE`` brings it in), or is None when no file could be written.
     """
-    from stochplan.errors import StoreError
 
     db = resolve_db(path_or_url)
+
+    def then(run_id: int) -> None:
+        assert before_commit is not None
+        try:
+            before_commit(run_id)
+        except (sa_exc.SQLAlchemyError, OSError, StochplanError) as exc:
+            raise StoreError(f"writing the results back failed: {_reason(exc)}") from exc
+
     try:
         with ResultsStore(db, lock_timeout=lock_timeout) as store:
-            return store.save_run(record), db
+            return store.save_run(record, None if before_commit is None else then), db
     except (sa_exc.SQLAlchemyError, OSError, InputError, StoreError) as exc:
         if isinstance(exc, InputError) and exc.field not in ("db",):
             raise  # the record itself is bad: a recovery file would not store it either

@@ -472,14 +472,17 @@ def open_store(value: str | Path | DatabaseURL | None) -> Any:
     return ResultsStore(check_db(value, must_exist=True), lock_timeout=lock_timeout())
 
 
-def save_run(record: Any, db: Path | DatabaseURL) -> tuple[int, str]:
+def save_run(record: Any, db: Path | DatabaseURL,
+             before_commit: Callable[[int], None] | None = None) -> tuple[int, str]:
     """Store a run record in ``db`` (from :func:`check_db`); its id and the database's path
     or URL (password hidden). A run that cannot be stored is written to a recovery file, and
-    the :class:`~stochplan.errors.StoreError` raised names it.
+    the :class:`~stochplan.errors.StoreError` raised names it. ``before_commit(run_id)`` runs
+    inside the store's transaction (a write-back elsewhere): if it fails, nothing is stored.
     """
     from stochplan.store import save_or_recover
 
-    run_id, path = save_or_recover(record, db, lock_timeout=lock_timeout())
+    run_id, path = save_or_recover(record, db, lock_timeout=lock_timeout(),
+                                   before_commit=before_commit)
     STORED.append((run_id, str(path)))
     return run_id, str(path)
 

@@ -228,8 +228,10 @@ def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
             return 0
         progress.phase("store")
         record = to_record(outcome)
-        run_id, db_path = save_run(record, db)
-        outcome.family.write_back(outcome, run_id)
+        # results written back to an input database commit inside the store's transaction:
+        # if either write fails, neither database changes (the run goes to a recovery file)
+        run_id, db_path = save_run(
+            record, db, before_commit=lambda run_id: outcome.family.write_back(outcome, run_id))
 
     if args.json:
         print_json({

@@ -1,0 +1,79 @@
+"""`solve --input-db`: the run and the results written back are stored together or not at all.
+
+The results go back to the input database inside the results store's transaction: when the
+write-back fails, the run is not in the results database either (it goes to a recovery
+file) and the input database keeps its tables as they were. One window is left: the store's
+own commit failing after the input database committed (one database cannot wait for
+another's commit); the store commits right after, with nothing left to write."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy.exc
+
+from stochplan.cli import main
+from stochplan.store import ResultsStore
+
+pytestmark = pytest.mark.solve
+
+
+def tables_of(db: Path) -> dict[str, pd.DataFrame]:
+    with sqlite3.connect(db) as conn:
+        names = [r[0] for r in conn.execute("select name from sqlite_master where type='table'")]
+        return {n: pd.read_sql_query(f'select * from "{n}"', conn) for n in names}
+
+
+def run_count(db: Path) -> int:
+    with ResultsStore(db) as store:
+        return len(store.list_runs())
+
+
+@pytest.fixture
+def input_db(tmp_path: Path) -> Path:
+    db = tmp_path / "in.db"
+    assert main(["generate", "multisite", "--sites", "2", "--seed", "3", "--db", str(db)]) == 0
+    return db
+
+
+def solve(input_db: Path, runs: Path) -> int:
+    return main(["solve", "multisite", "--input-db", str(input_db), "--scenarios", "sample:3",
+                 "--seed", "1", "--relax", "--quiet", "--db", str(runs)])
+
+
+def test_a_failed_write_back_stores_nothing_and_keeps_the_run_in_a_recovery_file(
+        tmp_path: Path, input_db: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    runs = tmp_path / "runs.db"
+    assert solve(input_db, runs) == 0  # one run stored, ResultData written
+    before_input = tables_of(input_db)
+    assert "ResultData" in before_input and run_count(runs) == 1
+
+    def refuse(self: pd.DataFrame, *args: object, **kwargs: object) -> None:
+        raise sqlalchemy.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(pd.DataFrame, "to_sql", refuse)
+    capsys.readouterr()
+    status = solve(input_db, runs)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status != 0
+    assert "writing the results back failed" in err[-1] and "disk I/O error" in err[-1]
+    assert run_count(runs) == 1  # the store rolled back with the write-back
+    after_input = tables_of(input_db)
+    for name, frame in before_input.items():
+        pd.testing.assert_frame_equal(after_input[name], frame)
+    recovered = sorted(tmp_path.glob("runs.db.recovered-*.db"))
+    assert len(recovered) == 1 and run_count(recovered[0]) == 1  # the solved run is not lost
+
+
+def test_results_written_back_name_the_stored_run(tmp_path: Path, input_db: Path) -> None:
+    runs = tmp_path / "runs.db"
+    assert solve(input_db, runs) == 0
+    assert solve(input_db, runs) == 0
+    with ResultsStore(runs) as store:
+        newest = int(store.list_runs()["id"].max())
+    results = tables_of(input_db)["ResultData"]
+    assert set(results["run_id"]) == {newest}  # replaced, not appended, in the same step
