@@ -249,6 +249,24 @@ class Family:
         problem."""
         return None
 
+    def scenario_arrays(self, inst: Any,
+                        scenarios: scen.ScenarioSet) -> dict[str, Any] | None:
+        """The scenario models of ``inst`` for ``scenarios`` as arrays, written by the family
+        without Pyomo; None (the default): the Pyomo models are compiled instead.
+
+        The arrays must be, entry by entry, what
+        :func:`~stochplan.solve.matrix.compile_scenarios` makes of the family's Pyomo models
+        (a family that has them tests that), in minimisation form: ``A`` (m x n sparse, the
+        first-stage columns first, in mpi-sppy's order), ``row_sense`` (m; 0 equality, 1
+        upper, -1 lower), ``row_family`` (m constraint names), ``rhs`` (S x m), ``col_lo``,
+        ``col_hi``, ``cost`` (S x n), ``offset`` (S), ``variables`` and ``indices`` (n
+        component names and index tuples), ``n_first``, ``integer`` (n booleans) and
+        ``sense`` (+1 minimise, -1 maximise). The solves of a block
+        (:mod:`stochplan.solve.blocks`, and :func:`stochplan.analysis.value.value_by_blocks`)
+        then skip Pyomo.
+        """
+        return None
+
     def load_database(self, url: str, options: Mapping[str, Any] | None = None) -> Any:
         """The instance stored in a database (``solve --input-db URL``); by default the family
         reads none."""

@@ -274,6 +274,79 @@ def test_blocks_on_two_processes_equal_the_serial_solve_and_the_whole_lp():
     assert serial.objective == pytest.approx(whole.objective, rel=1e-9)
 
 
+def test_site_arrays_equal_the_compiled_pyomo_models(tmp_path):
+    """The family's arrays (built without Pyomo) are the compiled Pyomo scenario models entry
+    by entry: matrix, row kinds and families, right-hand sides, bounds, costs, columns; for
+    one and two sites, integer and relaxed, maximising and minimising, with goodwill."""
+    from stochplan.solve import matrix
+    from stochplan.solve.blocks import family_arrays
+
+    db = generated_db(tmp_path / "arr.db", 3, 2)
+    for options in ({"integer": True},
+                    {"integer": False, "sense": "min", "goodwill_fraction": 0.3,
+                     "salvage_fraction": 0.2}):
+        inst = FAMILY.load_database(str(db), options)
+        for part in (inst.subset([0]), inst.subset([1, 2])):
+            scen_set = FAMILY.scenario_set(part, "sample:3", 1)
+            want = matrix.compile_scenarios(FAMILY.module, scen_set.names,
+                                            FAMILY.creator_kwargs(part, "sample:3", 1))
+            got = family_arrays(FAMILY, part, scen_set)
+            assert want.method == "each"  # every scenario compiled from its Pyomo model
+            for name in ("probabilities", "row_sense", "rhs", "col_lo", "col_hi", "cost",
+                         "offset"):
+                np.testing.assert_array_equal(getattr(got, name), getattr(want, name), name)
+            assert (got.A != want.A).nnz == 0 and got.A.shape == want.A.shape
+            assert got.row_family == want.row_family and got.names == want.names
+            assert got.sense == want.sense
+            assert got.columns.variables == want.columns.variables
+            assert got.columns.indices == want.columns.indices
+            assert got.columns.n_first == want.columns.n_first
+            np.testing.assert_array_equal(got.columns.integer, want.columns.integer)
+    assert FAMILY.scenario_arrays(inst.with_options(raw_material_pool=5.0), scen_set) is None
+
+
+@pytest.mark.solve
+@pytest.mark.parametrize("integer", [False, True], ids=["relaxed", "integer"])
+def test_merged_blocks_equal_each_site_solved_alone_through_pyomo(tmp_path, integer):
+    """Each site's extensive form with identical per-product recourse merged (what the blocks
+    solve) has the optimum of the site's full Pyomo extensive form, to the cent; its recourse
+    holds in every scenario (S + L = x, S + U = d, all >= 0) and prices back to the
+    objective; the merged form has one copy of a product's recourse per distinct demand."""
+    from stochplan.solve.blocks import family_arrays, merged_form
+    from stochplan.solve.ef import solve_ef
+
+    db = generated_db(tmp_path / "m.db", 3, 4)
+    inst = FAMILY.load_database(str(db), {"integer": integer})
+    spec, seed = "sample:20", 6
+    result = solve_blocks(FAMILY, inst, spec, seed, solver=EXACT, workers=1)
+    assert result is not None and result.info["backend"].startswith("blocks (family arrays")
+    scen_set = FAMILY.scenario_set(inst, spec, seed)
+    kpis = FAMILY.kpis(inst, scen_set, result).tables["sites"].set_index("site")
+    pyomo = SolverOptions(mip_rel_gap=0.0, backend="pyomo")
+    for n, site in enumerate(inst.sites):
+        alone = inst.subset([n])
+        names = FAMILY.scenario_set(alone, spec, seed).names
+        full = solve_ef(FAMILY.module, names, FAMILY.creator_kwargs(alone, spec, seed), pyomo)
+        assert full.info["backend"] == "pyomo"
+        assert abs(kpis.loc[site, "expected_profit"] - full.objective) < 0.005, site
+        form = merged_form(family_arrays(FAMILY, alone, FAMILY.scenario_set(alone, spec, seed)))
+        d = FAMILY.scenario_set(alone, spec, seed).data[:, 0, :]
+        distinct = sum(len(np.unique(d[:, p])) for p in range(d.shape[1]))
+        assert form.A.shape[1] == 30 + 3 * distinct and len(form.pieces) == 30
+    rec = result.recourse.pivot_table(index=["scenario", "site", "product"],
+                                      columns="variable", values="value")
+    x = result.plan.set_index(["site", "product"])["value"]
+    xs = x.reindex(rec.index.droplevel("scenario")).to_numpy()
+    grid = {s: i for i, s in enumerate(scen_set.names)}
+    sp_, pp_ = ({s: i for i, s in enumerate(inst.sites)},
+                {p: i for i, p in enumerate(inst.products)})
+    d = np.array([scen_set.data[grid[s], sp_[n], pp_[p]] for s, n, p in rec.index])
+    np.testing.assert_allclose(rec["S"] + rec["L"], xs, atol=1e-6)
+    np.testing.assert_allclose(rec["S"] + rec["U"], d, atol=1e-6)
+    assert (rec[["S", "L", "U"]].to_numpy() >= -1e-7).all()
+    assert abs(kpis["expected_profit"].sum() - result.objective) < 0.005
+
+
 @pytest.mark.mpi
 def test_blocks_under_mpiexec_equal_the_serial_run(tmp_path):
     """`stochplan solve` on 2 MPI ranks: the serial plan's objective, rank 0 alone prints,

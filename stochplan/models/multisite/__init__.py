@@ -113,6 +113,14 @@ class MultisiteFamily(Family):
             return None
         return [(site, inst.subset([n])) for n, site in enumerate(inst.sites)]
 
+    def scenario_arrays(self, inst: MultisiteInstance,
+                        scenarios: scen.ScenarioSet) -> dict[str, Any] | None:
+        """The scenario models as arrays without Pyomo (:func:`.model.scenario_arrays`), which
+        :mod:`stochplan.solve.blocks` solves a site from; None with a shared pool."""
+        from stochplan.models.multisite.model import scenario_arrays
+
+        return scenario_arrays(inst, scenarios)
+
     def load_database(self, url: str, options: Mapping[str, Any] | None = None) -> Any:
         from stochplan.models.multisite.db import read_instance
 

@@ -43,16 +43,23 @@ class KPIReport:
     tables: dict[str, pd.DataFrame]
 
 
+def _positions(labels: tuple[str, ...], column: pd.Series) -> np.ndarray:
+    """The position of each value of ``column`` among ``labels`` (-1: not there); values that
+    are not strings are matched by their text."""
+    pos = pd.Index(list(labels)).get_indexer(column)
+    if (pos < 0).any():
+        pos = pd.Index(list(labels)).get_indexer(column.astype(str))
+    return np.asarray(pos)
+
+
 def _grid(inst: MultisiteInstance, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    sp = {s: i for i, s in enumerate(inst.sites)}
-    pp = {p: i for i, p in enumerate(inst.products)}
-    n = rows["site"].astype(str).map(sp)
-    p = rows["product"].astype(str).map(pp)
-    if n.isna().any() or p.isna().any():
-        bad = rows[n.isna() | p.isna()].iloc[0]
+    n = _positions(inst.sites, rows["site"])
+    p = _positions(inst.products, rows["product"])
+    if (n < 0).any() or (p < 0).any():
+        bad = rows[(n < 0) | (p < 0)].iloc[0]
         raise InputError("site, product", (bad["site"], bad["product"]),
                          "not a site and product of the instance")
-    return n.to_numpy(int), p.to_numpy(int)
+    return n, p
 
 
 def plan_grid(inst: MultisiteInstance, plan: pd.DataFrame) -> np.ndarray:
@@ -77,7 +84,6 @@ def evaluate_plan(inst: MultisiteInstance, x: np.ndarray,
 def mean_value_plan(inst: MultisiteInstance, mean: np.ndarray) -> np.ndarray:
     """The plan of the mean-value problem (demand fixed at ``mean``), site by site, solved
     with HiGHS through scipy's ``milp`` (exactly, ``mip_rel_gap = 0``); (N, P)."""
-    import scipy.sparse as sparse
     from scipy.optimize import Bounds, LinearConstraint, milp
 
     c = inst.unit_cost
@@ -91,17 +97,14 @@ def mean_value_plan(inst: MultisiteInstance, mean: np.ndarray) -> np.ndarray:
         price, cost = inst.price[n, idx], c[n, idx]
         # columns [x (k), S (k)]; profit = (price + gw price - sf c) S + (sf c - c) x + const
         obj = -np.concatenate([(sf - 1.0) * cost, price * (1.0 + gw) - sf * cost])
-        eye = sparse.eye(k)
-        rows = [sparse.hstack([-eye, eye])]
-        ub = [np.zeros(k)]
-        mach = inst.minutes[n][idx][:, inst.has_machine[n]] / 60.0
-        rows.append(sparse.hstack([sparse.csr_matrix(mach.T),
-                                   sparse.csr_matrix((mach.shape[1], k))]))
-        ub.append(inst.weekly_hours[n, inst.has_machine[n]])
-        rows.append(sparse.hstack([sparse.csr_matrix(inst.raw_material[n, idx][None]),
-                                   sparse.csr_matrix((1, k))]))
-        ub.append(np.array([inst.inventory[n]]))
-        A = sparse.vstack(rows).tocsr()
+        mach = inst.minutes[n][idx][:, inst.has_machine[n]].T / 60.0  # (machines, k)
+        A = np.zeros((k + len(mach) + 1, 2 * k))  # S - x <= 0, machine hours, raw material
+        A[np.arange(k), np.arange(k)] = -1.0
+        A[np.arange(k), k + np.arange(k)] = 1.0
+        A[k:k + len(mach), :k] = mach
+        A[-1, :k] = inst.raw_material[n, idx]
+        ub = [np.zeros(k), inst.weekly_hours[n, inst.has_machine[n]],
+              np.array([inst.inventory[n]])]
         integrality = np.concatenate([np.full(k, 1 if inst.options.integer else 0),
                                       np.zeros(k)])
         res = milp(obj, constraints=LinearConstraint(A, -np.inf, np.concatenate(ub)),
@@ -142,14 +145,22 @@ def kpi_report(inst: MultisiteInstance, plan: pd.DataFrame, recourse: pd.DataFra
     pi = np.asarray(probabilities, dtype=float)
     demand = np.asarray(data, dtype=float).reshape((len(pi), *inst.offered.shape))
     x = plan_grid(inst, plan)
-    names = {str(s): i for i, s in enumerate(scenario_names)}
     E = {v: np.zeros(inst.offered.shape) for v in ("S", "L", "U")}
-    for var, rows in recourse.groupby("variable", sort=False):
-        if str(var) not in E:
-            continue
-        n, p = _grid(inst, rows)
-        s = rows["scenario"].astype(str).map(names).to_numpy(int)
-        np.add.at(E[str(var)], (n, p), pi[s] * rows["value"].to_numpy(float))
+    variable = _positions(tuple(E), recourse["variable"])
+    known = variable >= 0
+    rows = recourse[known] if not known.all() else recourse
+    variable = variable[known]
+    n, p = _grid(inst, rows)
+    s = _positions(tuple(str(name) for name in scenario_names), rows["scenario"])
+    if (s < 0).any():
+        raise InputError("recourse.scenario", rows["scenario"].iloc[int(np.argmax(s < 0))],
+                         "not a scenario of the solution")
+    weighted = pi[s] * rows["value"].to_numpy(float)
+    cells = inst.offered.size
+    flat = (variable * inst.n_sites + n) * inst.offered.shape[1] + p
+    sums = np.asarray(np.bincount(flat, weights=weighted, minlength=3 * cells), dtype=float)
+    for j, v in enumerate(E):
+        E[v] = sums[j * cells:(j + 1) * cells].reshape(inst.offered.shape)
     Ed = np.tensordot(pi, np.where(inst.offered, demand, 0.0), axes=1)
     money = _profit_parts(inst, x, E["S"], E["L"], E["U"])
 
