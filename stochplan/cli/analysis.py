@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import time
 from typing import Any
 
 from stochplan.cli.common import (
@@ -148,6 +149,9 @@ def _value_of_instance(args: argparse.Namespace, comm: Any, progress: Progress) 
             check_risk_flags(args, None, err)
         raise
     check_risk_flags(args, config)
+    by_blocks = _blocks_of(config)
+    if by_blocks is not None:
+        return _value_by_blocks(args, config, *by_blocks, comm, progress)
     progress.phase("rp")
     outcome = solve_instance(config) if rank(comm) == 0 else None
     if comm is not None:
@@ -160,6 +164,44 @@ def _value_of_instance(args: argparse.Namespace, comm: Any, progress: Progress) 
                           progress=progress.counter(), risk=config.risk)
     record = to_record(outcome_from_result(config, inst, outcome.scenarios, outcome.result,
                                            outcome.timings))
+    return report, _with_value(record, report)
+
+
+def _blocks_of(config: Any) -> tuple[Any, Any] | None:
+    """(family, instance) when the value report goes block by block: the family splits the
+    instance into independent blocks, the scenarios are the family's own (``named`` or
+    ``sample:N``, whose rows a block draws alone) and there is no risk measure (the CVaR of
+    the total does not split)."""
+    from stochplan.run import run_family
+    from stochplan.scenarios import parse_spec
+
+    family = run_family(config)
+    inst = family.resolve(config.instance, config.model or None)
+    if (config.method != "ef" or config.risk.measure != "expectation"
+            or parse_spec(config.scenarios.spec).kind not in ("named", "sample")
+            or family.blocks(inst) is None):
+        return None
+    return family, inst
+
+
+def _value_by_blocks(args: argparse.Namespace, config: Any, family: Any, inst: Any,
+                     comm: Any, progress: Progress) -> Any:
+    """The value report block by block (:func:`stochplan.analysis.value.value_by_blocks`),
+    stored as a run of its recourse problem with the table ``value_by_block``."""
+    from stochplan.analysis.value import value_by_blocks
+    from stochplan.run import outcome_from_result, to_record
+
+    sc = config.scenarios
+    start = time.perf_counter()
+    scen_set = family.scenario_set(inst, sc.spec, sc.seed, sc.multipliers, sc.weights)
+    timings = {"scenarios": time.perf_counter() - start}
+    progress.phase("blocks")
+    report = value_by_blocks(family, inst, sc.spec, sc.seed, sc.multipliers, sc.weights,
+                             config.solver, integer_policy=args.integer_policy, comm=comm,
+                             progress=progress.counter())
+    assert report.rp_result is not None
+    timings.update(report.rp_result.timings)
+    record = to_record(outcome_from_result(config, inst, scen_set, report.rp_result, timings))
     return report, _with_value(record, report)
 
 
@@ -225,7 +267,9 @@ def _with_value(record: Any, report: Any) -> Any:
         kpis={**record.kpis, **report.kpis()},
         timings={**record.timings, **{f"value_{k}": v for k, v in report.timings.items()}},
         tables={**record.tables, "value_by_scenario": report.by_scenario,
-                "ev_plan": report.ev_plan},
+                "ev_plan": report.ev_plan,
+                **({"value_by_block": report.by_block} if report.by_block is not None
+                   else {})},
     )
 
 
@@ -246,12 +290,33 @@ def _value_text(report: Any, run_id: int, db: str, instance: str, scenarios: str
         lines.append(f"  {label:<40}{fmt(getattr(report, key))}")
     if report.infeasible:
         lines.append(f"  {report.note}")
+    if report.by_block is not None:
+        lines += _by_block_text(report.by_block, fmt)
     if report.integer_policy:
         lines.append("  EV with integer recourse: mean demand handled by "
                      f"'{report.integer_policy}'.")
     seconds = sum(report.timings.values())
     lines.append(f"Stored with run {run_id} in {db} ({seconds:.1f} s of solves).")
     return "\n".join(lines)
+
+
+#: Blocks listed one per line by ``value`` (the stored table ``value_by_block`` has them all).
+MAX_BLOCK_LINES = 30
+
+
+def _by_block_text(by_block: Any, fmt: Any) -> list[str]:
+    """One line per block (largest EVPI first): RP, EEV, WS, VSS, EVPI."""
+    ordered = by_block.sort_values("evpi", ascending=False, kind="stable")
+    lines = [f"  {len(ordered)} independent blocks, valued apart (the totals above are their "
+             "sums):",
+             f"  {'block':<16}{'RP':>18}{'EEV':>18}{'WS':>18}{'VSS':>18}{'EVPI':>18}"]
+    for r in ordered.head(MAX_BLOCK_LINES).itertuples(index=False):
+        lines.append(f"  {str(r.block)[:15]:<16}{fmt(r.rp)}{fmt(r.eev)}{fmt(r.ws)}"
+                     f"{fmt(r.vss)}{fmt(r.evpi)}")
+    if len(ordered) > MAX_BLOCK_LINES:
+        lines.append(f"  ... {len(ordered) - MAX_BLOCK_LINES} more (table value_by_block of "
+                     "the run)")
+    return lines
 
 
 # ----------------------------------------------------------------------------------------------
