@@ -126,6 +126,30 @@ class Panel:
 # The protocol
 
 
+@dataclass(frozen=True)
+class SharedResource:
+    """Blocks of an instance that share one resource: ``sum over blocks of link <= capacity``.
+
+    Attributes
+    ----------
+    blocks : list of (label, record)
+        Each block's label and instance record (as :meth:`Family.blocks`); each block's model
+        has exactly one first-stage column of the variable ``link``, its draw on the resource,
+        and a block feasible with some draw stays feasible with a larger one.
+    link : str
+        The first-stage variable holding a block's draw.
+    capacity : float
+        The resource shared.
+    name : str
+        The resource in messages ("the raw-material pool").
+    """
+
+    blocks: list[tuple[str, Any]]
+    link: str
+    capacity: float
+    name: str
+
+
 class Family:
     """Base class of a model family; see the module docstring for what a family declares."""
 
@@ -249,6 +273,12 @@ class Family:
         problem."""
         return None
 
+    def shared_resource(self, inst: Any) -> SharedResource | None:
+        """Blocks of ``inst`` that share nothing but one resource (a pool of raw material the
+        sites of a plan draw on, say), for :mod:`stochplan.solve.linked` to solve block by
+        block; None (the default): none."""
+        return None
+
     def scenario_arrays(self, inst: Any,
                         scenarios: scen.ScenarioSet) -> dict[str, Any] | None:
         """The scenario models of ``inst`` for ``scenarios`` as arrays, written by the family
@@ -274,8 +304,11 @@ class Family:
                          "from a database")
 
     def write_back(self, outcome: Any, run_id: int | None) -> None:
-        """After a run is stored: write its results back where the instance came from (the
-        database it was read from); by default nothing."""
+        """Write a run's results back where the instance came from (the database it was read
+        from), in one transaction of that database; by default nothing. ``solve`` calls it
+        inside the results store's transaction, after the run's rows are written and before
+        they are committed: if it raises, the run is not stored either (it goes to a recovery
+        file)."""
 
     def generator_type(self) -> type[pydantic.BaseModel] | None:
         """The parameters of the family's instance generator (``stochplan generate``): a frozen

@@ -550,8 +550,11 @@ def solve_run(config: Any, input_db: str | None = None,
     :meth:`~stochplan.family.Family.load_database`), and an extensive-form run of a family
     whose instance has :meth:`~stochplan.family.Family.blocks` solves the blocks apart
     (under MPI: over the ranks) when the scenarios are the family's own (``named`` or
-    ``sample:N``). Returns a :class:`~stochplan.run.RunOutcome`, or None on MPI
-    ranks other than 0 of a decomposed or block run."""
+    ``sample:N``); blocks that share a resource
+    (:meth:`~stochplan.family.Family.shared_resource`) are decomposed block by block
+    (:func:`stochplan.solve.linked.solve_shared`). Returns a
+    :class:`~stochplan.run.RunOutcome`, or None on MPI ranks other than 0 of a decomposed or
+    block run."""
     from stochplan.parallel import world
     from stochplan.run import outcome_from_result, run_family, solve_instance
     from stochplan.scenarios import parse_spec
@@ -571,8 +574,12 @@ def solve_run(config: Any, input_db: str | None = None,
     # that a block's scenario k is its rows of the whole's (Poisson/QMC streams and files
     # are drawn for the whole grid), so other specs solve the whole extensive form
     # a risk measure couples the blocks (the CVaR of the total cost is not a sum over blocks)
+    # blocks that share a resource (a shared pool) are solved block by block too, by the
+    # decomposition of stochplan.solve.linked
+    blocks = family.blocks(record)
+    shared = family.shared_resource(record) if blocks is None else None
     if (kind not in ("named", "sample") or config.risk.measure != "expectation"
-            or family.blocks(record) is None):
+            or (blocks is None and shared is None)):
         return solve_instance(config, instance=record, progress=progress,
                               allow_partial=allow_partial)
     start = time.perf_counter()
@@ -580,9 +587,15 @@ def solve_run(config: Any, input_db: str | None = None,
     scen_set = family.scenario_set(record, sc.spec, sc.seed, sc.multipliers, sc.weights)
     timings = {"scenarios": time.perf_counter() - start}
     note("solve")
-    result = solve_blocks(family, record, sc.spec, sc.seed, sc.multipliers, sc.weights,
-                          config.solver, comm=world(), workers=workers,
-                          allow_partial=allow_partial, progress=note)
+    if shared is not None:
+        from stochplan.solve.linked import solve_shared
+
+        result = solve_shared(family, record, sc.spec, sc.seed, sc.multipliers, sc.weights,
+                              config.solver, comm=world(), progress=note)
+    else:
+        result = solve_blocks(family, record, sc.spec, sc.seed, sc.multipliers, sc.weights,
+                              config.solver, comm=world(), workers=workers,
+                              allow_partial=allow_partial, progress=note)
     if result is None:
         return None
     timings.update(result.timings)

@@ -277,14 +277,16 @@ def test_blocks_on_two_processes_equal_the_serial_solve_and_the_whole_lp():
 def test_site_arrays_equal_the_compiled_pyomo_models(tmp_path):
     """The family's arrays (built without Pyomo) are the compiled Pyomo scenario models entry
     by entry: matrix, row kinds and families, right-hand sides, bounds, costs, columns; for
-    one and two sites, integer and relaxed, maximising and minimising, with goodwill."""
+    one and two sites, integer and relaxed, maximising and minimising, with goodwill, and
+    with a shared pool (the allocations A and the row ``pool``)."""
     from stochplan.solve import matrix
     from stochplan.solve.blocks import family_arrays
 
     db = generated_db(tmp_path / "arr.db", 3, 2)
     for options in ({"integer": True},
                     {"integer": False, "sense": "min", "goodwill_fraction": 0.3,
-                     "salvage_fraction": 0.2}):
+                     "salvage_fraction": 0.2},
+                    {"integer": False, "raw_material_pool": 40.0}):
         inst = FAMILY.load_database(str(db), options)
         for part in (inst.subset([0]), inst.subset([1, 2])):
             scen_set = FAMILY.scenario_set(part, "sample:3", 1)
@@ -302,7 +304,6 @@ def test_site_arrays_equal_the_compiled_pyomo_models(tmp_path):
             assert got.columns.indices == want.columns.indices
             assert got.columns.n_first == want.columns.n_first
             np.testing.assert_array_equal(got.columns.integer, want.columns.integer)
-    assert FAMILY.scenario_arrays(inst.with_options(raw_material_pool=5.0), scen_set) is None
 
 
 @pytest.mark.solve
@@ -537,3 +538,95 @@ def test_the_workers_flag_sets_the_processes_and_is_checked(tmp_path, capsys):
     assert main([*base, "--workers", "0"]) == 2
     err = capsys.readouterr().err
     assert "--workers" in err and err.count("\n") == 1
+
+
+# ----------------------------------------------------------------------------------------------
+# The shared pool decomposed by site (stochplan.solve.linked)
+
+
+def short_db(path: Path, sites: int, seed: int, scale: float = 0.15) -> Path:
+    """A generated instance whose sites hold ``scale`` of their raw-material inventory, so
+    that a shared pool binds."""
+    db = generated_db(path, sites, seed)
+    _mutate(db, f'UPDATE InventoryData SET raw_material_inventory = '
+                f'raw_material_inventory * {scale}')
+    return db
+
+
+@pytest.mark.solve
+def test_the_hand_pool_decomposed_by_site_gives_the_hand_answer():
+    """The two hand sites with a pool of 10 (see above): 2,000, 5 units to each site, found
+    site by site."""
+    from stochplan.solve.linked import solve_shared
+
+    pooled = from_tables(pool_tables(), "pool").with_options(raw_material_pool=10.0)
+    assert FAMILY.shared_resource(pooled) is not None
+    res = solve_shared(FAMILY, pooled, "named", 0, solver=EXACT)
+    assert res.objective == pytest.approx(2000.0, abs=0.005)
+    alloc = res.plan[res.plan["variable"] == "A"].set_index("site")["value"]
+    assert alloc["H1"] == pytest.approx(5.0) and alloc["H2"] == pytest.approx(5.0)
+    assert res.status == "optimal" and res.gap is not None and res.gap <= 1e-6
+
+
+@pytest.mark.solve
+@pytest.mark.parametrize("integer", [False, True], ids=["relaxed", "integer"])
+def test_a_pool_decomposed_by_site_equals_the_network_extensive_form(tmp_path, integer):
+    """Four generated sites short of raw material sharing a pool: the decomposition equals the
+    network's extensive form solved whole (relaxed: objective to 1e-6). Integer: the bound is
+    the whole relaxation's optimum, the plan integer and within the pool, its profit at most
+    the bound (the network MIP itself takes minutes to solve whole)."""
+    from stochplan.solve.ef import solve_ef
+    from stochplan.solve.linked import solve_shared
+
+    db = short_db(tmp_path / "in.db", 4, 2)
+    inst = FAMILY.load_database(str(db), {"integer": integer, "raw_material_pool": 150.0})
+    res = solve_shared(FAMILY, inst, "sample:5", 1, solver=EXACT)
+    relaxed = inst.with_options(integer=False)
+    whole = solve_ef(FAMILY.module, FAMILY.scenario_set(relaxed, "sample:5", 1).names,
+                     FAMILY.creator_kwargs(relaxed, "sample:5", 1), SolverOptions())
+    alloc = res.plan[res.plan["variable"] == "A"]["value"]
+    assert len(alloc) == 4 and alloc.sum() <= 150.0 + 1e-6
+    assert alloc.sum() == pytest.approx(150.0, rel=1e-6)  # the pool binds
+    assert (alloc > 1e-6).sum() >= 2  # and is split between sites
+    assert res.bound == pytest.approx(whole.objective, rel=1e-6)
+    if not integer:
+        assert res.objective == pytest.approx(whole.objective, rel=1e-6)
+        assert res.status == "optimal"
+    else:  # maximisation: the integer plan's profit is at most the relaxation's
+        assert res.objective <= res.bound + 1e-6
+        assert res.gap is not None and res.gap < 0.01
+        x = res.plan[res.plan["variable"] == "x"]["value"]
+        assert np.allclose(x, np.round(x), atol=1e-6)
+    # the stored recourse holds: sales + leftover = production in every scenario
+    rec = res.recourse.pivot_table(index=["scenario", "site", "product"], columns="variable",
+                                   values="value").reset_index()
+    prod = res.plan[res.plan["variable"] == "x"].set_index(["site", "product"])["value"]
+    made = prod.reindex(list(zip(rec["site"], rec["product"]))).to_numpy()
+    assert np.allclose(rec["S"] + rec["L"], made, atol=1e-6)
+
+
+@pytest.mark.mpi
+def test_a_pool_decomposed_by_site_under_mpiexec_equals_the_serial_run(tmp_path):
+    """`stochplan solve` of a pooled instance on 1, 2 and 3 ranks: the same objective and
+    allocation (the blocks' ranks exchange only allocations, values and subgradients)."""
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    if not mpiexec.exists():
+        pytest.skip(f"no mpiexec beside {sys.executable}")
+    db = short_db(tmp_path / "in.db", 4, 2)
+    args = ["solve", "multisite", "--input-db", str(db), "--scenarios", "sample:4", "--seed",
+            "1", "--relax", "--set", "raw_material_pool=150", "--json"]
+    out = {}
+    for n in (1, 2, 3):
+        run = subprocess.run([str(mpiexec), "-n", str(n), sys.executable, "-m", "stochplan",
+                              *args, "--db", str(tmp_path / f"mpi{n}.db")], capture_output=True,
+                             text=True, timeout=300, check=False,
+                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        assert run.returncode == 0, run.stderr[-2000:]
+        lines = [line for line in run.stdout.splitlines() if line.strip().startswith("{")]
+        assert len(lines) == 1
+        out[n] = json.loads(lines[0])
+    assert "decomposed by block" in out[1]["backend"]
+    for n in (2, 3):
+        assert out[n]["objective"] == out[1]["objective"]
+        assert out[n]["allocation"] == out[1]["allocation"]
+        assert out[n]["iterations"] == out[1]["iterations"]

@@ -40,7 +40,7 @@ import pandas as pd
 import pydantic
 
 from stochplan import scenarios as scen
-from stochplan.family import Family, KPIs, Panel
+from stochplan.family import Family, KPIs, Panel, SharedResource
 from stochplan.models.multisite.data import (
     MultisiteInstance,
     MultisiteOptions,
@@ -113,10 +113,20 @@ class MultisiteFamily(Family):
             return None
         return [(site, inst.subset([n])) for n, site in enumerate(inst.sites)]
 
+    def shared_resource(self, inst: MultisiteInstance) -> SharedResource | None:
+        """With a shared raw-material pool (and two sites or more): the sites as blocks that
+        draw on it through their allocation ``A`` (more raw material never makes a site
+        infeasible), solved site by site by :mod:`stochplan.solve.linked`."""
+        pool = inst.options.raw_material_pool
+        if inst.n_sites < 2 or pool <= 0:
+            return None
+        return SharedResource([(site, inst.subset([n])) for n, site in enumerate(inst.sites)],
+                              link="A", capacity=float(pool), name="the raw-material pool")
+
     def scenario_arrays(self, inst: MultisiteInstance,
                         scenarios: scen.ScenarioSet) -> dict[str, Any] | None:
         """The scenario models as arrays without Pyomo (:func:`.model.scenario_arrays`), which
-        :mod:`stochplan.solve.blocks` solves a site from; None with a shared pool."""
+        :mod:`stochplan.solve.blocks` solves a site from (with a shared pool too)."""
         from stochplan.models.multisite.model import scenario_arrays
 
         return scenario_arrays(inst, scenarios)

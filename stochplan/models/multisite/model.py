@@ -42,7 +42,11 @@ scenario at maximum demand, S = x is optimal and the profit is the seed's object
 sum (price - c) x. Only ``d`` changes between scenarios, in right-hand sides (fixed recourse);
 the recourse is complete (S = min(x, d) is always feasible). Sites share nothing: the problem
 separates by site, which :meth:`~stochplan.models.multisite.MultisiteFamily.blocks` uses,
-unless a shared pool couples the sites.
+unless a shared pool couples the sites; then the sites are blocks that share the pool
+(:meth:`~stochplan.models.multisite.MultisiteFamily.shared_resource`), and
+:mod:`stochplan.solve.linked` solves them site by site: a master over the allocations A and
+each site's own two-stage problem at its allocation (exact for the relaxation; with integer
+production the sites' MIPs are solved at the relaxation's allocation, the gap reported).
 """
 
 from __future__ import annotations
@@ -216,7 +220,8 @@ def scenario_arrays(inst: MultisiteInstance, scenarios: Any) -> dict[str, Any] |
     Parameters
     ----------
     inst : MultisiteInstance
-        Without a shared pool (a pool adds the allocation A; then None is returned).
+        With a shared pool, the allocations A come after x (one per site, in site order), the
+        row ``pool`` (sum A <= Q) first, and ``raw_material`` rows hold -A.
     scenarios : ScenarioSet
         Demand (S, N, P) and probabilities.
 
@@ -227,8 +232,7 @@ def scenario_arrays(inst: MultisiteInstance, scenarios: Any) -> dict[str, Any] |
     """
     import scipy.sparse as sparse
 
-    if inst.options.raw_material_pool > 0:
-        return None
+    pool = float(inst.options.raw_material_pool)
     n_idx, p_idx = np.nonzero(inst.offered)
     k = len(n_idx)
     pairs = tuple((inst.sites[n], inst.products[p]) for n, p in zip(n_idx, p_idx))
@@ -237,12 +241,24 @@ def scenario_arrays(inst: MultisiteInstance, scenarios: Any) -> dict[str, Any] |
     order = sorted(range(k), key=lambda i: pairs[i])
     xcol = np.empty(k, dtype=np.int64)
     xcol[order] = np.arange(k)
+    # with a pool, A[n] after x (sorted by site, as mpi-sppy orders them), S, L, U after A
+    n_pool = inst.n_sites if pool > 0 else 0
+    acol = np.empty(n_pool, dtype=np.int64)
+    acol[sorted(range(n_pool), key=lambda n: inst.sites[n])] = k + np.arange(n_pool)
+    first = k + n_pool
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     vals: list[np.ndarray] = []
     family: list[str] = []
     rhs_fixed: list[float] = []
     m = 0
+    if n_pool:  # pool: sum_n A[n] <= Q
+        rows.append(np.zeros(n_pool, dtype=np.int64))
+        cols.append(acol.copy())
+        vals.append(np.ones(n_pool))
+        family.append("pool")
+        rhs_fixed.append(pool)
+        m += 1
     # machine_hours: sum_p t[n,p,m] / 60 x[n,p] <= H[n,m], site by site, machine by machine
     # raw_material:  sum_p r[n,p] x[n,p] <= R[n]
     for n in range(inst.n_sites):
@@ -265,9 +281,11 @@ def scenario_arrays(inst: MultisiteInstance, scenarios: Any) -> dict[str, Any] |
         used = mine[inst.raw_material[n, p_idx[mine]] > 0]
         if used.size == 0:
             continue
-        rows.append(np.full(used.size, m))
-        cols.append(xcol[used])
-        vals.append(inst.raw_material[n, p_idx[used]].astype(float))
+        extra = 1 if n_pool else 0  # - A[n]
+        rows.append(np.full(used.size + extra, m))
+        cols.append(np.concatenate([xcol[used], acol[n:n + extra]]))
+        vals.append(np.concatenate([inst.raw_material[n, p_idx[used]].astype(float),
+                                    -np.ones(extra)]))
         family.append("raw_material")
         rhs_fixed.append(float(inst.inventory[n]))
         m += 1
@@ -277,12 +295,12 @@ def scenario_arrays(inst: MultisiteInstance, scenarios: Any) -> dict[str, Any] |
     stock = n_cap + i
     demand = n_cap + k + i
     rows += [np.repeat(stock, 3), np.repeat(demand, 2)]
-    cols += [np.stack([xcol, k + i, 2 * k + i], axis=1).ravel(),
-             np.stack([k + i, 3 * k + i], axis=1).ravel()]
+    cols += [np.stack([xcol, first + i, first + k + i], axis=1).ravel(),
+             np.stack([first + i, first + 2 * k + i], axis=1).ravel()]
     vals += [np.tile([-1.0, 1.0, 1.0], k), np.ones(2 * k)]
     n_rows = n_cap + 2 * k
     A = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(n_rows, 4 * k))
+                          shape=(n_rows, first + 3 * k))
     A.sort_indices()
     data = np.asarray(scenarios.data, dtype=float).reshape((-1, *inst.offered.shape))
     S = data.shape[0]
@@ -293,10 +311,11 @@ def scenario_arrays(inst: MultisiteInstance, scenarios: Any) -> dict[str, Any] |
     price = inst.price[n_idx, p_idx]
     sf, gw = inst.options.salvage_fraction, inst.options.goodwill_fraction
     # minimise -Profit = c x - price S - sf c L + gw price U
-    cost = np.concatenate([c[order], -price, -sf * c, gw * price])
-    lo = np.concatenate([inst.min_demand[n_idx, p_idx][order], np.zeros(3 * k)])
-    hi = np.concatenate([inst.max_demand[n_idx, p_idx][order], np.full(3 * k, np.inf)])
-    integer = np.zeros(4 * k, dtype=bool)
+    cost = np.concatenate([c[order], np.zeros(n_pool), -price, -sf * c, gw * price])
+    lo = np.concatenate([inst.min_demand[n_idx, p_idx][order], np.zeros(n_pool + 3 * k)])
+    hi = np.concatenate([inst.max_demand[n_idx, p_idx][order], np.full(n_pool, pool),
+                         np.full(3 * k, np.inf)])
+    integer = np.zeros(first + 3 * k, dtype=bool)
     integer[:k] = bool(inst.options.integer)
     row_sense = np.concatenate([np.ones(n_cap, dtype=np.int8), np.zeros(2 * k, dtype=np.int8)])
     return {
@@ -304,7 +323,10 @@ def scenario_arrays(inst: MultisiteInstance, scenarios: Any) -> dict[str, Any] |
         "row_family": tuple(family) + ("sales_stock",) * k + ("sales_demand",) * k,
         "rhs": rhs, "col_lo": np.tile(lo, (S, 1)), "col_hi": np.tile(hi, (S, 1)),
         "cost": np.tile(cost, (S, 1)), "offset": np.zeros(S),
-        "variables": ("x",) * k + ("S",) * k + ("L",) * k + ("U",) * k,
-        "indices": tuple(pairs[i] for i in order) + pairs * 3, "n_first": k,
+        "variables": ("x",) * k + ("A",) * n_pool + ("S",) * k + ("L",) * k + ("U",) * k,
+        "indices": (tuple(pairs[i] for i in order)
+                    + tuple(sorted((site, POOL) for site in inst.sites[:n_pool]))
+                    + pairs * 3),
+        "n_first": first,
         "integer": integer, "sense": -1 if inst.options.sense == "max" else 1,
     }
