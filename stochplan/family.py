@@ -425,10 +425,20 @@ class Family:
 
     def average_scenario_creator(self, scenario_name: str, integer_policy: str = "round",
                                  **kwargs: Any) -> pyo.ConcreteModel:
-        """The mean-value (EV) scenario: the data replaced by its expectation, probability 1."""
+        """The mean-value (EV) scenario: the data replaced by its expectation, probability 1.
+
+        The model's ``integer_policy_applies`` attribute says whether ``integer_policy``
+        changed anything (the other policy gives another instance or data), so that a report
+        names the policy only where it mattered."""
         src = self.source(**kwargs)
-        inst, mean = self.mean_instance(src.record, src.mean_data(), integer_policy)
-        return self.annotate(self.build(inst, mean, scenario_name), 1.0)
+        data = src.mean_data()
+        inst, mean = self.mean_instance(src.record, data, integer_policy)
+        other = "relax" if integer_policy == "round" else "round"
+        inst2, mean2 = self.mean_instance(src.record, data, other)
+        model = self.annotate(self.build(inst, mean, scenario_name), 1.0)
+        model.integer_policy_applies = not (
+            _same(inst2, inst) and np.array_equal(np.asarray(mean2), np.asarray(mean)))
+        return model
 
     def scenario_names_creator(self, num_scens: int, start: int | None = None) -> list[str]:
         """``scen<start>`` ... ``scen<start + num_scens - 1>``."""
@@ -738,3 +748,14 @@ def _grid(rows: pd.DataFrame, axes: Mapping[str, tuple[Any, ...]]) -> np.ndarray
         pos.append(column.to_numpy(dtype=int))
     arr[tuple(pos)] = rows["value"].to_numpy(float)
     return arr
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two instance records are equal (records holding arrays that compare element
+    by element count as different unless they are the same object)."""
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except (ValueError, TypeError):
+        return False

@@ -134,6 +134,8 @@ def solve_mean_value(
     if "integer_policy" in inspect.signature(creator).parameters:
         kwargs["integer_policy"] = policy = integer_policy
     model = creator(str(scenario_names[0]), **kwargs)
+    if policy is not None and not getattr(model, "integer_policy_applies", True):
+        policy = None  # nothing to round or relax: the report need not say how it was done
     outcome = solve_model(model, solver)
     if not outcome.ok or outcome.objective is None:
         raise SolveError(f"the mean-value problem ended {outcome.status!r}", outcome.status)

@@ -293,7 +293,7 @@ def _value_text(report: Any, run_id: int, db: str, instance: str, scenarios: str
     if report.by_block is not None:
         lines += _by_block_text(report.by_block, fmt)
     if report.integer_policy:
-        lines.append("  EV with integer recourse: mean demand handled by "
+        lines.append("  EV with integer recourse: the mean data handled by "
                      f"'{report.integer_policy}'.")
     seconds = sum(report.timings.values())
     lines.append(f"Stored with run {run_id} in {db} ({seconds:.1f} s of solves).")

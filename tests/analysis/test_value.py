@@ -73,6 +73,15 @@ def test_integer_policy_is_reported(tiny_path):
     assert r.ev == pytest.approx(60.0)
 
 
+def test_integer_policy_is_not_reported_without_integer_recourse(tiny_path):
+    """With the recourse relaxed there is nothing to round or relax: no policy is reported
+    (the value report printed one before), and both policies give the same EV."""
+    relaxed = load_instance(tiny_path).with_options(integer=False)
+    reports = [_report(relaxed, integer_policy=policy) for policy in ("round", "relax")]
+    assert [r.integer_policy for r in reports] == [None, None]
+    assert reports[0].ev == reports[1].ev
+
+
 def random_instance(seed: int) -> AggregateInstance:
     """A random 2-product, 3-week instance with complete recourse on shortage (lost sales)."""
     rng = np.random.default_rng([2026, seed])
