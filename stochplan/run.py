@@ -206,6 +206,35 @@ def to_record(outcome: RunOutcome) -> RunRecord:
     )
 
 
+def stored_instance(family: Family, config: dict[str, Any], instance: str) -> Any:
+    """The instance a stored run was solved on, from its ``config``: read again from the
+    database it came from (``config["input_db"]``, stored without a password: the database
+    driver's own sources, e.g. PostgreSQL's ``PGPASSWORD`` or ``.pgpass``, supply it), else
+    resolved by name (``config["instance"]``, else ``instance``), with the run's options."""
+    options = dict(config.get("model", {}))
+    source = config.get("input_db")
+    if source:
+        return family.load_database(str(source), options)
+    return family.resolve(config.get("instance", instance), options)
+
+
+def without_password(url: str) -> str:
+    """A database URL without its password (kept as given when it is not a URL)."""
+    if "://" not in url:
+        return url
+    try:
+        from sqlalchemy.engine import URL, make_url
+
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - not a URL: a file path, kept as it is
+        return url
+    if parsed.password is None:
+        return url
+    bare = URL.create(parsed.drivername, username=parsed.username, host=parsed.host,
+                      port=parsed.port, database=parsed.database, query=parsed.query)
+    return bare.render_as_string(hide_password=False)
+
+
 def convergence_table(result: SolveResult) -> dict[str, pd.DataFrame]:
     """A decomposition's per-iteration history (seconds, iteration, bound, incumbent) as the
     table ``convergence``; nothing for the extensive form."""

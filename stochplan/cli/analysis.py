@@ -345,7 +345,9 @@ def evaluate_command(args: argparse.Namespace) -> int:
                          "model family (a module's plan has no scenario generator here)")
     family = get_family(rec.family)
     cfg = rec.config
-    inst = family.resolve(cfg.get("instance", rec.instance), dict(cfg.get("model", {})))
+    from stochplan.run import stored_instance
+
+    inst = stored_instance(family, cfg, rec.instance)  # its input database, if any
     fresh = _fresh_scenarios(args, rec, family, inst)
     plans = [(f"stochastic (run {args.run})", rec.plan)]
     if "ev_plan" in rec.tables:

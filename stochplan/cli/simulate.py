@@ -100,7 +100,9 @@ def simulate_command(args: argparse.Namespace) -> int:
         raise InputError("--plan", args.plan, f"is a run of the {rec.family} family, not "
                          f"{family.name}")
     cfg = rec.config
-    inst = family.resolve(cfg.get("instance", rec.instance), dict(cfg.get("model", {})))
+    from stochplan.run import stored_instance
+
+    inst = stored_instance(family, cfg, rec.instance)  # its input database, if any
     seed = args.seed if args.seed is not None else (rec.seed or 0) + 1
     law, note = run_distribution(cfg, family.uncertainty(inst), args.plan, verb="simulated",
                                  advice="Solve the run again to store it.")

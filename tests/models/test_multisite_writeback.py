@@ -77,3 +77,29 @@ def test_results_written_back_name_the_stored_run(tmp_path: Path, input_db: Path
         newest = int(store.list_runs()["id"].max())
     results = tables_of(input_db)["ResultData"]
     assert set(results["run_id"]) == {newest}  # replaced, not appended, in the same step
+
+
+def test_evaluate_reads_the_instance_from_its_input_database(
+        tmp_path: Path, input_db: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run solved from a database is evaluated on that database's sites (it was evaluated
+    on the built-in instance, and failed on a site the plan does not have), from any folder."""
+    runs = tmp_path / "runs.db"
+    assert solve(input_db, runs) == 0
+    with ResultsStore(runs) as store:
+        config = store.get_run(1).record.config
+    assert config["input_db"] == str(input_db.resolve())
+    monkeypatch.chdir(tmp_path.parent)
+    capsys.readouterr()
+    assert main(["evaluate", "last", "--db", str(runs), "--draws", "5", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "stochastic (run 1)" in out
+
+
+def test_a_stored_input_database_url_has_no_password() -> None:
+    from stochplan.run import without_password
+
+    assert without_password("postgresql+psycopg://u:secret@h:5432/db") == (
+        "postgresql+psycopg://u@h:5432/db")
+    assert without_password("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert without_password("/some/file.db") == "/some/file.db"
