@@ -218,6 +218,16 @@ def stored_instance(family: Family, config: dict[str, Any], instance: str) -> An
     return family.resolve(config.get("instance", instance), options)
 
 
+def input_db_of(text: str) -> str:
+    """How a run stores the database its instance was read from (``--input-db``): a file's
+    absolute path, a URL without its password."""
+    if "://" not in text:  # a file: from any folder
+        from pathlib import Path
+
+        return str(Path(text).expanduser().resolve())
+    return without_password(text)
+
+
 def without_password(url: str) -> str:
     """A database URL without its password (kept as given when it is not a URL)."""
     if "://" not in url:

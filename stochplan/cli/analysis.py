@@ -63,6 +63,9 @@ def add_commands(sub: Any) -> None:
     value.add_argument("--integer-policy", choices=("round", "relax"), default="round",
                        help="EV of an integer model with fractional mean demand (default round)")
     add_risk_options(value)
+    value.add_argument("--input-db", metavar="URL",
+                       help="read the instance from a database (SQLAlchemy URL or SQLite file; "
+                       "families that support it)")
     add_output_options(value)
     value.set_defaults(handler=value_command)
 
@@ -149,11 +152,13 @@ def _value_of_instance(args: argparse.Namespace, comm: Any, progress: Progress) 
             check_risk_flags(args, None, err)
         raise
     check_risk_flags(args, config)
-    by_blocks = _blocks_of(config)
+    source = _input_instance(args, config)
+    by_blocks = _blocks_of(config, source)
     if by_blocks is not None:
-        return _value_by_blocks(args, config, *by_blocks, comm, progress)
+        report, record = _value_by_blocks(args, config, *by_blocks, comm, progress)
+        return report, _with_input_db(record, args)
     progress.phase("rp")
-    outcome = solve_instance(config) if rank(comm) == 0 else None
+    outcome = solve_instance(config, instance=source) if rank(comm) == 0 else None
     if comm is not None:
         outcome = comm.bcast(outcome, root=0)
     assert outcome is not None
@@ -164,10 +169,28 @@ def _value_of_instance(args: argparse.Namespace, comm: Any, progress: Progress) 
                           progress=progress.counter(), risk=config.risk)
     record = to_record(outcome_from_result(config, inst, outcome.scenarios, outcome.result,
                                            outcome.timings))
-    return report, _with_value(record, report)
+    return report, _with_input_db(_with_value(record, report), args)
 
 
-def _blocks_of(config: Any) -> tuple[Any, Any] | None:
+def _input_instance(args: argparse.Namespace, config: Any) -> Any:
+    """The instance ``--input-db`` names, read with the run's options; None without it."""
+    if getattr(args, "input_db", None) is None:
+        return None
+    from stochplan.run import run_family
+
+    return run_family(config).load_database(args.input_db, config.model or None)
+
+
+def _with_input_db(record: Any, args: argparse.Namespace) -> Any:
+    """The record with the input database it was read from (as ``solve`` stores it)."""
+    if getattr(args, "input_db", None) is not None:
+        from stochplan.run import input_db_of
+
+        record.config["input_db"] = input_db_of(args.input_db)
+    return record
+
+
+def _blocks_of(config: Any, source: Any = None) -> tuple[Any, Any] | None:
     """(family, instance) when the value report goes block by block: the family splits the
     instance into independent blocks, the scenarios are the family's own (``named`` or
     ``sample:N``, whose rows a block draws alone) and there is no risk measure (the CVaR of
@@ -176,7 +199,8 @@ def _blocks_of(config: Any) -> tuple[Any, Any] | None:
     from stochplan.scenarios import parse_spec
 
     family = run_family(config)
-    inst = family.resolve(config.instance, config.model or None)
+    inst = source if source is not None else family.resolve(config.instance,
+                                                             config.model or None)
     if (config.method != "ef" or config.risk.measure != "expectation"
             or parse_spec(config.scenarios.spec).kind not in ("named", "sample")
             or family.blocks(inst) is None):
@@ -215,7 +239,8 @@ def _value_of_module(args: argparse.Namespace, comm: Any, progress: Progress) ->
         raise InputError("--num-scens", args.num_scens, "a positive number of scenarios is needed")
     for flag, given in (("--relax", args.relax), ("--config", args.config),
                         ("--scenarios", args.scenarios), ("--seed", args.seed),
-                        ("--cvar", args.cvar), ("--risk-weight", args.risk_weight)):
+                        ("--cvar", args.cvar), ("--risk-weight", args.risk_weight),
+                        ("--input-db", args.input_db)):
         if given not in (None, False):
             raise InputError(flag, given, "applies to an INSTANCE; a --module's options are set "
                              "with --set KEY=VALUE")

@@ -21,7 +21,6 @@ import argparse
 import json
 import shlex
 import sys
-from pathlib import Path
 from typing import Any
 
 from stochplan.cli.common import (
@@ -220,7 +219,7 @@ def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
         raise db_error
     show = me == 0 and not (args.quiet or args.json)
     with solving(), Progress(enabled=show) as progress:
-        from stochplan.run import to_record, without_password
+        from stochplan.run import input_db_of, to_record
         from stochplan.solve.blocks import solve_run  # solve_instance, + --input-db and blocks
 
         outcome = solve_run(config, args.input_db, progress=progress.phase,
@@ -230,10 +229,7 @@ def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
         progress.phase("store")
         record = to_record(outcome)
         if args.input_db is not None:  # evaluate and simulate read the instance from it again
-            source = args.input_db
-            if "://" not in source:  # a file: from any folder
-                source = str(Path(source).expanduser().resolve())
-            record.config["input_db"] = without_password(source)
+            record.config["input_db"] = input_db_of(args.input_db)
         # results written back to an input database commit inside the store's transaction:
         # if either write fails, neither database changes (the run goes to a recovery file)
         run_id, db_path = save_run(

@@ -1,4 +1,6 @@
-"""`solve --input-db`: the run and the results written back are stored together or not at all.
+"""Runs of an instance read from a database (`--input-db`).
+
+`solve`: the run and the results written back are stored together or not at all.
 
 The results go back to the input database inside the results store's transaction: when the
 write-back fails, the run is not in the results database either (it goes to a recovery
@@ -8,6 +10,7 @@ another's commit); the store commits right after, with nothing left to write."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -103,3 +106,25 @@ def test_a_stored_input_database_url_has_no_password() -> None:
         "postgresql+psycopg://u@h:5432/db")
     assert without_password("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
     assert without_password("/some/file.db") == "/some/file.db"
+
+
+def test_value_reads_an_input_database_site_by_site(
+        tmp_path: Path, input_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`value --input-db`: the database's two sites valued one by one, their figures summing
+    to the totals, and the run remembers the database."""
+    runs = tmp_path / "runs.db"
+    capsys.readouterr()
+    assert main(["value", "multisite", "--input-db", str(input_db), "--scenarios", "sample:3",
+                 "--seed", "1", "--relax", "--json", "--db", str(runs)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    by_site = pd.DataFrame(out["by_block"])  # one record per site
+    assert len(by_site) == 2
+    for key in ("rp", "ws", "evpi"):
+        assert by_site[key].sum() == pytest.approx(out[key], rel=1e-9, abs=1e-6)
+    with ResultsStore(runs) as store:
+        assert store.get_run(1).record.config["input_db"] == str(input_db.resolve())
+    capsys.readouterr()
+    assert main(["value", "multisite", "--input-db", str(tmp_path / "none.db"), "--db",
+                 str(runs)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--input-db" in err[0] and "none.db" in err[0]
