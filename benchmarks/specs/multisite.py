@@ -17,13 +17,14 @@ Two tables:
   the table compares); its objective is compared with stochplan's on the same sites (LP:
   relative 1e-9; MIP: 2e-4, both solves stop at HiGHS's default 1e-4 gap).
 - *Scaling*, relaxed, every size: the same call on 2 worker processes and on 2 MPI ranks, and
-  the family's KPIs of the result. A size runs only when the time it is estimated to take
-  (from the time per site of the size before) fits in what is left of :data:`BUDGET_S`, and
-  when its recourse table (sites x S x 90 rows) fits in half of the available memory; else its
-  row says it was skipped and why.
-
-Storing the run (``stochplan solve`` writes every recourse row to the results store) is not
-timed here: it is the results store's, and at 1,000 sites it writes 9 million rows.
+  the family's KPIs of the result; then the whole ``stochplan solve --input-db DB --relax
+  --workers 2`` command in a process of its own (imports, reading the database, the solve,
+  KPIs, storing the run with every recourse row, 9 million at 1,000 sites, and writing the
+  results back): the seed notebook's 137.5 s covered its whole optimisation step, so the goal
+  is judged on this time. A size runs only when the time it is estimated to take (from the
+  time per site of the size before) fits in what is left of :data:`BUDGET_S`, and when its
+  recourse table (sites x S x 90 rows) fits in half of the available memory; else its row
+  says it was skipped and why.
 """
 
 from __future__ import annotations
@@ -125,6 +126,27 @@ def _mpi(db: Path, spec: str, relax: bool) -> dict[str, Any]:
     return {**data, "wall": wall}
 
 
+def _command(db: Path, spec: str, workdir: Path, sites: int) -> dict[str, Any]:
+    """The whole `stochplan solve --input-db` command in a process of its own, 2 workers: the
+    imports, reading the database, the solve, the KPIs, storing the run and writing the
+    results back (what the seed notebook's time covers). Wall seconds and exit status."""
+    import subprocess
+
+    runs = workdir / f"runs-{sites}.db"
+    runs.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "stochplan", "solve", "multisite", "--input-db", str(db),
+           "--relax", "--scenarios", spec, "--seed", str(SEED), "--workers", "2", "--quiet",
+           "--db", str(runs)]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    runs.unlink(missing_ok=True)
+    out: dict[str, Any] = {"seconds": seconds, "returncode": done.returncode}
+    if done.returncode != 0:
+        out["error"] = (done.stderr.strip().splitlines() or [""])[-1]
+    return out
+
+
 def _child(db: str, spec: str, model: str) -> None:
     """Under mpiexec: read the instance on every rank, solve the sites over the ranks, and
     print rank 0's time and objective as one JSON line."""
@@ -210,11 +232,13 @@ def run(sizes: tuple[int, ...], workdir: Path, smoke: bool) -> Outcome:
         row["prepare_seconds"] = time.perf_counter() - start
         row["processes_2"] = _blocks(inst, spec, 2, kpis=True)
         row["mpi_2"] = _mpi(dbs[sites], spec, True)
+        row["command"] = _command(dbs[sites], spec, workdir, sites)
         taken = time.perf_counter() - start
         per_site = taken / sites
         scaling.append(row)
         print(f"  scaling {sites} sites: 2 processes {row['processes_2']['seconds']:.1f} s, "
-              f"2 ranks {row['mpi_2'].get('seconds', float('nan')):.1f} s", flush=True)
+              f"2 ranks {row['mpi_2'].get('seconds', float('nan')):.1f} s, whole command "
+              f"{row['command']['seconds']:.1f} s", flush=True)
     return Outcome([*comparison, *scaling], report(comparison, scaling),
                    {"sites_1000_within_s": GOAL_SECONDS})
 
@@ -245,23 +269,28 @@ def report(comparison: list[dict[str, Any]], scaling: list[dict[str, Any]]) -> s
             f"{nai['seconds_per_site'] / ser['seconds_per_site']:.0f}x | "
             f"{'yes' if same else 'NO'} |")
     lines += ["", "Scaling, relaxed: 2 worker processes and 2 MPI ranks (the solve and the "
-              "combined tables; KPIs timed apart; storing the run not timed).", "",
+              "combined tables; KPIs timed apart), and the whole `stochplan solve --input-db "
+              "... --workers 2` command (imports, reading the database, solve, KPIs, storing "
+              "every recourse row, writing the results back), which the goal is judged on.", "",
               "| sites | S | 2 processes s | s/site | KPIs s | 2 MPI ranks s | s/site | "
-              f"{GOAL_SITES:,} sites within {GOAL_SECONDS} s |",
-              "|---|---|---|---|---|---|---|---|"]
+              f"whole command s | {GOAL_SITES:,} sites within {GOAL_SECONDS} s |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in scaling:
         if "skipped" in r:
             lines.append(f"| {r['sites']:,} | {r['scenarios']} | skipped ({r['skipped']}) "
-                         "| | | | | |")
+                         "| | | | | | |")
             continue
-        pro, mpi = r["processes_2"], r["mpi_2"]
-        best = min(pro["seconds"], mpi.get("seconds", float("inf")))
-        goal = ("yes" if best <= GOAL_SECONDS else "no") if r["sites"] == GOAL_SITES else "—"
+        pro, mpi, whole = r["processes_2"], r["mpi_2"], r["command"]
+        ok = whole["returncode"] == 0
+        goal = (("yes" if ok and whole["seconds"] <= GOAL_SECONDS else "no")
+                if r["sites"] == GOAL_SITES else "—")
+        whole_text = (f"{whole['seconds']:.1f}" if ok
+                      else f"failed ({whole.get('error', '')[:60]})")
         mpi_cells = (f"{mpi['seconds']:.1f} | {mpi['seconds_per_site']:.4f}" if "seconds" in mpi
                      else f"n/a ({mpi.get('error', '')[:60]}) | ")
         lines.append(f"| {r['sites']:,} | {r['scenarios']} | {pro['seconds']:.1f} | "
                      f"{pro['seconds_per_site']:.4f} | {pro['kpis_seconds']:.1f} | {mpi_cells} | "
-                     f"{goal} |")
+                     f"{whole_text} | {goal} |")
     lines += ["", f"Goal (issue 13): {GOAL_SITES:,} sites x 100 scenarios, relaxed, within "
               f"{GOAL_SECONDS} s (the seed notebook's time for 100 deterministic sites) on "
               "this 2-core machine."]
