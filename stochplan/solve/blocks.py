@@ -295,6 +295,27 @@ def _distinct_rows(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ordered[new], group
 
 
+def full_recourse(compiled: Any, form: MergedForm, x: np.ndarray) -> np.ndarray:
+    """Every scenario's recourse (S x recourse columns) from a solution ``x`` of the merged
+    form: each scenario's copy of each piece."""
+    n1 = compiled.n_first
+    second = np.empty((len(compiled.names), compiled.A.shape[1] - n1))
+    for cols, group, first_col in form.pieces:
+        copies = x[first_col:first_col + (group.max() + 1) * len(cols)].reshape(-1, len(cols))
+        second[:, cols] = copies[group]
+    return second
+
+
+def gather_outcomes(outcomes: list[BlockOutcome], comm: Any) -> list[BlockOutcome] | None:
+    """Every rank's block outcomes on rank 0, in block order (None on the other ranks)."""
+    if comm is not None:
+        parts = comm.gather(outcomes, root=0)
+        if comm.Get_rank() != 0:
+            return None
+        outcomes = [o for part in parts for o in part]
+    return sorted(outcomes, key=lambda o: o.index)
+
+
 def solve_arrays(compiled: Any, solver: SolverOptions,
                  allow_partial: bool = False) -> BlockArrays:
     """Solve the extensive form of compiled scenarios (:func:`merged_form`) with HiGHS.
@@ -337,11 +358,7 @@ def solve_arrays(compiled: Any, solver: SolverOptions,
                          "ask for partial results to keep it", status)
     x = np.asarray(h.getSolution().col_value)
     n1 = compiled.n_first
-    S = len(compiled.names)
-    second = np.empty((S, compiled.A.shape[1] - n1))
-    for cols, group, first_col in form.pieces:
-        copies = x[first_col:first_col + (group.max() + 1) * len(cols)].reshape(-1, len(cols))
-        second[:, cols] = copies[group]
+    second = full_recourse(compiled, form, x)
     return BlockArrays(compiled.columns, tuple(compiled.names),
                        np.asarray(compiled.probabilities, float), status, objective, bound,
                        x[:n1].copy(), second, {"build": build, "solve": seconds})
@@ -424,15 +441,12 @@ def solve_blocks(
                 out = future.result()
                 outcomes.append(out)
                 note(f"{out.label} solved ({done}/{total})")
-    if comm is not None:
-        parts = comm.gather(outcomes, root=0)
-        if comm.Get_rank() != 0:
-            return None
-        outcomes = [o for part in parts for o in part]
-    outcomes.sort(key=lambda o: o.index)
+    gathered = gather_outcomes(outcomes, comm)
+    if gathered is None:
+        return None
     wall = time.perf_counter() - start
     layout = ("mpi" if comm is not None else "processes" if n_workers > 1 else "serial")
-    return combine(family, outcomes, wall, layout,
+    return combine(family, gathered, wall, layout,
                     comm.Get_size() if comm is not None else n_workers, allow_partial)
 
 

@@ -397,7 +397,14 @@ def solve_shared(family: Any, inst: Any, spec: str, seed: int | None,
 
     from stochplan.parallel import share
     from stochplan.solve import matrix
-    from stochplan.solve.blocks import BlockArrays, BlockOutcome, combine, family_arrays
+    from stochplan.solve.blocks import (
+        BlockArrays,
+        BlockOutcome,
+        combine,
+        family_arrays,
+        full_recourse,
+        gather_outcomes,
+    )
     from stochplan.solve.blocks import merged_form as merge
 
     shared = family.shared_resource(inst)
@@ -430,27 +437,20 @@ def solve_shared(family: Any, inst: Any, spec: str, seed: int | None,
                        progress=note)
     outcomes: list[BlockOutcome] = []
     for i in mine:
-        arrays, form, x = compiled[i], forms[i], sol.columns[i]
-        n1, S = arrays.n_first, len(arrays.names)
-        second = np.empty((S, arrays.A.shape[1] - n1))
-        for cols, group, first_col in form.pieces:
-            copies = x[first_col:first_col + (group.max() + 1) * len(cols)].reshape(-1,
-                                                                                   len(cols))
-            second[:, cols] = copies[group]
+        arrays, x = compiled[i], sol.columns[i]
+        n1 = arrays.n_first
+        second = full_recourse(arrays, forms[i], x)
         value = arrays.sense * float(sol.block_objectives[i])
         result = BlockArrays(arrays.columns, tuple(arrays.names),
                              np.asarray(arrays.probabilities, float), "optimal", value, None,
                              x[:n1].copy(), second, {})
         outcomes.append(BlockOutcome(i, labels[i], result, None, 0.0))
-    if comm is not None:
-        parts = comm.gather(outcomes, root=0)
-        if comm.Get_rank() != 0:
-            return None
-        outcomes = [o for part in parts for o in part]
-    outcomes.sort(key=lambda o: o.index)
+    gathered = gather_outcomes(outcomes, comm)
+    if gathered is None:
+        return None
     wall = time.perf_counter() - start
     layout = "mpi" if comm is not None else "serial"
-    whole = combine(family, outcomes, wall, layout,
+    whole = combine(family, gathered, wall, layout,
                     comm.Get_size() if comm is not None else 1, allow_partial=False)
     bound = compiled[0].sense * sol.bound  # block 0 is on rank 0
     info = {**whole.info, "backend": f"blocks sharing {shared.name} (decomposed by block)",
