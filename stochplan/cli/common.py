@@ -385,22 +385,12 @@ def check_db(value: str | Path | DatabaseURL | None, must_exist: bool = False,
 
     try:
         db = resolve_db(value)
-        if isinstance(db, DatabaseURL):
-            if db.exists():
-                with ResultsStore(db, lock_timeout=lock_timeout()) as store:
-                    if writable:
-                        store.check_writable()
-            elif must_exist:
-                raise InputError("--db", str(db), "no results database there (`stochplan "
-                                 "solve` creates it)")
-            elif writable:
-                db.check_creatable()
-            return db
-        if str(db) == ":memory:":
-            return db
-        if db.is_dir():
-            raise InputError("--db", str(db), "is a folder, not a database file")
-        if db.exists():
+        if isinstance(db, Path):
+            if str(db) == ":memory:":
+                return db
+            if db.is_dir():
+                raise InputError("--db", str(db), "is a folder, not a database file")
+        if db.exists():  # a file, or a server database holding the store's tables
             with ResultsStore(db, lock_timeout=lock_timeout()) as store:
                 if writable:
                     store.check_writable()
@@ -408,7 +398,10 @@ def check_db(value: str | Path | DatabaseURL | None, must_exist: bool = False,
             raise InputError("--db", str(db), "no results database there (`stochplan solve` "
                              "creates it)")
         elif writable:
-            _check_creatable(db)
+            if isinstance(db, DatabaseURL):
+                db.check_creatable()
+            else:
+                _check_creatable(db)
     except InputError as err:
         if err.field == "db":
             raise InputError("--db", err.value, err.problem) from None
