@@ -20,8 +20,9 @@ ranks        cylinders
 Who solves the subproblems (:attr:`PHOptions.backend`): by default the highspy guest of
 :mod:`stochplan.solve.ph_highs`, HiGHS models compiled once from the matrix backend with no
 Pyomo model per scenario (electronics LP with lost sales, 1,000 scenarios, 3 ranks: 1 % in
-9.8 s with 0.48 GiB per rank, where plain ``generic_cylinders`` is at 8.9 % after 300 s;
-``benchmarks/RESULTS.md``, "Progressive hedging at scale"). Modules whose scenarios do not
+10.3 s with 0.33 GiB per rank, where plain ``generic_cylinders`` is at 8.9 % after 300 s;
+5,000 scenarios in 44.9 s with 0.51 GiB; ``benchmarks/RESULTS.md``, "Progressive hedging at
+scale"). Modules whose scenarios do not
 share one matrix, and rho ``"sep"``, take the Pyomo path (as does ``backend = "pyomo"``),
 described here.
 
