@@ -9,8 +9,10 @@ process (this file is also the child: ``python mip_decomposition.py child ...``)
 - L-shaped: ``solve_lshaped`` (phase 1 on the master's LP relaxation, then the master MIP)
   under ``mpiexec`` on 1 and 2 ranks, asked for 0.1 % within :data:`LSHAPED_TIME_LIMIT`;
   the times to 1 % and to 0.1 % are read off its record of bound and incumbent;
-- PH: ``solve_ph`` (linearised proximal term) under ``mpiexec`` on 3 ranks (hub, Lagrangian
-  bound, xhat-shuffle incumbent), stopped after :data:`PH_TIME_LIMIT` seconds of PH: bound,
+- PH: ``solve_ph`` (highspy subproblems, linearised proximal term, bundles of
+  :data:`PH_BUNDLE` scenarios: the automatic bundles, sized for LPs, would make each bundle a
+  MIP of a quarter of the extensive form) under ``mpiexec`` on 3 ranks (hub, Lagrangian bound,
+  xhat-shuffle incumbent), stopped after :data:`PH_TIME_LIMIT` seconds of PH: bound,
   incumbent and gap.
 
 Times count from just after the imports (scenario generation and compilation included); the
@@ -34,6 +36,8 @@ GAPS = (0.01, 0.001)
 EF_TIME_LIMIT, EF_SMOKE_LIMIT = 600.0, 30.0
 LSHAPED_TIME_LIMIT, LSHAPED_SMOKE_LIMIT = 300.0, 15.0
 PH_TIME_LIMIT, PH_SMOKE_LIMIT = 300.0, 10.0
+#: Scenarios per PH bundle (at most a third of the scenarios).
+PH_BUNDLE = 10
 #: Grace beyond a cell's own time limit before its process is abandoned (building, MPI).
 GRACE = 900.0
 
@@ -172,7 +176,8 @@ def run(sizes: tuple[int, ...], workdir: Path, smoke: bool) -> Any:
         row["lshaped"] = [_cell("lshaped", n, k, {"rel_gap": 0.001, "time_limit": ls_limit},
                                 ls_limit + GRACE) for k in (1, 2)]
         row["ph"] = [_cell("ph", n, 3, {"rel_gap": 0.001, "time_limit": ph_limit,
-                                        "max_iterations": 100_000, "linearize_proximal": True},
+                                        "max_iterations": 100_000, "linearize_proximal": True,
+                                        "bundle_size": min(PH_BUNDLE, max(1, n // 3))},
                            ph_limit + GRACE)]
         rows.append(row)
         _progress(row)
