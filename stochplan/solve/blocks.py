@@ -605,7 +605,8 @@ def solve_run(config: Any, input_db: str | None = None,
         from stochplan.solve.linked import solve_shared
 
         result = solve_shared(family, record, sc.spec, sc.seed, sc.multipliers, sc.weights,
-                              config.solver, comm=world(), progress=note)
+                              config.solver, comm=world(), progress=note,
+                              allow_partial=allow_partial)
     else:
         result = solve_blocks(family, record, sc.spec, sc.seed, sc.multipliers, sc.weights,
                               config.solver, comm=world(), workers=workers,

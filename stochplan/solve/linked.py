@@ -29,8 +29,10 @@ capacity, extra budget).
 Integer blocks (integer first-stage columns besides the linking one): the method runs on the
 LP relaxation, then solves each block's mixed-integer program at the relaxation's allocation.
 That plan is feasible; the relaxation's optimum bounds the optimum below; the gap between
-them is reported (not closed: v_b of a MIP is not convex, so cuts from the relaxation are
-all this method has).
+them is reported, not closed (v_b of a MIP is not convex, so cuts from the relaxation are all
+this method has): within :data:`INTEGER_REL_GAP` (1 %) the status is ``"gap_reached"``,
+beyond it the solve stops short (``"stalled"``, kept only when partial results are asked
+for).
 
 The blocks are the caller's compiled extensive forms (any object with the arrays ``A``,
 ``cost``, ``col_lo``, ``col_hi``, ``row_lo``, ``row_hi``, ``integer`` and ``offset`` of a
@@ -52,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from stochplan.errors import InfeasibleError, SolveError
+from stochplan.solve.results import SOLVED, decomposition_status
 from stochplan.solve.solvers import SolverOptions, relative_gap
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,10 @@ __all__ = ["LinkedSolution", "solve_linked"]
 
 #: Relaxation gap at which the cutting planes stop, when the caller gives none.
 DEFAULT_REL_GAP = 1e-6
+#: Integer blocks: the plan (each block's MIP at the relaxation's allocation) is kept when
+#: within this relative gap of the relaxation's bound; else the solve stops short
+#: (``"stalled"``: this method cannot close it), kept only when partial results are asked for.
+INTEGER_REL_GAP = 0.01
 
 
 @dataclass
@@ -81,6 +88,7 @@ class LinkedSolution:
     iterations: int
     history: list[tuple[float, int, float, float]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    target: float = DEFAULT_REL_GAP
 
 
 class _Block:
@@ -286,13 +294,11 @@ def solve_linked(forms: Mapping[int, Any], links: Mapping[int, int], labels: lis
         objective, bound = float(values[:, 0].sum()), lower
         block_objectives = values[:, 0]
     gap = relative_gap(objective, bound)
-    status = "optimal" if gap is not None and gap <= max(gap_target, 1e-9) else "gap_reached"
-    if integer:
-        status = "optimal" if gap is not None and gap <= (solver.mip_rel_gap or 1e-4) else (
-            "gap_reached")
+    target = INTEGER_REL_GAP if integer else gap_target
+    status = decomposition_status(gap, target, "stalled")
     timings = {"relaxation": relaxed, "total": time.perf_counter() - start}
     return LinkedSolution(status, objective, bound, gap, draw, columns, block_objectives,
-                          iterations, history, timings)
+                          iterations, history, timings, target)
 
 
 def _cutting_planes(each: Callable[..., np.ndarray], floor: np.ndarray, low: np.ndarray,
@@ -384,7 +390,8 @@ def solve_shared(family: Any, inst: Any, spec: str, seed: int | None,
                  multipliers: tuple[float, ...] = (1.0,),
                  weights: tuple[float, ...] | None = None,
                  solver: SolverOptions | None = None, comm: Any = None,
-                 progress: Callable[[str], None] | None = None) -> Any:
+                 progress: Callable[[str], None] | None = None,
+                 allow_partial: bool = False) -> Any:
     """Solve an instance whose blocks share one resource (the family's
     :meth:`~stochplan.family.Family.shared_resource`) block by block with
     :func:`solve_linked`, each block's extensive form merged as
@@ -456,7 +463,12 @@ def solve_shared(family: Any, inst: Any, spec: str, seed: int | None,
     info = {**whole.info, "backend": f"blocks sharing {shared.name} (decomposed by block)",
             "iterations": sol.iterations, "history": sol.history,
             "allocation": dict(zip(labels, sol.allocation.tolist())),
-            "rel_gap_target": DEFAULT_REL_GAP}
+            "rel_gap_target": sol.target}
+    if sol.status not in SOLVED and not allow_partial:
+        raise SolveError(f"the blocks sharing {shared.name}: the integer plan is "
+                         f"{sol.gap:.2%} from the relaxation's bound, above {sol.target:.0%} "
+                         "(this decomposition cannot close it); ask for partial results to "
+                         "keep it", sol.status)
     return dataclasses.replace(
         whole, status=sol.status, bound=bound, gap=relative_gap(whole.objective, bound),
         timings={**whole.timings, "build": build, **sol.timings}, info=info)

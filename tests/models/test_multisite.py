@@ -594,9 +594,20 @@ def test_a_pool_decomposed_by_site_equals_the_network_extensive_form(tmp_path, i
         assert res.status == "optimal"
     else:  # maximisation: the integer plan's profit is at most the relaxation's
         assert res.objective <= res.bound + 1e-6
-        assert res.gap is not None and res.gap < 0.01
+        assert res.gap is not None and 0 < res.gap < 0.01
+        assert res.status == "gap_reached" and res.info["rel_gap_target"] == 0.01
         x = res.plan[res.plan["variable"] == "x"]["value"]
         assert np.allclose(x, np.round(x), atol=1e-6)
+        # a gap above the accepted one stops the solve, unless partial results are asked for
+        import stochplan.solve.linked as linked
+        from stochplan.errors import SolveError
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(linked, "INTEGER_REL_GAP", res.gap / 2)
+            with pytest.raises(SolveError, match="from the relaxation's bound"):
+                solve_shared(FAMILY, inst, "sample:5", 1, solver=EXACT)
+            kept = solve_shared(FAMILY, inst, "sample:5", 1, solver=EXACT, allow_partial=True)
+        assert kept.status == "stalled" and kept.objective == res.objective
     # the stored recourse holds: sales + leftover = production in every scenario
     rec = res.recourse.pivot_table(index=["scenario", "site", "product"], columns="variable",
                                    values="value").reset_index()
