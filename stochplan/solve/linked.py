@@ -281,9 +281,14 @@ def solve_linked(forms: Mapping[int, Any], links: Mapping[int, int], labels: lis
             history, start, progress, me)
     relaxed = time.perf_counter() - start
     if integer:
-        solved = {i: blocks[i].integer_at(draw[i]) for i in mine}
-        per_block = gather({i: solved[i][:2] for i in mine})
-        columns = {i: solved[i][2] for i in mine}
+        columns = {}
+
+        def integer_at(b: _Block) -> tuple[float, float]:
+            value, mip_bound, x = b.integer_at(draw[b.index])
+            columns[b.index] = x
+            return value, mip_bound
+
+        per_block = each(integer_at)  # a block's failure reaches every rank
         objective = float(per_block[:, 0].sum())
         bound = lower
         block_objectives = per_block[:, 0]
