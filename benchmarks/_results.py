@@ -47,11 +47,15 @@ def commit() -> str:
         return "?"
 
 
-def write_section(title: str, body: str) -> None:
-    """Replace the section headed ``## title`` (or append it)."""
+def write_section(title: str, body: str, partial: str | None = None) -> None:
+    """Replace the section headed ``## title`` (or append it). ``partial`` (e.g. ``"1 of 4
+    rows"``) marks the heading ``## title (partial: 1 of 4 rows)``; a marked section is
+    replaced like an unmarked one, so the final write removes the mark."""
     text = RESULTS.read_text() if RESULTS.exists() else HEADER
-    block = f"## {title}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    heading = f"## {title}" + (f" (partial: {partial})" if partial else "")
+    block = f"{heading}\n\n{body.strip()}\n"
+    pattern = re.compile(rf"^## {re.escape(title)}(?: \(partial: [^)\n]*\))?\n.*?(?=^## |\Z)",
+                         re.S | re.M)
     if pattern.search(text):
         text = pattern.sub(lambda _: block + "\n", text)
     else:

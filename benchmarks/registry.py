@@ -5,6 +5,13 @@ the markdown body of its RESULTS.md section). ``smoke`` is the smallest size, ru
 test``. A spec with ``takes_instance`` runs on any instance of any registered family: its
 ``run`` also takes ``instance=`` (a built-in name or an instance folder; ``run.py
 --instance``).
+
+A spec with ``checkpoints`` also takes ``checkpoint=``, a :data:`Checkpoint` it calls with its
+partial :class:`Outcome` as rows (or cells) finish: ``run.py`` then rewrites the spec's
+entries in RESULTS.md and RESULTS.json each time, marked partial until the last call, so an
+interrupted run keeps what it measured. The others are written when ``run`` returns. A spec
+with its own ``instances`` (a block of rows per instance) takes ``instances=``, the ones to run
+(``run.py --instance`` picks one of them).
 """
 
 from __future__ import annotations
@@ -21,6 +28,11 @@ class Outcome:
     goals: dict[str, Any] = field(default_factory=dict)
 
 
+#: ``checkpoint(outcome, done, total, unit)``: ``done`` of ``total`` units (``"rows"`` or
+#: ``"cells"``) are measured in ``outcome``; ``done == total`` is the final call.
+Checkpoint = Callable[[Outcome, int, int, str], None]
+
+
 @dataclass(frozen=True)
 class Spec:
     name: str
@@ -31,6 +43,11 @@ class Spec:
     description: str = ""
     #: ``run`` takes ``instance=`` (family-generic specs); the others use their own instance.
     takes_instance: bool = False
+    #: ``run`` takes ``checkpoint=`` (a :data:`Checkpoint`) and calls it as rows finish.
+    checkpoints: bool = False
+    #: The spec's own instances (built-in names), each a block of rows; ``run`` takes
+    #: ``instances=`` (a subset, in this order). Empty: one instance, not chosen.
+    instances: tuple[str, ...] = ()
 
 
 SPECS: dict[str, Spec] = {}

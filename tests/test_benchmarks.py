@@ -53,6 +53,20 @@ def test_every_spec_runs_at_its_smallest_size(tmp_path):
     assert ph and all("error" not in cell for _, cell in ph), ph
     for ef, cell in ph:
         assert cell["bound"] <= ef * (1 + 1e-7) and ef <= cell["objective"] * (1 + 1e-7)
+    # integer first stages: both instances; a decomposition's bound and incumbent bracket the
+    # optimum, which the EF brackets too (profit: bound >= optimum >= incumbent)
+    mip = results["mip-decomposition"]
+    assert [(r["instance"], r["S"]) for r in mip["rows"]] == [("furniture", 3), ("laser", 3)]
+    assert mip["partial"] is None and "(partial" not in md
+    for row in mip["rows"]:
+        ef = row["ef"]
+        assert ef["status"] == "Optimal", ef
+        assert [(c["method"], c["ranks"]) for c in row["lshaped"] + row["ph"]] == [
+            ("lshaped", 1), ("lshaped", 2), ("ph", 3)]
+        assert all("error" not in c for c in row["lshaped"]), row["lshaped"]
+        for cell in [c for c in row["lshaped"] + row["ph"] if "error" not in c]:
+            assert cell["bound"] >= ef["objective"] * (1 - 1e-7)
+            assert cell["objective"] <= ef["bound"] * (1 + 1e-7)
     levers = results["ph-levers"]["rows"]
     assert levers and all("error" not in row["out"] for row in levers), levers
 
