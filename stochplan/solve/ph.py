@@ -110,7 +110,11 @@ class PHOptions:
     max_iterations : int
         PH iteration limit.
     time_limit : float or None
-        Seconds of PH (after the subproblems are built); None for no limit.
+        Seconds of PH (after the subproblems are built); None for no limit. mpi-sppy checks
+        it between PH iterations; the highspy guest also hands it to every subproblem solve
+        (:class:`stochplan.solve.ph_highs.Deadline`), so a run with MIP bundles stops near it
+        rather than at the end of an iteration that outlasts it. The final valuation of the
+        best plan on every scenario comes after it and is not cut short.
     rho : {"sep", "coeff", "fixed"}
         How the proximal weights are chosen (see :data:`RHO_RULES`).
     default_rho : float
