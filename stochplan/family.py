@@ -169,6 +169,11 @@ class Family:
     #: ``value``, ``evaluate`` and ``saa`` when a plan is infeasible in some scenario (e.g.
     #: the option that prices unmet demand); empty: only the general advice.
     recourse_remedy: ClassVar[str] = ""
+    #: Whether every matrix solve of the family's module (the extensive form, L-shaped, the
+    #: PH guest, ``evaluate``: :func:`~stochplan.solve.matrix.compile_scenarios`) takes its
+    #: scenario models from :meth:`scenario_arrays` instead of compiling the Pyomo models. Set
+    #: it only when a test checks the arrays against the compiled models for every option.
+    compile_from_arrays: ClassVar[bool] = False
 
     # -- what the family must provide --------------------------------------------------------
 
@@ -293,7 +298,9 @@ class Family:
         component names and index tuples), ``n_first``, ``integer`` (n booleans) and
         ``sense`` (+1 minimise, -1 maximise). The solves of a block
         (:mod:`stochplan.solve.blocks`, and :func:`stochplan.analysis.value.value_by_blocks`)
-        then skip Pyomo.
+        then skip Pyomo, and so does every matrix solve when :attr:`compile_from_arrays` is
+        set (``scenarios`` then holds the ``names``, ``probabilities`` and ``data`` of the
+        scenarios asked for, which need not be a whole scenario set).
         """
         return None
 

@@ -6,7 +6,7 @@ scenarios (the constraint matrix, with first-stage columns first) plus per-scena
 scipy.sparse and passed to HiGHS as a matrix, and scenario-by-scenario solves (EEV, WS,
 out-of-sample) change only bounds in one HiGHS object, warm-started from the previous solve.
 
-Two ways to get the per-scenario arrays:
+Three ways to get the per-scenario arrays:
 
 - *compile each scenario* (any mpi-sppy-style module): every scenario model is built and
   compiled; its matrix must equal the first one's (fixed recourse).
@@ -15,9 +15,13 @@ Two ways to get the per-scenario arrays:
   in the scenario data theta, so d + 2 compiles (the base, one per data coordinate, and a
   check) give them for any number of scenarios with one matrix product. The check compiles
   one more scenario and compares; any mismatch falls back to compiling every scenario.
+- *the family's arrays* (a module whose ``FAMILY`` sets
+  :attr:`~stochplan.family.Family.compile_from_arrays` and whose creators are the family's
+  own): :meth:`~stochplan.family.Family.scenario_arrays`, written by the family without Pyomo
+  and tested by the family entry by entry against the compiled models; no model is built.
 
-The model is the model: both paths compile the family's own builder; nothing here writes a
-constraint.
+The model is the model: the first two paths compile the family's own builder, the third is
+checked against it; nothing here writes a constraint.
 """
 
 from __future__ import annotations
@@ -178,9 +182,19 @@ def compile_scenarios(
     creator_kwargs: dict[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> CompiledScenarios:
-    """Compile every scenario of ``scenario_names`` (see the module docstring)."""
+    """Compile every scenario of ``scenario_names`` (see the module docstring).
+
+    A module whose family writes its scenario models as arrays and says every solve may use
+    them (:attr:`~stochplan.family.Family.compile_from_arrays`) is not compiled: the arrays
+    are taken as they are (``method == "family"``).
+    """
     kwargs = creator_kwargs or {}
     names = [str(n) for n in scenario_names]
+    from_family = _family_compiled(module, names, kwargs)
+    if from_family is not None:
+        if progress is not None:
+            progress(len(names), len(names))
+        return from_family
     has_data = hasattr(module, "scenario_data") and hasattr(module, "data_scenario_creator")
     if has_data:
         data = [module.scenario_data(n, **kwargs) for n in names]
@@ -191,6 +205,42 @@ def compile_scenarios(
             except NotFixedRecourse as why:
                 log.info("affine data map not usable (%s); compiling every scenario", why)
     return _each(module, names, kwargs, progress)
+
+
+def _family_compiled(module: ModuleType, names: Sequence[str],
+                    kwargs: dict[str, Any]) -> CompiledScenarios | None:
+    """The scenarios ``names`` from the family's :meth:`~stochplan.family.Family.scenario_arrays`
+    when the module holds a family (``FAMILY``) with ``compile_from_arrays`` set and builds
+    its scenarios with the family's own creators (a module that wraps them, as
+    :func:`stochplan.solve.risk.risk_module` does, keeps ``FAMILY`` but changes the models);
+    None otherwise, or when the family has no arrays for these options (then the Pyomo models
+    are compiled). Each scenario's data and probability are those its Pyomo model is built
+    from."""
+    from stochplan.family import Family
+    from stochplan.scenarios import scenario_index
+    from stochplan.solve.blocks import family_arrays
+
+    family = getattr(module, "FAMILY", None)
+    if not isinstance(family, Family) or not family.compile_from_arrays or not names:
+        return None
+    if any(getattr(module, fn, None) != getattr(family, fn)
+           for fn in ("scenario_creator", "data_scenario_creator", "scenario_data")):
+        return None
+    src = family.source(**kwargs)
+    index = [scenario_index(n) for n in names]
+    scenarios = _Scenarios(tuple(names), np.array([src.probability(k) for k in index]),
+                           np.array([src.data(k) for k in index]))
+    compiled: CompiledScenarios | None = family_arrays(family, src.record, scenarios)
+    return compiled
+
+
+@dataclass(frozen=True)
+class _Scenarios:
+    """The scenarios asked for (any subset of a set, so their probabilities need not sum to 1)."""
+
+    names: tuple[str, ...]
+    probabilities: np.ndarray
+    data: np.ndarray
 
 
 def _each(module: ModuleType, names: list[str], kwargs: dict[str, Any],

@@ -254,3 +254,160 @@ def _add_objective(m: pyo.ConcreteModel, inst: AssignmentInstance, data: _Pairs)
         m.objective = pyo.Objective(expr=m.Profit, sense=pyo.maximize)
     else:
         m.objective = pyo.Objective(expr=-m.Profit, sense=pyo.minimize)
+
+
+def scenario_arrays(inst: AssignmentInstance, scenarios: Any) -> dict[str, Any] | None:
+    """The scenario models of :func:`build_model` as arrays, written without Pyomo.
+
+    The same rows, columns, coefficients, bounds and costs (minimisation form) that
+    :func:`stochplan.solve.matrix.compile_scenarios` makes of the Pyomo models of
+    ``scenarios`` (``tests/models/test_assignment_arrays.py`` compares them entry by entry,
+    for every option). Columns: x over the compatible pairs sorted by (order, producer)
+    (mpi-sppy's order of the nonanticipative variables), then a and z over the pairs in
+    :attr:`~.data.AssignmentInstance.pairs` order, then G over the producers (only with
+    ``capacity = "none"`` and a gap weight). Rows in the builder's order, each ``<=``:
+    ``offer_once`` (per order), ``offer_capacity`` (per producer with a compatible order;
+    ``capacity = "gap"``), ``accepted_offer`` (a - x <= 0), ``accepted_if_willing``
+    (x - a <= 1 - xi), ``reassign_rejected`` (sum z - sum x + sum a <= 0, per order),
+    ``not_to_rejecter`` (z + x <= 1), ``capacity`` (as ``offer_capacity``, on a and z) and
+    ``open_gap`` (-sum v (a + q z) - G <= -g, per producer). Only the rows
+    ``accepted_if_willing`` (right-hand side 1 - xi) and the bounds a <= xi differ between
+    scenarios. The objective is -Profit (costs in $), its constant the gap weight times the
+    total gap (``capacity = "gap"``).
+
+    Coefficients are formed as Pyomo forms them (the same products, summed in the same
+    order), so that they are equal to the last bit, not only close.
+
+    Parameters
+    ----------
+    inst : AssignmentInstance
+        Data and options.
+    scenarios : ScenarioSet
+        Acceptances ``data`` (S, O, P) (0/1, or fractional in the mean-value problem) and
+        ``names``.
+
+    Returns
+    -------
+    dict
+        The keys of :meth:`stochplan.family.Family.scenario_arrays` (every option is
+        covered, so never None).
+    """
+    import scipy.sparse as sparse
+
+    opts = inst.options
+    pi, pj = inst.pair_positions
+    n_pairs = len(pi)
+    n_o, n_p = inst.n_orders, inst.n_producers
+    v = np.asarray(inst.value, dtype=float)
+    gap = np.asarray(inst.gap, dtype=float)
+    vp = v[pi]  # value of each pair's order
+    margin = v[pi] - inst.distance[pi, pj]  # v_i - d_ij
+    q = np.ones(n_pairs) if opts.reassignment == "certain" else np.asarray(inst.rates[pi, pj])
+    has_gap_var = opts.capacity == "none" and opts.gap_weight > 0
+    n_g = n_p if has_gap_var else 0
+    # columns: x in sorted (order id, producer id) order, then a, z (pairs order), then G
+    pairs = inst.pairs
+    order = sorted(range(n_pairs), key=lambda k: pairs[k])
+    xcol = np.empty(n_pairs, dtype=np.int64)
+    xcol[order] = np.arange(n_pairs)
+    acol = n_pairs + np.arange(n_pairs)
+    zcol = 2 * n_pairs + np.arange(n_pairs)
+    gcol = 3 * n_pairs + np.arange(n_g)
+    n_cols = 3 * n_pairs + n_g
+
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    family: list[str] = []
+    rhs_parts: list[np.ndarray] = []
+    m = 0
+
+    def block(name: str, row: np.ndarray, col: np.ndarray, val: np.ndarray, rhs: np.ndarray,
+              count: int) -> None:
+        nonlocal m
+        rows.append(m + row)
+        cols.append(col)
+        vals.append(np.asarray(val, dtype=float))
+        family.extend([name] * count)
+        rhs_parts.append(np.asarray(rhs, dtype=float))
+        m += count
+
+    ones = np.ones(n_pairs)
+    k = np.arange(n_pairs)
+    # offer_once: sum_j x[i,j] <= 1, per order (every order has a compatible pair)
+    block("offer_once", pi, xcol, ones, np.ones(n_o), n_o)
+    # producers with a compatible order (the capacity rows of the others are skipped)
+    served = np.flatnonzero(np.bincount(pj, minlength=n_p) > 0)
+    row_of = np.full(n_p, -1, dtype=np.int64)
+    row_of[served] = np.arange(len(served))
+    if opts.capacity == "gap":
+        # offer_capacity: sum_i v_i x[i,j] <= C_j
+        block("offer_capacity", row_of[pj], xcol, vp, gap[served], len(served))
+    # accepted_offer: a - x <= 0
+    block("accepted_offer", np.repeat(k, 2), np.stack([xcol, acol], 1).ravel(),
+          np.tile([-1.0, 1.0], n_pairs), np.zeros(n_pairs), n_pairs)
+    # accepted_if_willing: x - a <= 1 - xi (right-hand side set per scenario below)
+    willing_rows = m + k
+    block("accepted_if_willing", np.repeat(k, 2), np.stack([xcol, acol], 1).ravel(),
+          np.tile([1.0, -1.0], n_pairs), np.ones(n_pairs), n_pairs)
+    # reassign_rejected: sum_j z - sum_j x + sum_j a <= 0, per order
+    block("reassign_rejected", np.repeat(pi, 3), np.stack([xcol, acol, zcol], 1).ravel(),
+          np.tile([-1.0, 1.0, 1.0], n_pairs), np.zeros(n_o), n_o)
+    # not_to_rejecter: x + z <= 1
+    block("not_to_rejecter", np.repeat(k, 2), np.stack([xcol, zcol], 1).ravel(), ones.repeat(2),
+          np.ones(n_pairs), n_pairs)
+    if opts.capacity == "gap":
+        # capacity: sum_i v_i (a[i,j] + z[i,j]) <= C_j
+        block("capacity", np.repeat(row_of[pj], 2), np.stack([acol, zcol], 1).ravel(),
+              vp.repeat(2), gap[served], len(served))
+    if has_gap_var:
+        # open_gap: -sum_i v_i (a + q z) - G[j] <= -g_j, per producer
+        block("open_gap", np.concatenate([np.repeat(pj, 2), np.arange(n_p)]),
+              np.concatenate([np.stack([acol, zcol], 1).ravel(), gcol]),
+              np.concatenate([-np.stack([vp, q * vp], 1).ravel(), -np.ones(n_p)]),
+              -gap, n_p)
+    A = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(m, n_cols))
+    A.eliminate_zeros()  # Pyomo drops a term whose coefficient is 0 (q = 0, v = 0)
+    A.sort_indices()
+
+    # objective: minimise -Profit, Profit = sum (v - d)(a + q z) - c sum z - w OpenGap
+    c, w = float(opts.reassignment_cost), float(opts.gap_weight)
+    profit = np.zeros(n_cols)
+    profit_a = margin.copy()
+    profit_z = q * margin - c
+    if w > 0 and opts.capacity == "gap":
+        # OpenGap = sum_j g_j - sum_j sum_i v_i (a + q z)
+        profit_a = profit_a + w * vp
+        profit_z = profit_z + w * (q * vp)
+    profit[acol] = profit_a
+    profit[zcol] = profit_z
+    if has_gap_var:
+        profit[gcol] = -w
+    offset = w * sum(float(g) for g in gap) if w > 0 and opts.capacity == "gap" else 0.0
+
+    xi = np.asarray(scenarios.data, dtype=float).reshape((-1, n_o, n_p))
+    S = xi.shape[0]
+    willing = xi[:, pi, pj]  # (S, pairs)
+    rhs = np.tile(np.concatenate(rhs_parts), (S, 1))
+    rhs[:, willing_rows] = 1.0 - willing
+    col_lo = np.zeros((S, n_cols))
+    col_hi = np.ones((S, n_cols))
+    col_hi[:, acol] = willing
+    col_hi[:, gcol] = gap[:n_g]
+    integer = np.zeros(n_cols, dtype=bool)
+    integer[:n_pairs] = bool(opts.integer)
+    integer[zcol] = bool(opts.integer and opts.recourse_integer)
+    return {
+        "A": A,
+        "row_sense": np.ones(m, dtype=np.int8),
+        "row_family": tuple(family),
+        "rhs": rhs, "col_lo": col_lo, "col_hi": col_hi,
+        "cost": np.tile(-profit, (S, 1)), "offset": np.full(S, offset),
+        "variables": ("x",) * n_pairs + ("a",) * n_pairs + ("z",) * n_pairs + ("G",) * n_g,
+        "indices": (tuple(pairs[i] for i in order) + pairs + pairs
+                    + (tuple(("gap", p) for p in inst.producers) if has_gap_var else ())),
+        "n_first": n_pairs,
+        "integer": integer,
+        "sense": -1 if opts.sense == "max" else 1,
+    }
