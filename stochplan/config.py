@@ -24,7 +24,7 @@ the wrong type or out of range is one :class:`~stochplan.errors.InputError` nami
     rel_gap = 0.01
     max_iterations = 200
 
-    [lshaped]               # L-shaped method (method = "lshaped"; continuous recourse)
+    [lshaped]               # L-shaped method (method = "lshaped")
     rel_gap = 1e-4
     clusters = 50
 
@@ -177,7 +177,7 @@ class RunConfig:
 
 
 #: Solution methods: the extensive form, progressive hedging (mpi-sppy, under mpiexec) and
-#: the L-shaped method (continuous recourse; serial or under mpiexec).
+#: the L-shaped method (serial or under mpiexec).
 METHODS = ("ef", "ph", "lshaped")
 
 #: Methods that run on every MPI rank when started under mpiexec.

@@ -73,7 +73,8 @@ def add_commands(sub: Any) -> None:
     solve.add_argument("--method", choices=("ef", "ph", "lshaped"),
                        help="ef: extensive form (default); ph: progressive hedging with mpi-sppy "
                        "(run under mpiexec; 3 or more ranks add bound and incumbent spokes); "
-                       "lshaped: level-stabilised L-shaped method, continuous recourse "
+                       "lshaped: level-stabilised L-shaped method, continuous recourse (integer "
+                       "recourse with an integer first stage) "
                        "(serial, or under mpiexec with the scenarios shared among ranks)")
     solve.add_argument("--time-limit", type=float, metavar="SEC",
                        help="solver time limit (with --method ph or lshaped: the method's)")

@@ -112,11 +112,18 @@ def test_infeasible_problem_is_reported(tiny_path):
         solve_lshaped(aggregate, names, kwargs)
 
 
-def test_integer_models_are_refused_with_advice(tiny_path):
-    inst = aggregate.resolve(str(tiny_path))  # integer production and recourse
+def test_integer_models_reach_the_extensive_form(tiny_path):
+    """Integer workforce (first stage) and integer recourse: the relaxation's cuts, the
+    recourse MIPs for each plan's value, and the master MIP reach the EF's optimum (HiGHS to
+    1e-6) with a bound at most that optimum."""
+    inst = aggregate.resolve(str(tiny_path))
     names, kwargs = _problem(inst, "three-point")
-    with pytest.raises(InputError, match="integer variables: relax integrality"):
-        solve_lshaped(aggregate, names, kwargs)
+    compiled = matrix.compile_scenarios(aggregate, names, kwargs)
+    assert compiled.columns.integer[compiled.n_first:].any()
+    ef = matrix.solve_extensive_form(compiled, SolverOptions(backend="matrix", mip_rel_gap=1e-6))
+    result = solve_lshaped(aggregate, names, kwargs, LShapedOptions(rel_gap=1e-6))
+    assert result.objective == pytest.approx(ef.objective, abs=1e-6)
+    assert result.bound <= result.objective + 1e-9
 
 
 @pytest.mark.parametrize("lost_sales", [None, 1000.0])
@@ -181,11 +188,12 @@ def test_cli_solve_lshaped_json(tmp_path, capsys):
     assert record.kpis["cost"] == pytest.approx(out["objective"], rel=1e-9)
 
 
-def test_cli_refuses_integer_model_without_traceback(tmp_path, capsys):
+def test_cli_refuses_integer_recourse_under_cvar_without_traceback(tmp_path, capsys):
     code = main(["solve", "electronics", "--method", "lshaped", "--scenarios", "poisson:5",
-                 "--db", str(tmp_path / "runs.db")])
+                 "--cvar", "0.9", "--db", str(tmp_path / "runs.db")])
     err = capsys.readouterr().err
-    assert code == 2 and "relax integrality" in err and "Traceback" not in err
+    assert code == 2 and "with a risk measure" in err and "relax integrality" in err
+    assert "Traceback" not in err
     assert not (tmp_path / "runs.db").exists()
 
 
