@@ -10,7 +10,6 @@ import io
 import logging
 import math
 import shutil
-from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -129,43 +128,7 @@ def test_public_stored_figure_is_recomputed_from_its_pairs(laser):
 
 
 # ----------------------------------------------------------------------------------------------
-# The hand-checkable instance: two orders, two producers
-
-
-HAND_PRODUCERS = """producer_id,location_x,location_y,target_volume,current_volume,\
-min_dimensions_x,min_dimensions_y,max_dimensions_x,max_dimensions_y,can_bend,can_deburr,\
-can_galvanize,acceptance_rate
-1,0,0,100,0,1,1,50,50,1,1,1,0.5
-2,0,10,250,50,1,1,50,50,1,1,1,0.8
-"""
-HAND_ORDERS = """order_id,client_location_x,client_location_y,order_value,dimensions_x,\
-dimensions_y,requires_bending,requires_deburring,requires_galvanizing
-1,0,3,100,10,10,0,0,0
-2,0,6,200,10,10,1,0,0
-"""
-HAND_RATES = {(1, 1): 0.5, (1, 2): 0.8, (2, 1): 0.5, (2, 2): 0.8}
-
-
-@pytest.fixture()
-def hand(tmp_path: Path) -> Path:
-    """Producer 1 at (0, 0) (rate 0.5, gap 100), producer 2 at (0, 10) (rate 0.8, gap 200);
-    order 1 ($100) at (0, 3), order 2 ($200) at (0, 6): distances 3, 7 and 6, 4. Order 2 fits
-    only producer 2's gap. The scenario file lists all 16 acceptance outcomes of the four
-    pairs with their exact probabilities."""
-    folder = tmp_path / "hand"
-    folder.mkdir()
-    (folder / "producers.csv").write_text(HAND_PRODUCERS)
-    (folder / "orders.csv").write_text(HAND_ORDERS)
-    (folder / "instance.toml").write_text('family = "assignment"\nname = "hand"\n')
-    rows = []
-    cells = list(HAND_RATES)
-    for k, outcome in enumerate(product((0, 1), repeat=4)):
-        prob = math.prod(HAND_RATES[c] if o else 1 - HAND_RATES[c]
-                         for c, o in zip(cells, outcome))
-        rows += [(f"s{k}", c[0], c[1], o, prob) for c, o in zip(cells, outcome)]
-    pd.DataFrame(rows, columns=["scenario", "order", "producer", "value", "probability"]
-                 ).to_csv(folder / "outcomes.csv", index=False)
-    return folder
+# The hand-checkable instance: two orders, two producers (the ``hand`` fixture, conftest.py)
 
 
 def hand_solve(folder: Path, options: dict | None = None):

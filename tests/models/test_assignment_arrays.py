@@ -4,8 +4,6 @@ them through :func:`stochplan.solve.matrix.compile_scenarios`."""
 
 from __future__ import annotations
 
-import math
-from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -46,18 +44,6 @@ ODD_PAIR_RATES = """order_id,producer_id,acceptance_rate
 15,5,0.0
 20,3,0.25
 """
-HAND_PRODUCERS = """producer_id,location_x,location_y,target_volume,current_volume,\
-min_dimensions_x,min_dimensions_y,max_dimensions_x,max_dimensions_y,can_bend,can_deburr,\
-can_galvanize,acceptance_rate
-1,0,0,100,0,1,1,50,50,1,1,1,0.5
-2,0,10,250,50,1,1,50,50,1,1,1,0.8
-"""
-HAND_ORDERS = """order_id,client_location_x,client_location_y,order_value,dimensions_x,\
-dimensions_y,requires_bending,requires_deburring,requires_galvanizing
-1,0,3,100,10,10,0,0,0
-2,0,6,200,10,10,1,0,0
-"""
-HAND_RATES = {(1, 1): 0.5, (1, 2): 0.8, (2, 1): 0.5, (2, 2): 0.8}
 
 #: Option combinations: every value of every option at least once, the objective's parts
 #: (reassignment cost, gap weight under both capacities, reassignment at the rate) together.
@@ -97,22 +83,6 @@ def odd(tmp_path_factory) -> Path:
             for o in (30, 10, 20, 15) for p in (7, 3, 5, 9)]
     pd.DataFrame(rows, columns=["scenario", "order", "producer", "accepted", "probability"]
                  ).to_csv(folder / "days.csv", index=False)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def hand(tmp_path_factory) -> Path:
-    """The hand instance of tests/models/test_assignment.py with its 16 acceptance outcomes
-    (exact probabilities) as a scenario file."""
-    folder = _folder(tmp_path_factory.mktemp("hand") / "hand", HAND_PRODUCERS, HAND_ORDERS)
-    rows = []
-    cells = list(HAND_RATES)
-    for k, outcome in enumerate(product((0, 1), repeat=4)):
-        prob = math.prod(HAND_RATES[c] if o else 1 - HAND_RATES[c]
-                         for c, o in zip(cells, outcome))
-        rows += [(f"s{k}", c[0], c[1], o, prob) for c, o in zip(cells, outcome)]
-    pd.DataFrame(rows, columns=["scenario", "order", "producer", "value", "probability"]
-                 ).to_csv(folder / "outcomes.csv", index=False)
     return folder
 
 
