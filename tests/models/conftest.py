@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from itertools import product
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -43,3 +46,25 @@ def hand(tmp_path: Path) -> Path:
     pd.DataFrame(rows, columns=["scenario", "order", "producer", "value", "probability"]
                  ).to_csv(folder / "outcomes.csv", index=False)
     return folder
+
+
+def _same_compiled(got: Any, want: Any) -> None:
+    """Two :class:`~stochplan.solve.matrix.CompiledScenarios` equal entry by entry, exactly (no
+    tolerance): a family's arrays against the compiled Pyomo models."""
+    for name in ("probabilities", "row_sense", "rhs", "col_lo", "col_hi", "cost", "offset"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert a.shape == b.shape, name
+        np.testing.assert_array_equal(a, b, name)
+    assert got.A.shape == want.A.shape and (got.A != want.A).nnz == 0
+    assert got.row_family == want.row_family and got.names == want.names
+    assert got.sense == want.sense
+    assert got.columns.variables == want.columns.variables
+    assert got.columns.indices == want.columns.indices
+    assert got.columns.n_first == want.columns.n_first
+    np.testing.assert_array_equal(got.columns.integer, want.columns.integer)
+
+
+@pytest.fixture()
+def same_compiled() -> Callable[[Any, Any], None]:
+    """The check that two compiled scenario sets are equal entry by entry."""
+    return _same_compiled

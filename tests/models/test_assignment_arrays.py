@@ -93,39 +93,32 @@ def pyomo_compiled(names, kwargs, monkeypatch) -> matrix.CompiledScenarios:
         return matrix.compile_scenarios(MODULE, names, kwargs)
 
 
-def assert_same(got: matrix.CompiledScenarios, want: matrix.CompiledScenarios) -> None:
-    """Entry by entry, exactly (no tolerance)."""
-    assert got.method == "family" and want.method in ("each", "affine")
-    for name in ("probabilities", "row_sense", "rhs", "col_lo", "col_hi", "cost", "offset"):
-        a, b = getattr(got, name), getattr(want, name)
-        assert a.shape == b.shape, name
-        np.testing.assert_array_equal(a, b, name)
-    assert got.A.shape == want.A.shape and (got.A != want.A).nnz == 0
-    assert got.row_family == want.row_family and got.names == want.names
-    assert got.sense == want.sense
-    assert got.columns.variables == want.columns.variables
-    assert got.columns.indices == want.columns.indices
-    assert got.columns.n_first == want.columns.n_first
-    np.testing.assert_array_equal(got.columns.integer, want.columns.integer)
+@pytest.fixture()
+def compare(monkeypatch, same_compiled):
+    """``compare(instance, options, spec, seed, names=None, **extra)``: the arrays of those
+    scenarios, checked entry by entry, exactly, against the Pyomo compile; returns them."""
 
+    def check(instance, options, spec, seed, names=None, **extra):
+        inst = FAMILY.resolve(str(instance), options)
+        kwargs = {**FAMILY.creator_kwargs(inst, spec, seed), **extra}
+        names = names or FAMILY.scenario_set(inst, spec, seed).names
+        got = matrix.compile_scenarios(MODULE, names, kwargs)
+        want = pyomo_compiled(names, kwargs, monkeypatch)
+        assert got.method == "family" and want.method in ("each", "affine")
+        same_compiled(got, want)
+        return got
 
-def compare(instance, options, spec, seed, monkeypatch, names=None, **extra):
-    inst = FAMILY.resolve(str(instance), options)
-    kwargs = {**FAMILY.creator_kwargs(inst, spec, seed), **extra}
-    names = names or FAMILY.scenario_set(inst, spec, seed).names
-    got = matrix.compile_scenarios(MODULE, names, kwargs)
-    assert_same(got, pyomo_compiled(names, kwargs, monkeypatch))
-    return got
+    return check
 
 
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in
                                                                      o.items()) or "defaults")
-def test_odd_instance_arrays_equal_the_compiled_pyomo_models(odd, options, monkeypatch):
+def test_odd_instance_arrays_equal_the_compiled_pyomo_models(odd, options, compare):
     """Unsorted ids, a $0 order, a zero gap, rates 0 and 1, a producer that fits no order:
     sampled, named (the expected scenario, fractional) and file scenarios."""
-    got = compare(odd, options, "sample:4", 3, monkeypatch)
-    compare(odd, options, "named", 0, monkeypatch)
-    compare(odd, options, f"file:{odd / 'days.csv'}", None, monkeypatch)
+    got = compare(odd, options, "sample:4", 3)
+    compare(odd, options, "named", 0)
+    compare(odd, options, f"file:{odd / 'days.csv'}", None)
     inst = FAMILY.resolve(str(odd), options)
     n_pairs = len(inst.pairs)
     assert n_pairs == 11 and got.n_first == n_pairs
@@ -135,21 +128,21 @@ def test_odd_instance_arrays_equal_the_compiled_pyomo_models(odd, options, monke
 
 
 @pytest.mark.parametrize("options", OPTIONS[:5], ids=lambda o: ",".join(o) or "defaults")
-def test_laser_arrays_equal_the_compiled_pyomo_models(options, monkeypatch):
+def test_laser_arrays_equal_the_compiled_pyomo_models(options, compare):
     """The built-in instance (226 pairs), sample:5, and a subset of a larger set's names
     with N given apart (as a PH rank asks for its scenarios)."""
-    got = compare("laser", options, "sample:5", 1, monkeypatch)
+    got = compare("laser", options, "sample:5", 1)
     assert got.A.shape[1] == 3 * 226 + (20 if options.get("gap_weight") and
                                         options.get("capacity") == "none" else 0)
-    part = compare("laser", options, "sample:10", 2, monkeypatch, names=["scen3", "scen7"],
+    part = compare("laser", options, "sample:10", 2, names=["scen3", "scen7"],
                    num_scens=50)
     np.testing.assert_array_equal(part.probabilities, [1 / 50, 1 / 50])
 
 
-def test_hand_instance_arrays_equal_the_compiled_pyomo_models(hand, monkeypatch):
+def test_hand_instance_arrays_equal_the_compiled_pyomo_models(hand, compare):
     """The hand instance's 16 outcomes; its rows and right-hand sides as written out here."""
     for options in ({"reassignment": "rate", "gap_weight": 0.1}, {}):
-        got = compare(hand, options, f"file:{hand / 'outcomes.csv'}", None, monkeypatch)
+        got = compare(hand, options, f"file:{hand / 'outcomes.csv'}", None)
     # 2 offer_once, 2 offer_capacity, 4 x 2 acceptance rows, 2 reassign, 4 not_to_rejecter,
     # 2 capacity; scenario s8 = outcome (1, 0, 0, 0): only order 1 at producer 1 accepts
     assert got.A.shape == (20, 12)

@@ -158,10 +158,8 @@ def test_integer_recourse_toy_by_enumeration():
     """Lots of 3 bought outside: B alone meets the demand of 4 (1.5 x 4 = 6) but buys 3 of the
     8 as one lot (7.5 + 6 = 13.5; the relaxation 5 x 1.5 + 3 x 2 = 13.5 too), nothing set up
     buys 2 and 3 lots (12 + 18: 15; relaxed 12), and so on: the enumerated optimum is A alone,
-    9, as with continuous recourse, but plans that rely on buying outside cost more than their
-    relaxation says, so the bound must come from the integer L-shaped cuts, not the
-    relaxation's alone. The method closes the gap to the enumerated value, with an integer
-    number of lots in every scenario of its recourse table."""
+    9, the relaxation's optimum too (the next test is the one where they differ). The method
+    reaches it with a closed gap and an integer number of lots in its recourse table."""
     plans = {y: float(FIXED @ y + sum(p * _recourse_in_lots(y, d) for p, d in zip(PROB, DEMAND)))
              for y in itertools.product((0, 1), repeat=2)}
     assert plans[(0, 0)] == pytest.approx(15.0)
