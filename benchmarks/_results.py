@@ -47,6 +47,14 @@ def commit() -> str:
         return "?"
 
 
+def section_commit(title: str) -> str | None:
+    """The commit named in the header of the section ``## title`` of RESULTS.md, if any."""
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    match = re.search(rf"^## {re.escape(title)}(?: \(partial: [^)\n]*\))?\n\s*Command: `[^`]*` "
+                      r"\(commit (\w+)", text, re.M)
+    return match.group(1) if match else None
+
+
 def write_section(title: str, body: str, partial: str | None = None) -> None:
     """Replace the section headed ``## title`` (or append it). ``partial`` (e.g. ``"1 of 4
     rows"``) marks the heading ``## title (partial: 1 of 4 rows)``; a marked section is

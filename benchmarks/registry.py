@@ -48,6 +48,10 @@ class Spec:
     #: The spec's own instances (built-in names), each a block of rows; ``run`` takes
     #: ``instances=`` (a subset, in this order). Empty: one instance, not chosen.
     instances: tuple[str, ...] = ()
+    #: ``run`` takes ``earlier=``: the rows of the spec's previous run (from OUT/RESULTS.json,
+    #: each with ``"run"``: the command and commit that measured it); the rows this run does
+    #: not measure again stay in its table, so a run of one instance or size adds to it.
+    keeps_rows: bool = False
 
 
 SPECS: dict[str, Spec] = {}

@@ -12,6 +12,10 @@ the specs that take one (``takes_instance``); a spec with its own list of instan
 (``instances``: ``mip-decomposition`` runs ``furniture`` and ``laser``) runs only the one named;
 the others keep their own instance, and naming another instance for them is an error.
 
+A spec that keeps rows (``keeps_rows``) is handed its previous run's rows and keeps those this run
+does not measure again, each row labelled with the command and commit that measured it: a run of
+one instance or size adds its rows to the section instead of replacing the section.
+
 A spec that checkpoints (``checkpoints``) has its section rewritten as its rows finish, headed
 "(partial: N of M rows)" (or cells; ``"partial"`` set in RESULTS.json) until the last one: an
 interrupted run keeps what it measured. The others are written when they finish.
@@ -83,12 +87,26 @@ def main(argv: list[str] | None = None) -> int:
             kwargs["instance"] = args.instance or DEFAULT_INSTANCE
         if spec.instances:
             kwargs["instances"] = (args.instance,) if args.instance else spec.instances
+        if spec.keeps_rows:
+            kwargs["earlier"] = earlier_rows(out, spec)
         start = time.perf_counter()
         if spec.checkpoints:
             kwargs["checkpoint"] = checkpointer(out, spec, sizes, command, start)
         outcome = spec.run(sizes, out, args.smoke, **kwargs)
         write(out, spec, sizes, outcome, time.perf_counter() - start, command)
     return 0
+
+
+def earlier_rows(out: Path, spec: Spec) -> list[dict[str, Any]]:
+    """The rows of ``spec``'s last run in OUT/RESULTS.json, each with ``"run"`` (command and
+    commit of the run that measured it: kept from an earlier merge, else that entry's own)."""
+    path = out / "RESULTS.json"
+    entry = json.loads(path.read_text()).get(spec.name) if path.exists() else None
+    if not entry:
+        return []
+    run = {"command": entry.get("command"),
+           "commit": entry.get("commit") or _results.section_commit(spec.title)}
+    return [dict(row, run=row.get("run") or run) for row in entry.get("rows", [])]
 
 
 def checkpointer(out: Path, spec: Spec, sizes: tuple[Any, ...], command: str,
@@ -117,7 +135,7 @@ def write(out: Path, spec: Spec, sizes: tuple[Any, ...], outcome: Outcome, secon
     stored = json.loads(results_json.read_text()) if results_json.exists() else {}
     stored[spec.name] = {"sizes": list(sizes), "rows": outcome.rows, "goals": outcome.goals,
                          "seconds": seconds, "command": command.strip(),
-                         "partial": partial}
+                         "commit": _results.commit(), "partial": partial}
     results_json.write_text(json.dumps(stored, indent=1, default=_jsonable))
 
 

@@ -137,3 +137,74 @@ def test_mip_decomposition_goals_of_the_assignment_rows(harness):
     assert goals([row(1000, 900.0, [(601, None), (700, None), (None, None)])]) == {
         at_1000: False}
     assert goals([row(1000, 900.0, [(5, 6), (5, 6), (5, 6)], ph_done=False)]) == {}
+
+
+def test_a_run_of_one_instance_keeps_the_other_rows_with_their_command(harness, tmp_path,
+                                                                       monkeypatch):
+    """mip-decomposition run for one instance and size: the last run's other complete rows
+    stay in RESULTS.md and RESULTS.json, labelled with the command and commit that measured
+    them (an entry written before the commit was stored gives the section header's); the
+    row measured again is replaced; the goals are judged on every row; a third run keeps the
+    first run's label on the rows it did not measure."""
+    run, registry = harness
+    import mip_decomposition
+
+    def fake_cell(method, instance, n, ranks, options, timeout):
+        wall = {"laser": 50.0, "laser-integer": 70.0}.get(instance, 1.0)
+        if method == "ef":
+            return {"method": "ef", "ranks": 1, "status": "Optimal", "wall": 10 * wall,
+                    "solve": 9 * wall}
+        return _cell(method, ranks, wall, wall)
+
+    monkeypatch.setattr(mip_decomposition, "_cell", fake_cell)
+    title = registry.SPECS["mip-decomposition"].title
+    first = "python benchmarks/run.py --only mip-decomposition --sizes 1000"
+    old = {"instance": "laser", "S": 1000,
+           "ef": {"status": "Optimal", "wall": 900.0, "solve": 890.0},
+           "lshaped": [_cell("lshaped", 1, 40.0, 600.0), _cell("lshaped", 2, 41.0, None)],
+           "ph": [_cell("ph", 3, None, None)]}
+    stale = dict(old, S=200, lshaped=[])  # incomplete: not kept
+    (tmp_path / "RESULTS.md").write_text(f"# Benchmark results\n\n## {title}\n\nCommand: "
+                                         f"`{first}` (commit abc1234, 9 s)  \nold table\n")
+    (tmp_path / "RESULTS.json").write_text(json.dumps({"mip-decomposition": {
+        "rows": [old, stale], "command": first}}))
+
+    assert run.main(["--only", "mip-decomposition", "--instance", "laser-integer", "--sizes",
+                     "200", "--out", str(tmp_path)]) == 0
+    stored = json.loads((tmp_path / "RESULTS.json").read_text())["mip-decomposition"]
+    assert [(r["instance"], r["S"]) for r in stored["rows"]] == [
+        ("laser", 1000), ("laser-integer", 200)]
+    assert stored["rows"][0]["run"] == {"command": first, "commit": "abc1234"}
+    assert "run" not in stored["rows"][1]
+    md = (tmp_path / "RESULTS.md").read_text()
+    assert "old table" not in md and md.count(f"## {title}") == 1
+    assert "| laser | 1000 |" in md and "| laser-integer | 200 |" in md
+    assert f"Rows from an earlier run (laser S = 1000): `{first}` (commit abc1234)." in md
+    assert stored["goals"] == {
+        "laser, S = 1000: a decomposition (L-shaped or PH) to 1 % within 600 s": True,
+        "laser-integer, S = 200: a decomposition (L-shaped or PH) to 1 % with a certified "
+        "bound": True}
+
+    second = stored["command"]
+    assert run.main(["--only", "mip-decomposition", "--instance", "laser", "--sizes", "200",
+                     "--out", str(tmp_path)]) == 0
+    stored = json.loads((tmp_path / "RESULTS.json").read_text())["mip-decomposition"]
+    assert [(r["instance"], r["S"]) for r in stored["rows"]] == [
+        ("laser", 200), ("laser", 1000), ("laser-integer", 200)]
+    assert [r.get("run", {}).get("command") for r in stored["rows"]] == [None, first, second]
+    assert stored["rows"][0]["ef"]["wall"] == 500.0  # measured again, not the stale row
+
+
+def test_a_smoke_run_keeps_no_earlier_rows(harness, tmp_path, monkeypatch):
+    """Smoke numbers are not mixed with real rows."""
+    from mip_decomposition import run as mip_run
+
+    earlier = [{"instance": "laser", "S": 1000, "ef": {"status": "Optimal", "wall": 1.0},
+                "lshaped": [_cell("lshaped", 1, 1, 1), _cell("lshaped", 2, 1, 1)],
+                "ph": [_cell("ph", 3, 1, 1)], "run": {"command": "x", "commit": "y"}}]
+    import mip_decomposition
+
+    monkeypatch.setattr(mip_decomposition, "_cell",
+                        lambda method, *a, **k: {"method": method, "ranks": 1, "status": "x"})
+    outcome = mip_run((3,), tmp_path, True, instances=("laser",), earlier=earlier)
+    assert [(r["instance"], r["S"]) for r in outcome.rows] == [("laser", 3)]

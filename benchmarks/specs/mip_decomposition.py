@@ -1,13 +1,16 @@
 """Integer first stages: the integer L-shaped method and PH against HiGHS on the extensive form.
 
-Two instances (:data:`INSTANCES`), both with binary first stages and continuous recourse,
-both maximising profit, scenarios with seed 0:
+Instances (:data:`INSTANCES`), all with binary first stages, all maximising profit,
+scenarios with seed 0:
 
 - lot sizing, ``furniture`` (36 setup binaries), Poisson scenarios (``poisson:S``);
 - order assignment, ``laser`` (226 binary offers), Bernoulli acceptances (``sample:S``), the
   reassignments relaxed to [0, 1] (model option ``recourse_integer = false``, as ``--set
-  recourse_integer=false`` on the command line) so that the recourse is an LP and the three
-  methods solve the same problem.
+  recourse_integer=false`` on the command line) so that the recourse is an LP;
+- ``laser-integer``: the same instance and scenarios with binary reassignments (the family's
+  default): integer recourse, where the L-shaped method values each plan with every
+  scenario's recourse MIP and adds integer L-shaped cuts, and PH's bundles are MIPs with
+  binary recourse.
 
 For each instance and scenario count S (a row), each cell in its own process (this file is
 also the child: ``python mip_decomposition.py child ...``):
@@ -23,8 +26,10 @@ also the child: ``python mip_decomposition.py child ...``):
   xhat-shuffle incumbent), stopped after :data:`PH_TIME_LIMIT` seconds of PH: bound,
   incumbent and gap, and the times to 1 % and to 0.1 % read off its record as for L-shaped.
 
-A row's cells are written to RESULTS.md and RESULTS.json as each finishes (``run.py``'s
-checkpoint), so an interrupted run keeps them.
+A run of some instances or sizes keeps the other rows of the last run, each labelled with the
+command and commit that measured it (``run.py``'s ``keeps_rows``). A row's cells are written
+to RESULTS.md and RESULTS.json as each finishes (``run.py``'s checkpoint), so an interrupted
+run keeps them.
 
 Times count from just after the imports (scenario generation and compilation included); the
 EF's solver time is shown apart. Gaps are (bound - incumbent) / max(1, |incumbent|).
@@ -36,6 +41,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -44,18 +50,20 @@ MPIEXEC = Path(sys.executable).parent / "mpiexec"
 
 
 class Setup(NamedTuple):
-    """How one instance is benchmarked: its family, scenario spec (``KIND:S``) and model
-    options."""
+    """How one instance is benchmarked: its family, scenario spec (``KIND:S``), model
+    options, and the built-in instance (None: the row's own name)."""
 
     family: str
     kind: str
     options: dict[str, Any]
+    instance: str | None = None
 
 
 #: The instances, in the order of the rows.
 INSTANCES = {
     "furniture": Setup("lotsizing", "poisson", {}),
     "laser": Setup("assignment", "sample", {"recourse_integer": False}),
+    "laser-integer": Setup("assignment", "sample", {"recourse_integer": True}, "laser"),
 }
 #: Base seed of every instance's scenarios.
 SEED = 0
@@ -95,7 +103,7 @@ def _child(argv: list[str]) -> None:
     comm = world()
     setup = INSTANCES[instance]
     family = get_family(setup.family)
-    inst = family.resolve(instance, setup.options or None)
+    inst = family.resolve(setup.instance or instance, setup.options or None)
     spec = f"{setup.kind}:{n}"
     names = family.scenario_set(inst, spec, SEED).names
     kwargs = family.creator_kwargs(inst, spec, SEED)
@@ -214,16 +222,25 @@ CELLS = (("ef", 1), ("lshaped", 1), ("lshaped", 2), ("ph", 3))
 
 
 def run(sizes: tuple[Any, ...], workdir: Path, smoke: bool,
-        instances: tuple[str, ...] = tuple(INSTANCES), checkpoint: Any = None) -> Any:
+        instances: tuple[str, ...] = tuple(INSTANCES), checkpoint: Any = None,
+        earlier: Sequence[dict[str, Any]] = ()) -> Any:
     """Every cell of every (instance, S) row; ``checkpoint(outcome, done, total, "cells")``
-    after each cell (see ``registry.Checkpoint``)."""
+    after each cell (see ``registry.Checkpoint``). Complete rows of ``earlier`` (the last
+    run's, each with its ``"run"``) that this run does not measure again are kept (not in a
+    smoke run)."""
     from registry import Outcome
 
     limits = {"ef": EF_SMOKE_LIMIT if smoke else EF_TIME_LIMIT,
               "lshaped": LSHAPED_SMOKE_LIMIT if smoke else LSHAPED_TIME_LIMIT,
               "ph": PH_SMOKE_LIMIT if smoke else PH_TIME_LIMIT}
     plan = rows_of(sizes, instances)
+    kept = [] if smoke else [r for r in earlier if _complete(r) and r.get("instance") in INSTANCES
+                             and (r["instance"], r["S"]) not in plan]
     rows: list[dict[str, Any]] = []
+
+    def outcome() -> Any:
+        every = sorted(kept + rows, key=lambda r: (list(INSTANCES).index(r["instance"]), r["S"]))
+        return Outcome(every, report(every, limits), goals(every))
     done, total = 0, len(plan) * len(CELLS)
     for instance, n in plan:
         row: dict[str, Any] = {"instance": instance, "S": n, "lshaped": [], "ph": []}
@@ -247,10 +264,9 @@ def run(sizes: tuple[Any, ...], workdir: Path, smoke: bool,
                 row[method].append(cell)
             done += 1
             if checkpoint is not None:
-                checkpoint(Outcome(rows, report(rows, limits), goals(rows)), done, total,
-                           "cells")
+                checkpoint(outcome(), done, total, "cells")
         _progress(row)
-    return Outcome(rows, report(rows, limits), goals(rows))
+    return outcome()
 
 
 def _s(x: float | None) -> str:
@@ -325,7 +341,8 @@ def report(rows: list[dict[str, Any]], limits: dict[str, float]) -> str:
     shown = {(r["instance"], r["S"]) for r in rows}
     lines = [
         f"Profit (maximised). furniture: `poisson:S`; laser: `sample:S` (Bernoulli "
-        f"acceptances), reassignments relaxed (`recourse_integer = false`); seed {SEED}. "
+        f"acceptances), reassignments relaxed (`recourse_integer = false`); laser-integer: "
+        f"the same with binary reassignments; seed {SEED}. "
         f"EF: raw HiGHS asked for 0.1 % within {limits['ef']:.0f} s (time in s from after "
         "the imports, or its gap at the limit). Decomposition cells: time (s) to a 1 % / a "
         "0.1 % gap; final gap (— : not reached). L-shaped asked for 0.1 % within "
@@ -354,6 +371,14 @@ def report(rows: list[dict[str, Any]], limits: dict[str, float]) -> str:
         f"{_s(ls.get('timings', {}).get('recourse'))} s"
         for r in rows if (ls := _cells(r)[1]) is not None and "error" not in ls]
     lines += ["", "L-shaped details (1 rank): " + ("; ".join(details) or "—") + "."]
+    earlier: dict[tuple[str, str], list[str]] = {}
+    for r in rows:
+        if r.get("run"):
+            key = (str(r["run"].get("command")), str(r["run"].get("commit")))
+            earlier.setdefault(key, []).append(f"{r['instance']} S = {r['S']}")
+    for (command, commit), which in earlier.items():
+        lines.append(f"Rows from an earlier run ({', '.join(which)}): `{command}` "
+                     f"(commit {commit}).")
     for key, met in goals(rows).items():
         lines.append(f"Goal ({key}): {'met' if met else 'NOT met'}.")
     return "\n".join(lines)
@@ -399,6 +424,10 @@ def goals(rows: list[dict[str, Any]]) -> dict[str, Any]:
             out["laser, S = 200: a decomposition (L-shaped or PH) to 0.1 % in at most a tenth "
                 "of the EF's time"] = bool(best is not None and ef.get("wall")
                                            and ef["wall"] >= 10 * best)
+        elif where == ("laser-integer", 200):
+            best = _fastest(r, "t_0.01")
+            out["laser-integer, S = 200: a decomposition (L-shaped or PH) to 1 % with a "
+                "certified bound"] = best is not None
         elif where == ("laser", 1000):
             best = _fastest(r, "t_0.01")
             out["laser, S = 1000: a decomposition (L-shaped or PH) to 1 % within 600 s"] = bool(
@@ -415,10 +444,11 @@ else:
         name="mip-decomposition",
         title="Integer first stages: decomposition against the extensive form",
         sizes=(("furniture", 100), ("furniture", 1000), ("furniture", 5000),
-               ("laser", 200), ("laser", 1000)),
+               ("laser", 200), ("laser", 1000), ("laser-integer", 200)),
         smoke=(("furniture", 3), ("laser", 3)),
         run=run,
         description=__doc__.strip().splitlines()[0],
         checkpoints=True,
         instances=tuple(INSTANCES),
+        keeps_rows=True,
     ))
