@@ -241,6 +241,88 @@ def test_assignment_with_integer_reassignments_brackets_the_extensive_form():
     assert np.allclose(z, np.round(z))
 
 
+def _laser_days(n: int = 4, seed: int = 2):
+    family = get_family("assignment")
+    inst = family.resolve("laser")
+    names = family.scenario_set(inst, f"sample:{n}", seed).names
+    kwargs = family.creator_kwargs(inst, f"sample:{n}", seed)
+    return family.module, names, kwargs, matrix.compile_scenarios(family.module, names, kwargs)
+
+
+def test_a_recourse_mip_out_of_time_claims_nothing():
+    """A scenario's recourse MIP given no time: no value (+inf: the plan is not valued) and
+    no bound (-inf), never the +inf bound that says the scenario has no recourse; with time,
+    the same solve (the option reset) closes at its value."""
+    from stochplan.solve.lshaped import Decomposition, _Recourse
+
+    _module, _names, _kwargs, compiled = _laser_days()
+    ef = matrix.solve_extensive_form(compiled, SolverOptions(backend="matrix", mip_rel_gap=1e-6))
+    d = Decomposition.of(compiled)
+    recourse = _Recourse(d)
+    Tx = d.T @ ef.first
+    value, bound, y = recourse.solve_integer(0, Tx, 0.0)
+    assert recourse._mip.getModelStatus().name == "kTimeLimit"
+    assert value == math.inf and bound == -math.inf and y is None
+    value, bound, y = recourse.solve_integer(0, Tx, None)
+    assert recourse._mip.getModelStatus().name == "kOptimal"
+    assert y is not None and value == pytest.approx(bound, rel=1e-6)
+
+
+def test_integer_cuts_tell_no_bound_from_no_recourse():
+    """One scenario per cluster, each scenario's integer bound 1 above its relaxation: every
+    cluster gets its integer L-shaped cut; a bound of -inf (a recourse MIP out of time) gives
+    its cluster none and cuts nothing off; a bound of +inf (no integer recourse) cuts the
+    plan off, one no-good row."""
+    from stochplan.solve.lshaped import Decomposition, _integer_cuts, _Master
+
+    _module, _names, _kwargs, compiled = _laser_days()
+    d = Decomposition.of(compiled)
+    assert d.binary_first_stage
+    cluster = np.arange(4)
+    x = matrix.solve_extensive_form(
+        compiled, SolverOptions(backend="matrix", mip_rel_gap=1e-6)).first
+    relaxed = np.array([-180_000.0, -170_000.0, -175_000.0, -169_000.0])
+
+    def cuts(bounds):
+        master = _Master(d, 4, d.p * d.recourse_floor())  # each cluster's floor
+        return _integer_cuts(d, master, x, relaxed, np.array(bounds), cluster, 4)
+
+    assert np.isfinite(d.recourse_floor()).all()
+    assert cuts(relaxed + 1.0) == 4
+    assert cuts([relaxed[0] + 1.0, -math.inf, relaxed[2] + 1.0, relaxed[3] + 1.0]) == 3
+    assert cuts([relaxed[0] + 1.0, math.inf, relaxed[2] + 1.0, relaxed[3] + 1.0]) == 1
+
+
+def test_recourse_mips_cut_short_leave_the_result_honest(monkeypatch):
+    """Integer recourse where every other recourse MIP of scenario 1 runs out of time (as a
+    hard MIP under the method's time limit would): a plan so valued is not taken as the
+    best, no integer L-shaped cut nor no-good cut comes from the unfinished solve, and the
+    result still brackets the extensive form's optimum, its plan earning what it reports."""
+    from stochplan.solve import lshaped
+
+    module, names, kwargs, compiled = _laser_days()
+    ef = matrix.solve_extensive_form(compiled, SolverOptions(backend="matrix", mip_rel_gap=1e-6))
+    solve_integer = lshaped._Recourse.solve_integer
+    calls = {"short": 0}
+
+    def sometimes_short(self, s, Tx, time_limit=None):
+        if s == 1 and calls.setdefault(s, 0) % 2 == 0:
+            calls[s] += 1
+            calls["short"] += 1
+            return solve_integer(self, s, Tx, 0.0)
+        calls[s] = calls.get(s, 0) + 1
+        return solve_integer(self, s, Tx, time_limit)
+
+    monkeypatch.setattr(lshaped._Recourse, "solve_integer", sometimes_short)
+    result = solve_lshaped(module, names, kwargs, LShapedOptions(rel_gap=1e-3, time_limit=8.0),
+                           compiled=compiled, allow_partial=True)
+    assert calls["short"] >= 2
+    tol = 1e-6 * abs(ef.objective)
+    assert result.objective <= ef.bound + tol and ef.objective <= result.bound + tol
+    value = evaluate_plan(module, result.plan, names, kwargs).expected()
+    assert value == pytest.approx(result.objective, rel=1e-9)
+
+
 # ----------------------------------------------------------------------------------------------
 # Lot sizing (furniture, 36 setup binaries, maximise profit)
 
