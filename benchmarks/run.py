@@ -9,8 +9,9 @@ Writes one section per spec to OUT/RESULTS.md and all rows to OUT/RESULTS.json (
 to benchmarks/ for full runs; a smoke run needs --out, so it never overwrites real results).
 ``--instance`` (a built-in instance name or an instance folder, of any registered family) goes to
 the specs that take one (``takes_instance``); a spec with its own list of instances
-(``instances``: ``mip-decomposition`` runs ``furniture`` and ``laser``) runs only the one named;
-the others keep their own instance, and naming another instance for them is an error.
+(``instances``: ``mip-decomposition`` runs ``furniture``, ``laser`` and ``laser-integer``)
+runs only the one named; the others keep their own instance, and naming another instance for
+them is an error.
 
 A spec that keeps rows (``keeps_rows``) is handed its previous run's rows and keeps those this run
 does not measure again, each row labelled with the command and commit that measured it: a run of
