@@ -143,9 +143,10 @@ def test_a_run_of_one_instance_keeps_the_other_rows_with_their_command(harness, 
                                                                        monkeypatch):
     """mip-decomposition run for one instance and size: the last run's other complete rows
     stay in RESULTS.md and RESULTS.json, labelled with the command and commit that measured
-    them (an entry written before the commit was stored gives the section header's); the
-    row measured again is replaced; the goals are judged on every row; a third run keeps the
-    first run's label on the rows it did not measure."""
+    them (an entry written before the commit was stored gives the section header's); an
+    incomplete row is dropped; the goals are judged on every row; a second run replaces the
+    complete row it measures again and keeps the first run's label on the rows it did not
+    measure."""
     run, registry = harness
     import mip_decomposition
 
@@ -163,24 +164,30 @@ def test_a_run_of_one_instance_keeps_the_other_rows_with_their_command(harness, 
            "ef": {"status": "Optimal", "wall": 900.0, "solve": 890.0},
            "lshaped": [_cell("lshaped", 1, 40.0, 600.0), _cell("lshaped", 2, 41.0, None)],
            "ph": [_cell("ph", 3, None, None)]}
-    stale = dict(old, S=200, lshaped=[])  # incomplete: not kept
+    older = dict(old, S=200, ef=dict(old["ef"], wall=900.0))  # complete: kept, then redone
+    stale = dict(old, instance="laser-integer", S=1000, lshaped=[])  # incomplete: not kept
     (tmp_path / "RESULTS.md").write_text(f"# Benchmark results\n\n## {title}\n\nCommand: "
                                          f"`{first}` (commit abc1234, 9 s)  \nold table\n")
     (tmp_path / "RESULTS.json").write_text(json.dumps({"mip-decomposition": {
-        "rows": [old, stale], "command": first}}))
+        "rows": [old, older, stale], "command": first}}))
 
     assert run.main(["--only", "mip-decomposition", "--instance", "laser-integer", "--sizes",
                      "200", "--out", str(tmp_path)]) == 0
     stored = json.loads((tmp_path / "RESULTS.json").read_text())["mip-decomposition"]
     assert [(r["instance"], r["S"]) for r in stored["rows"]] == [
-        ("laser", 1000), ("laser-integer", 200)]
-    assert stored["rows"][0]["run"] == {"command": first, "commit": "abc1234"}
-    assert "run" not in stored["rows"][1]
+        ("laser", 200), ("laser", 1000), ("laser-integer", 200)]
+    assert stored["rows"][0]["run"] == stored["rows"][1]["run"] == {
+        "command": first, "commit": "abc1234"}
+    assert "run" not in stored["rows"][2]
     md = (tmp_path / "RESULTS.md").read_text()
     assert "old table" not in md and md.count(f"## {title}") == 1
     assert "| laser | 1000 |" in md and "| laser-integer | 200 |" in md
-    assert f"Rows from an earlier run (laser S = 1000): `{first}` (commit abc1234)." in md
-    assert stored["goals"] == {
+    assert "| laser-integer | 1000 |" not in md
+    assert (f"Rows from an earlier run (laser S = 200, laser S = 1000): `{first}` "
+            "(commit abc1234).") in md
+    assert stored["goals"] == {  # the kept laser S = 200: 900 s of EF against 600 s to 0.1 %
+        "laser, S = 200: a decomposition (L-shaped or PH) to 0.1 % in at most a tenth of the "
+        "EF's time": False,
         "laser, S = 1000: a decomposition (L-shaped or PH) to 1 % within 600 s": True,
         "laser-integer, S = 200: a decomposition (L-shaped or PH) to 1 % with a certified "
         "bound": True}
@@ -192,7 +199,7 @@ def test_a_run_of_one_instance_keeps_the_other_rows_with_their_command(harness, 
     assert [(r["instance"], r["S"]) for r in stored["rows"]] == [
         ("laser", 200), ("laser", 1000), ("laser-integer", 200)]
     assert [r.get("run", {}).get("command") for r in stored["rows"]] == [None, first, second]
-    assert stored["rows"][0]["ef"]["wall"] == 500.0  # measured again, not the stale row
+    assert stored["rows"][0]["ef"]["wall"] == 500.0  # measured again: the older row replaced
 
 
 def test_a_smoke_run_keeps_no_earlier_rows(harness, tmp_path, monkeypatch):
