@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from stochplan.config import RunConfig
+from stochplan.errors import InputError
 from stochplan.family import Family, KPIs, get_family
 from stochplan.scenarios import ScenarioSet, distribution_of
 from stochplan.solve.ef import solve_ef
@@ -63,14 +64,18 @@ def solve_instance(
     progress: Callable[[str], None] | None = None,
     allow_partial: bool = False,
     warm: dict[str, Any] | None = None,
+    start_plan: pd.DataFrame | None = None,
 ) -> RunOutcome | None:
-    """Solve the configured instance's recourse problem (extensive form or PH).
+    """Solve the configured instance's recourse problem (extensive form, L-shaped or PH).
 
     ``instance`` replaces the instance that ``config.instance`` names (for data edited in
     Python); the configuration's model options still apply on top of it. ``allow_partial``
     keeps a solve stopped early (time limit, or PH's gap target missed) that has a solution,
     with its status and gap. ``warm`` (a dict the caller keeps across runs of one shape, such
     as the points of a frontier) lets the extensive form start from the previous LP basis.
+    ``start_plan``, a first-stage plan table (a stored run's ``plan``; ``attrs["value"]``
+    its run id, for messages), is the extensive form's MIP start and the L-shaped method's
+    first plan; PH takes none.
 
     Returns ``None`` only on the MPI ranks other than 0 of a progressive hedging run.
 
@@ -95,6 +100,11 @@ def solve_instance(
     # the extensive form and PH solve the module in Rockafellar-Uryasev form; the L-shaped
     # method takes the measure itself (its master would be unbounded in the value at risk)
     solved = risk_module(module, risk)
+    if start_plan is not None and config.method == "ph":
+        raise InputError(str(start_plan.attrs.get("field", "start_plan")),
+                         start_plan.attrs.get("value", "plan"),
+                         "a start plan is taken by --method ef (a MIP start) and lshaped, not "
+                         "by ph")
     if config.method in ("ph", "lshaped"):
         decomposed: SolveResult | None
         if config.method == "ph":
@@ -116,13 +126,14 @@ def solve_instance(
             extra = {"risk": risk} if risk.active else {}
             decomposed = solve_lshaped(module, scen_set.names, kwargs, config.lshaped,
                                        comm=world(), allow_partial=allow_partial, progress=note,
-                                       **extra)
+                                       start_plan=start_plan, **extra)
         if decomposed is None:  # not MPI rank 0
             return None
         result = decomposed
     else:
         result = solve_ef(solved, scen_set.names, kwargs, config.solver,
-                          allow_partial=allow_partial, progress=note, warm=warm)
+                          allow_partial=allow_partial, progress=note, warm=warm,
+                          start_plan=start_plan)
     timings.update(result.timings)
     if risk.measure != "expectation":
         note("risk")

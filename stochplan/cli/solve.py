@@ -9,7 +9,7 @@
                              [--config FILE.toml] [--method ef|ph|lshaped] [--time-limit SEC]
                              [--cvar ALPHA [--risk-weight LAMBDA]] [--workers N]
                              [--rel-gap G] [--max-iterations N] [--partial]
-                             [--db PATH] [--json] [--quiet]
+                             [--start-plan RUN] [--db PATH] [--json] [--quiet]
     stochplan runs [--db PATH] [--limit N] [--json]
     stochplan show RUN [--db PATH] [--json]
     stochplan import FILE [--db PATH]
@@ -36,6 +36,7 @@ from stochplan.cli.common import (
     check_db,
     check_risk_flags,
     load_instance_first,
+    lock_timeout,
     model_overrides,
     print_json,
     resolve_run,
@@ -87,6 +88,10 @@ def add_commands(sub: Any) -> None:
     solve.add_argument("--partial", action="store_true",
                        help="keep a solve stopped by the time limit (with its gap) instead of "
                        "failing")
+    solve.add_argument("--start-plan", type=run_argument, metavar="RUN",
+                       help="start from a stored run's plan (run id or 'last', in the results "
+                       "database): a MIP start for ef, the first plan lshaped values (so it "
+                       "gets lshaped's bound); ph takes none")
     add_output_options(solve)
     solve.add_argument("--workers", type=int, metavar="N",
                        help="families whose instance splits into independent blocks (the sites "
@@ -183,6 +188,9 @@ def solve_command(args: argparse.Namespace) -> int:
     check_risk_flags(args, config)
     if args.workers is not None and args.workers < 1:
         raise InputError("--workers", args.workers, "must be a positive number of processes")
+    if args.start_plan is not None and config.method == "ph":
+        raise InputError("--start-plan", args.start_plan, "a start plan is taken by --method "
+                         "ef (a MIP start) and lshaped, not by ph")
     if config.method not in DECOMPOSED:
         for flag, value in (("--rel-gap", args.rel_gap), ("--max-iterations", args.max_iterations)):
             if value is not None:
@@ -207,9 +215,12 @@ def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
     """Solve, store and print; under MPI (``comm``), ranks other than 0 only solve."""
     me = 0 if comm is None else comm.Get_rank()
     db_error: StochplanError | None = None
+    start_plan = None
     if me == 0:
         try:
             db = check_config_db(config)  # a bad --db fails here, before solving
+            if args.start_plan is not None:
+                start_plan = _stored_plan(db, args.start_plan, config)
         except StochplanError as err:
             db_error = err
     if comm is not None and not comm.bcast(db_error is None, root=0):
@@ -218,13 +229,16 @@ def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
         return EXIT_USAGE
     if db_error is not None:
         raise db_error
+    if comm is not None and args.start_plan is not None:
+        start_plan = comm.bcast(start_plan, root=0)
     show = me == 0 and not (args.quiet or args.json)
     with solving(), Progress(enabled=show) as progress:
         from stochplan.run import input_db_of, to_record
         from stochplan.solve.blocks import solve_run  # solve_instance, + --input-db and blocks
 
         outcome = solve_run(config, args.input_db, progress=progress.phase,
-                            allow_partial=args.partial, workers=args.workers)
+                            allow_partial=args.partial, workers=args.workers,
+                            start_plan=start_plan)
         if outcome is None:  # an MPI rank other than 0
             return 0
         progress.phase("store")
@@ -263,11 +277,39 @@ def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
         print("\n" + _ph_summary(outcome.result))
     elif outcome.result.method == "lshaped":
         print("\n" + _lshaped_summary(outcome.result))
+    elif outcome.result.info.get("start_plan"):
+        print(_started(outcome.result))
     print(f"\nStored as run {run_id} in {db_path} "
           f"(solve {outcome.timings.get('solve', 0.0):.1f} s); "
           f"`stochplan show {run_id}{_db_flag(None if args.db is None else db_path)}` prints it "
           "again.")
     return 0
+
+
+def _stored_plan(db: Any, run: int | str, config: Any) -> Any:
+    """The plan of run ``run`` (an id or ``last``) in the results database ``db``, as a start
+    plan (``attrs`` name ``--start-plan`` and the run id); it must be a run of the family
+    being solved."""
+    from stochplan.store import ResultsStore
+
+    if not db.exists():
+        raise InputError("--start-plan", run, f"no results database at {db} to read it from")
+    with ResultsStore(db, lock_timeout=lock_timeout()) as store:
+        try:
+            run_id = resolve_run(store, run)
+        except InputError as err:
+            raise InputError("--start-plan", run, err.problem) from None
+        try:
+            stored = store.get_run(run_id)
+        except InputError as err:
+            raise InputError("--start-plan", run, err.problem) from None
+    family = config.family_object().name
+    if stored.record.family != family:
+        raise InputError("--start-plan", run_id, f"is a run of the {stored.record.family} "
+                         f"family, not {family}")
+    plan = stored.record.plan.copy()
+    plan.attrs.update(field="--start-plan", value=run_id)
+    return plan
 
 
 def _db_flag(db: str | None) -> str:
@@ -378,4 +420,10 @@ def _lshaped_summary(result: Any) -> str:
             f"({info.get('clusters')} optimality cuts per iteration, "
             f"{info.get('feasibility_cuts')} feasibility cuts), {_stopped(result)}.\n"
             f"Bound {bound}, plan ${result.objective:,.2f}, gap {gap} "
-            f"(target {info.get('rel_gap_target', 0):.4%}).")
+            f"(target {info.get('rel_gap_target', 0):.4%})." + _started(result))
+
+
+def _started(result: Any) -> str:
+    """`` Start plan: run 12: valued $X.`` when the solve started from a stored plan."""
+    use = result.info.get("start_plan")
+    return f"\nStart plan: {use}." if use else ""

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stochplan.errors import InfeasibleError, SolveError, StochplanError
+from stochplan.errors import InfeasibleError, InputError, SolveError, StochplanError
 from stochplan.solve.results import SolveResult
 from stochplan.solve.solvers import MATRIX_SOLVER, SolverOptions
 
@@ -558,7 +558,7 @@ def _recourse_of(r: BlockArrays, index_names: tuple[str, ...]) -> pd.DataFrame:
 
 def solve_run(config: Any, input_db: str | None = None,
               progress: Callable[[str], None] | None = None, allow_partial: bool = False,
-              workers: int | None = None) -> Any:
+              workers: int | None = None, start_plan: pd.DataFrame | None = None) -> Any:
     """A run as :func:`stochplan.run.solve_instance` does it, with two generic additions: the
     instance may come from a database (``input_db``, the family's
     :meth:`~stochplan.family.Family.load_database`), and an extensive-form run of a family
@@ -566,7 +566,8 @@ def solve_run(config: Any, input_db: str | None = None,
     (under MPI: over the ranks) when the scenarios are the family's own (``named`` or
     ``sample:N``); blocks that share a resource
     (:meth:`~stochplan.family.Family.shared_resource`) are decomposed block by block
-    (:func:`stochplan.solve.linked.solve_shared`). Returns a
+    (:func:`stochplan.solve.linked.solve_shared`). ``start_plan`` goes to
+    :func:`~stochplan.run.solve_instance`; a run solved in blocks takes none. Returns a
     :class:`~stochplan.run.RunOutcome`, or None on MPI ranks other than 0 of a decomposed or
     block run."""
     from stochplan.parallel import world
@@ -581,7 +582,7 @@ def solve_run(config: Any, input_db: str | None = None,
         inst = family.load_database(input_db, config.model or None)
     if config.method != "ef":
         return solve_instance(config, instance=inst, progress=progress,
-                              allow_partial=allow_partial)
+                              allow_partial=allow_partial, start_plan=start_plan)
     record = family.resolve(inst if inst is not None else config.instance, config.model or None)
     kind = parse_spec(config.scenarios.spec).kind
     # blocks draw their own scenarios: only the family's named ones and its sampler promise
@@ -595,7 +596,11 @@ def solve_run(config: Any, input_db: str | None = None,
     if (kind not in ("named", "sample") or config.risk.measure != "expectation"
             or (blocks is None and shared is None)):
         return solve_instance(config, instance=record, progress=progress,
-                              allow_partial=allow_partial)
+                              allow_partial=allow_partial, start_plan=start_plan)
+    if start_plan is not None:
+        raise InputError(str(start_plan.attrs.get("field", "start_plan")),
+                         start_plan.attrs.get("value", "plan"),
+                         "this instance is solved block by block, which takes no start plan")
     start = time.perf_counter()
     sc = config.scenarios
     scen_set = family.scenario_set(record, sc.spec, sc.seed, sc.multipliers, sc.weights)

@@ -47,6 +47,7 @@ def solve_ef(
     allow_partial: bool = False,
     progress: Callable[[str], None] | None = None,
     warm: dict[str, Any] | None = None,
+    start_plan: pd.DataFrame | None = None,
 ) -> SolveResult:
     """Build and solve the extensive form; return the plan and the recourse of every scenario.
 
@@ -65,6 +66,10 @@ def solve_ef(
     warm : dict, optional
         Kept by the caller across solves of one shape: the matrix backend starts HiGHS from
         the last LP basis in it (:func:`stochplan.solve.matrix.solve_extensive_form`).
+    start_plan : DataFrame, optional
+        A first-stage plan (as a run stores it) for a MIP to start from, on the matrix
+        backend; ``info["start_plan"]`` says how it was used. Checked by
+        :func:`stochplan.solve.matrix.start_vector`.
 
     Raises
     ------
@@ -80,9 +85,12 @@ def solve_ef(
 
         try:
             return _solve_ef_matrix(module, scenario_names, creator_kwargs, solver,
-                                    allow_partial, note, warm)
+                                    allow_partial, note, warm, start_plan)
         except NotFixedRecourse as why:
             log.info("matrix backend not applicable (%s): solving through Pyomo", why)
+    if start_plan is not None:
+        log.warning("the start plan is not used: the extensive form is solved through Pyomo "
+                    "here, which takes none")
     timings: dict[str, float] = {}
 
     note("build")
@@ -128,8 +136,16 @@ def solve_ef(
         probabilities=probabilities,
         timings=timings,
         solver=solver.name,
-        info={"backend": "pyomo"},
+        info={"backend": "pyomo",
+              **({"start_plan": f"{start_label(start_plan)}: not used (Pyomo backend)"}
+                 if start_plan is not None else {})},
     )
+
+
+def start_label(plan: pd.DataFrame) -> str:
+    """How a start plan is named in a run's information: ``run 12``, from ``plan.attrs``."""
+    value = plan.attrs.get("value")
+    return f"run {value}" if isinstance(value, int) else "a given plan"
 
 
 def _require(
@@ -169,6 +185,7 @@ def _solve_ef_matrix(
     allow_partial: bool,
     note: Callable[[str], None],
     warm: dict[str, Any] | None = None,
+    start_plan: pd.DataFrame | None = None,
 ) -> SolveResult:
     """:func:`solve_ef` through the matrix backend (same result, same errors).
 
@@ -183,16 +200,25 @@ def _solve_ef_matrix(
     start = time.perf_counter()
     compiled = matrix.compile_scenarios(module, scenario_names, creator_kwargs)
     timings["build"] = time.perf_counter() - start
+    index_names = tuple(getattr(module, "INDEX_NAMES", ()))
+    started: dict[str, Any] = {}
+    x0 = None
+    if start_plan is not None:
+        from stochplan.solve.risk import EXCESS_NAME, VAR_NAME
+
+        x0 = matrix.start_vector(start_plan, compiled, index_names, (VAR_NAME, EXCESS_NAME))
+        use = ("MIP start" if compiled.columns.integer.any()
+               else "not used (the extensive form is an LP)")
+        started["start_plan"] = f"{start_label(start_plan)}: {use}"
     note("solve")
     start = time.perf_counter()
-    sol = matrix.solve_extensive_form(compiled, solver, warm)
+    sol = matrix.solve_extensive_form(compiled, solver, warm, x0)
     timings["solve"] = time.perf_counter() - start
     _require(sol.status, sol.objective, sol.gap, allow_partial, note,
              lambda: build_ef(module, scenario_names, creator_kwargs), solver)
     note("extract")
     start = time.perf_counter()
     assert sol.first is not None and sol.second is not None
-    index_names = tuple(getattr(module, "INDEX_NAMES", ()))
     read: dict[str, Any] = {}
     if getattr(module, "RISK", None) is not None:  # the Rockafellar-Uryasev form
         plan, recourse, read = _risk_tables(module, compiled, sol.first, sol.second,
@@ -214,7 +240,7 @@ def _solve_ef_matrix(
         solver=MATRIX_SOLVER,
         info={"backend": f"matrix ({compiled.method})", "requested_solver": solver.name,
               **({"warm_start": bool(warm.get("started"))} if warm is not None else {}),
-              **read},
+              **started, **read},
     )
 
 

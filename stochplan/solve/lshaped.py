@@ -159,6 +159,8 @@ from stochplan.solve.results import SOLVED, SolveResult, decomposition_status
 from stochplan.solve.solvers import relative_gap
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from stochplan.solve.risk import RiskConfig
 
 log = logging.getLogger(__name__)
@@ -822,6 +824,7 @@ def solve_lshaped(
     progress: Callable[[str], None] | None = None,
     compiled: Any = None,
     risk: RiskConfig | None = None,
+    start_plan: pd.DataFrame | None = None,
 ) -> SolveResult | None:
     """Solve the two-stage problem of ``module`` by the level-stabilised L-shaped method.
 
@@ -851,6 +854,13 @@ def solve_lshaped(
         With CVaR the method minimises the mean-CVaR measure of the total cost (the negative
         profit for a maximising family) itself, on the family's own scenarios (see
         "Risk-averse objective" in the module docstring).
+    start_plan : DataFrame, optional
+        A first-stage plan (as a run stores it, checked by
+        :func:`stochplan.solve.matrix.start_vector`) valued first: the first plan of the
+        iterations, or with integer first stages the first plan of phase 2, valued exactly
+        (with integer recourse too). It is the incumbent until a better plan is found, so a
+        good plan from another method (PH's, say) gets this method's bound.
+        ``info["start_plan"]`` gives its value.
 
     Returns
     -------
@@ -904,12 +914,14 @@ def solve_lshaped(
                          f"second-stage integer variables here) only for an integer first "
                          f"stage and the expected cost, not {reason}: relax integrality "
                          "(--relax, or model.integer = false) or use --method ef/ph")
+    index_names = tuple(getattr(module, "INDEX_NAMES", ()))
+    x0 = None if start_plan is None else matrix.start_vector(start_plan, compiled, index_names)
     d = Decomposition.of(compiled)
     timings["build"] = time.perf_counter() - start
 
     note("solve")
     start = time.perf_counter()
-    run = _iterate(d, options, comm, called, measure)
+    run = _iterate(d, options, comm, called, measure, x0)
     timings["solve"] = time.perf_counter() - start
     timings.update(run.pop("timings"))
 
@@ -918,7 +930,6 @@ def solve_lshaped(
     best_y = _gather_rows(run.pop("best_y"), len(d.names), comm)
     if rank != 0:
         return None
-    index_names = tuple(getattr(module, "INDEX_NAMES", ()))
     x = run["x"]
     if x is None:
         if run["infeasible_master"]:
@@ -941,6 +952,13 @@ def solve_lshaped(
             "rel_gap_target": options.rel_gap, "level": options.level,
             "history": [[t, k, d.sense * lb, d.sense * ub] for t, k, lb, ub in run["history"]],
             "backend": f"matrix ({compiled.method})"}
+    if start_plan is not None:
+        from stochplan.solve.ef import start_label
+
+        valued = run["start_value"]
+        info["start_plan"] = f"{start_label(start_plan)}: " + (
+            f"valued ${d.sense * valued:,.2f}" if valued is not None and math.isfinite(valued)
+            else "not valued (no recourse in some scenario, or the limit came first)")
     if "relaxation" in run:  # integer first stage: phase 1 on the relaxation, then the MIP
         relax = run["relaxation"]
         info["integer_first_stage"] = int(d.integer.sum())
@@ -973,9 +991,12 @@ def solve_lshaped(
 
 
 def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,
-             called: float, risk: RiskConfig | None = None) -> dict[str, Any]:
+             called: float, risk: RiskConfig | None = None,
+             start_x: np.ndarray | None = None) -> dict[str, Any]:
     """The iterations. Every rank solves its scenarios; rank 0 keeps the master (with the
-    CVaR column and cuts when ``risk`` is given, an active measure).
+    CVaR column and cuts when ``risk`` is given, an active measure). ``start_x``, a plan to
+    value first (the first plan, or phase 2's first with integer first stages), replaces the
+    mean-value start; its value (minimisation form) is ``start_value`` in the result.
 
     With integer first-stage columns, the iterations of phase 1 (the level method on the
     master's LP relaxation) end at :attr:`LShapedOptions.relaxation_gap`, or after half the
@@ -1021,10 +1042,15 @@ def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,
     start = time.perf_counter()
 
     TT = d.T[:, d.link].T.tocsr()  # (linking columns) x (recourse rows)
-    x = _start_plan(d) if rank == 0 else None
+    x = None
+    if rank == 0:
+        x = start_x.copy() if start_x is not None and not integer else _start_plan(d)
     x = _bcast(x, comm)
     iteration = 0
     integer_plan = False  # x is a phase-2 plan: with integer recourse, value it exactly
+    # the iteration whose plan is start_x (its value is the incumbent's after that step)
+    start_at = 1 if start_x is not None and not integer else None
+    start_value: float | None = None
     while True:
         iteration += 1
         # every rank: its scenarios at x
@@ -1088,9 +1114,17 @@ def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,
                     np.array_split(np.arange(S), min(S, JENSEN_BLOCKS)) if JENSEN_BLOCKS else (),
                     cluster)
                 relaxation["jensen_blocks"] = blocks
-                decision = _mip_step(d, master, options, None, None, cluster, C, lb, ub, None,
-                                     iteration, time.perf_counter() - start, mip)
+                if start_x is not None:  # value the start plan before the first master MIP
+                    decision = {"lb": lb, "ub": ub, "best_x": None, "improved": False,
+                                "feasibility_cuts": 0, "n_infeasible": decision["n_infeasible"],
+                                "next_x": start_x.copy(), "stop": None}
+                    start_at = iteration + 1
+                else:
+                    decision = _mip_step(d, master, options, None, None, cluster, C, lb, ub,
+                                         None, iteration, time.perf_counter() - start, mip)
                 lb = decision["lb"]
+            if iteration == start_at:
+                start_value = decision["ub"]
             decision["integer_plan"] = phase == "mip"
             history.append((time.perf_counter() - called, iteration, lb,
                             math.inf if phase == "relaxation" else ub))
@@ -1114,6 +1148,7 @@ def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,
            "history": history, "clusters": C, "cuts": master.n_cuts if master else 0,
            "feasibility_cuts": feasibility_cuts, "infeasible_master": infeasible_master,
            "best_y": (mine, best_y_local), "best_losses": best_losses,
+           "start_value": start_value,
            "timings": {"recourse": t_recourse, "master": t_master}}
     if integer and rank == 0:
         out["relaxation"] = relaxation

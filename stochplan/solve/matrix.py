@@ -441,13 +441,18 @@ def write_extensive_form(compiled: CompiledScenarios, path: str) -> None:
 
 
 def solve_extensive_form(compiled: CompiledScenarios, options: SolverOptions,
-                         warm: dict[str, Any] | None = None) -> MatrixSolution:
+                         warm: dict[str, Any] | None = None,
+                         start: np.ndarray | None = None) -> MatrixSolution:
     """Assemble the extensive form (first-stage columns once) and solve it with HiGHS.
 
     ``warm``, a dict kept by the caller between solves of extensive forms of one shape (the
     points of a frontier, which differ only in costs), carries the last LP solve's basis:
     HiGHS starts from it when the new LP has the same columns and rows (``warm["started"]``
     says whether it did), and the new basis is put back. Ignored for MIPs.
+
+    ``start`` (first-stage values, NaN where none; :func:`start_vector`) is a MIP start: HiGHS
+    completes it with the recourse of every scenario and starts from it when that is feasible.
+    An LP has no use for it.
     """
     S, n1 = len(compiled.names), compiled.n_first
     n2 = compiled.A.shape[1] - n1
@@ -464,9 +469,12 @@ def solve_extensive_form(compiled: CompiledScenarios, options: SolverOptions,
     if use_warm and warm is not None and warm.get("shape") == shape:
         h.setBasis(warm["basis"])
         warm["started"] = True
-    start = time.perf_counter()
+    if start is not None and integer.any():
+        given = np.flatnonzero(np.isfinite(start)).astype(np.int32)
+        h.setSolution(int(given.size), given, np.asarray(start, dtype=float)[given])
+    began = time.perf_counter()
     h.run()
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - began
     if use_warm and warm is not None and h.getBasis().valid:
         warm.update(shape=shape, basis=h.getBasis())
     status = _status(h)
@@ -556,8 +564,10 @@ def solve_each(
     return objective, statuses, solutions
 
 
-def plan_vector(plan: pd.DataFrame, columns: Columns, index_names: tuple[str, ...]) -> np.ndarray:
-    """A first-stage plan table as a vector in column order (raises if a value is missing)."""
+def plan_vector(plan: pd.DataFrame, columns: Columns, index_names: tuple[str, ...],
+                missing_ok: Sequence[str] = ()) -> np.ndarray:
+    """A first-stage plan table as a vector in column order (raises if a value is missing,
+    except for the variables ``missing_ok`` names, which are NaN then)."""
     from stochplan.errors import InputError
 
     keys = columns.table(index_names, slice(0, columns.n_first))
@@ -566,10 +576,83 @@ def plan_vector(plan: pd.DataFrame, columns: Columns, index_names: tuple[str, ..
     if plan_keys != key_cols:
         raise InputError("plan columns", plan_keys, f"the model's first stage has {key_cols}")
     merged = keys.merge(plan[key_cols + ["value"]], on=key_cols, how="left", validate="one_to_one")
-    if merged["value"].isna().any():
-        missing = merged[merged["value"].isna()].iloc[0].drop("value").tolist()
+    lacking = merged["value"].isna() & ~merged["variable"].isin(list(missing_ok))
+    if lacking.any():
+        missing = merged[lacking].iloc[0].drop("value").tolist()
         raise InputError("plan", missing, "no value for this first-stage variable")
     return merged["value"].to_numpy(float)
+
+
+#: How far a start plan's value may lie from an integer or outside a bound and still be taken
+#: (rounded or clipped): stored plans carry the solver's feasibility tolerance.
+START_TOLERANCE = 1e-6
+
+
+def start_vector(plan: pd.DataFrame, compiled: CompiledScenarios,
+                 index_names: tuple[str, ...], missing_ok: Sequence[str] = ()) -> np.ndarray:
+    """A start plan (a first-stage plan table, as a run stores it) as values in column order.
+
+    The plan must give every first-stage variable of these scenarios a value (but those
+    ``missing_ok`` names, NaN when it has none: the value at risk a risk measure adds), within
+    its bounds, integral where the variable is integer (to :data:`START_TOLERANCE`; such
+    values are rounded and clipped), and keep the rows of the first stage alone. Where the
+    plan came from is read from ``plan.attrs``: ``field`` and ``value`` (``--start-plan`` and
+    the run id) name it in errors.
+
+    Raises
+    ------
+    InputError
+        A missing or unknown variable, a fractional value of an integer variable, a value
+        outside a bound (naming the variable and the value), or a first-stage row broken
+        (naming its constraint family).
+    """
+    from stochplan.errors import InputError
+
+    field = str(plan.attrs.get("field", "start_plan"))
+    given = plan.attrs.get("value", "plan")
+    try:
+        x = plan_vector(plan, compiled.columns, index_names, missing_ok)
+    except InputError as err:
+        raise InputError(field, given, f"{err.problem} ({err.field}: {err.value})") from None
+    n1 = compiled.n_first
+    cols = compiled.columns
+    integer = cols.integer[:n1]
+    lo = compiled.col_lo[:, :n1].max(axis=0)
+    hi = compiled.col_hi[:, :n1].min(axis=0)
+    tol = START_TOLERANCE * np.maximum(1.0, np.abs(x))
+
+    def name(i: int) -> str:
+        return f"{cols.variables[i]}[{','.join(map(str, cols.indices[i]))}] = {x[i]:g}"
+
+    fractional = np.flatnonzero(integer & (np.abs(x - np.round(x)) > tol))
+    if fractional.size:
+        i = int(fractional[0])
+        raise InputError(field, given, f"{name(i)} is not integer, as this model's "
+                         f"{cols.variables[i]} must be (a plan of the relaxation cannot start "
+                         "the integer model)")
+    outside = np.flatnonzero((x < lo - tol) | (x > hi + tol))
+    if outside.size:
+        i = int(outside[0])
+        raise InputError(field, given, f"{name(i)} lies outside its bounds "
+                         f"[{lo[i]:g}, {hi[i]:g}] in this model")
+    x = np.clip(np.where(integer, np.round(x), x), lo, hi)
+    # the rows of the first stage alone (those of the recourse depend on the scenario)
+    A = compiled.A.tocsr()
+    first_rows = np.flatnonzero(np.diff(A[:, n1:].tocsr().indptr) == 0)
+    if first_rows.size:
+        row_lo, row_hi = compiled.row_bounds(slice(None))
+        row_lo = np.atleast_2d(row_lo)[:, first_rows].max(axis=0)
+        row_hi = np.atleast_2d(row_hi)[:, first_rows].min(axis=0)
+        with np.errstate(invalid="ignore"):  # NaN (a value not given) breaks no row
+            ax = A[first_rows][:, :n1] @ np.nan_to_num(x, nan=0.0)
+            touched = A[first_rows][:, :n1] @ np.isnan(x).astype(float)
+            gap = START_TOLERANCE * np.maximum(1.0, np.abs(ax))
+            broken = np.flatnonzero(((ax < row_lo - gap) | (ax > row_hi + gap)) & (touched == 0))
+        if broken.size:
+            r = int(first_rows[broken[0]])
+            raise InputError(field, given, f"breaks the first-stage constraint "
+                             f"{compiled.row_family[r]} of this model")
+    return x
 
 
 def plan_table(columns: Columns, first: np.ndarray, index_names: tuple[str, ...]) -> pd.DataFrame:

@@ -4,11 +4,13 @@ Checked on a two-facility toy whose optimum is enumerated in the test (every set
 scenario's recourse in closed form), against the extensive form on the lot-sizing family
 (a maximisation, solved by HiGHS as one MIP), on integer recourse (a toy with lots bought
 outside, enumerated; the assignment family against its extensive form), and for identical
-results on 1, 2 and 3 MPI ranks.
+results on 1, 2 and 3 MPI ranks; start plans (``--start-plan``) on the toy, each plan's value
+by hand, and as the assignment extensive form's MIP start.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -19,6 +21,7 @@ import types
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
@@ -408,3 +411,98 @@ def test_same_integer_result_on_1_2_3_ranks(tmp_path, args, gap):
         assert out["iterations"] == first["iterations"]
         assert plan["value"].to_numpy().tobytes() == plan1["value"].to_numpy().tobytes()
     assert [o["ranks"] for o, _ in outputs] == [1, 2, 3]
+
+
+# ----------------------------------------------------------------------------------------------
+# Start plans (``--start-plan RUN``): a stored plan as the L-shaped method's first plan and the
+# extensive form's MIP start, checked by matrix.start_vector
+
+
+def _plan(compiled: matrix.CompiledScenarios, values: list[float], run: int = 7) -> pd.DataFrame:
+    plan = matrix.plan_table(compiled.columns, np.array(values, dtype=float), ())
+    plan["value"] = values  # as given (plan_table rounds integer columns)
+    plan.attrs.update(field="--start-plan", value=run)
+    return plan
+
+
+def _with_one_site_row(compiled: matrix.CompiledScenarios) -> matrix.CompiledScenarios:
+    """The toy with a first-stage row yA + yB <= 1 (at most one facility)."""
+    S = len(compiled.names)
+    return dataclasses.replace(
+        compiled, A=sp.vstack([compiled.A, sp.csr_matrix([[1.0, 1.0, 0.0, 0.0, 0.0]])]).tocsr(),
+        row_sense=np.append(compiled.row_sense, 1).astype(np.int8),
+        row_family=(*compiled.row_family, "one_site"),
+        rhs=np.column_stack([compiled.rhs, np.ones(S)]))
+
+
+def test_a_good_start_plan_is_rounded_and_clipped_within_the_tolerance():
+    compiled = _toy()
+    x = matrix.start_vector(_plan(compiled, [1.0 + 1e-9, -1e-9]), compiled, ())
+    assert x.tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("values, drop, words", [
+    ([0.5, 1.0], False, "y[A] = 0.5 is not integer, as this model's y must be"),
+    ([2.0, 0.0], False, "y[A] = 2 lies outside its bounds [0, 1]"),
+    ([1.0, 0.0], True, "no value for this first-stage variable"),
+    ([1.0, 1.0], False, "breaks the first-stage constraint one_site"),
+])
+def test_a_bad_start_plan_is_named_with_its_run(values, drop, words):
+    compiled = _with_one_site_row(_toy())
+    plan = _plan(compiled, values)
+    if drop:
+        plan = plan.iloc[1:]
+        plan.attrs.update(field="--start-plan", value=7)
+    with pytest.raises(InputError) as err:
+        matrix.start_vector(plan, compiled, ())
+    assert err.value.field == "--start-plan" and err.value.value == 7
+    assert words in err.value.problem
+
+
+def test_lshaped_values_a_start_plan_first_with_integer_recourse():
+    """The toy where the relaxation misleads (setups 7 and 3, lots of 3 bought outside):
+    started from A alone, phase 2 values it first, with whole lots: 7 + 0.5 (4 + 8) = 13 by
+    hand, the first incumbent of phase 2; the method still ends at B alone (12.75)."""
+    fixed = np.array([7.0, 3.0])
+    compiled = _toy(integer_recourse=True, lot=LOT, fixed=fixed)
+    by_hand = float(fixed @ [1, 0] + sum(p * _recourse_in_lots((1, 0), d)
+                                         for p, d in zip(PROB, DEMAND)))
+    assert by_hand == pytest.approx(13.0)
+    result = solve_lshaped(TOY, compiled.names, compiled=compiled,
+                           options=LShapedOptions(rel_gap=1e-6),
+                           start_plan=_plan(compiled, [1.0, 0.0]))
+    assert result.info["start_plan"] == "run 7: valued $13.00"
+    incumbents = [ub for _t, _k, _lb, ub in result.info["history"] if np.isfinite(ub)]
+    assert incumbents[0] == pytest.approx(by_hand, abs=1e-9)
+    assert result.objective == pytest.approx(12.75, abs=1e-9)
+    assert result.plan["value"].tolist() == [0, 1]
+
+
+def test_lshaped_starts_from_a_plan_with_a_continuous_first_stage():
+    """Continuous setups: the first iteration values the start plan (half of each facility:
+    3 x 0.5 + 1 x 0.5 + E[recourse with capacities 5 and 2.5], by hand) and the method
+    still ends at the extensive form's optimum."""
+    compiled = _toy(integer_first=False)
+    y = (0.5, 0.5)
+    by_hand = float(np.array([3.0, 1.0]) @ y + sum(p * _recourse_by_hand(y, d)
+                                                    for p, d in zip(PROB, DEMAND)))
+    result = solve_lshaped(TOY, compiled.names, compiled=compiled,
+                           options=LShapedOptions(rel_gap=1e-8),
+                           start_plan=_plan(compiled, list(y)))
+    assert result.info["history"][0][3] == pytest.approx(by_hand, abs=1e-9)
+    assert result.info["start_plan"] == f"run 7: valued ${by_hand:,.2f}"
+    ef = matrix.solve_extensive_form(compiled, SolverOptions(backend="matrix"))
+    assert result.objective == pytest.approx(ef.objective, abs=1e-6)
+
+
+def test_the_extensive_form_takes_a_start_plan_as_its_mip_start():
+    """Four days of the assignment family with binary reassignments: after 0.01 s HiGHS has
+    no solution of its own, but from the optimum's plan (found first, to 1e-6) it has that
+    plan's value at once."""
+    _module, _names, _kwargs, compiled = _laser_days()
+    full = matrix.solve_extensive_form(compiled, SolverOptions(backend="matrix",
+                                                               mip_rel_gap=1e-6))
+    assert full.first is not None
+    brief = SolverOptions(backend="matrix", time_limit=0.01)
+    started = matrix.solve_extensive_form(compiled, brief, start=full.first)
+    assert started.objective == pytest.approx(full.objective, rel=1e-9)
