@@ -189,8 +189,8 @@ def test_a_run_of_one_instance_keeps_the_other_rows_with_their_command(harness, 
         "laser, S = 200: a decomposition (L-shaped or PH) to 0.1 % in at most a tenth of the "
         "EF's time": False,
         "laser, S = 1000: a decomposition (L-shaped or PH) to 1 % within 600 s": True,
-        "laser-integer, S = 200: a decomposition (L-shaped or PH) to 1 % with a certified "
-        "bound": True}
+        "laser-integer, S = 200: a decomposition (L-shaped, PH, or PH then L-shaped) to 1 % "
+        "with a certified bound": True}
 
     second = stored["command"]
     assert run.main(["--only", "mip-decomposition", "--instance", "laser", "--sizes", "200",
@@ -200,6 +200,49 @@ def test_a_run_of_one_instance_keeps_the_other_rows_with_their_command(harness, 
         ("laser", 200), ("laser", 1000), ("laser-integer", 200)]
     assert [r.get("run", {}).get("command") for r in stored["rows"]] == [None, first, second]
     assert stored["rows"][0]["ef"]["wall"] == 500.0  # measured again: the older row replaced
+
+
+def test_ph_then_lshaped_starts_from_phs_plan_and_counts_its_time(harness, tmp_path,
+                                                                  monkeypatch):
+    """The last cell of a row runs L-shaped from the PH cell's plan (written to a file the
+    child reads) and its times to a gap add the PH cell's wall time; with it alone reaching
+    1 %, the integer-recourse goal is met. Without a PH plan the cell says so."""
+    import mip_decomposition
+
+    calls = []
+
+    def fake_cell(method, instance, n, ranks, options, timeout):
+        calls.append((method, ranks, dict(options)))
+        if method == "ef":
+            return {"method": "ef", "ranks": 1, "status": "Time limit", "wall": 600.0}
+        if method == "ph":
+            return dict(_cell("ph", 3, None, None), wall=300.0,
+                        plan=[{"variable": "x", "index": "1", "value": 1.0}])
+        if "start_plan_file" in options:
+            return dict(_cell("lshaped", 1, 20.0, None), wall=301.0)
+        return _cell(method, ranks, None, None)
+
+    monkeypatch.setattr(mip_decomposition, "_cell", fake_cell)
+    outcome = mip_decomposition.run((("laser-integer", 200),), tmp_path, False,
+                                    instances=("laser-integer",))
+    method, ranks, options = calls[-1]
+    assert (method, ranks) == ("lshaped", 1)
+    start = json.loads(Path(options["start_plan_file"]).read_text())
+    assert start == [{"variable": "x", "index": "1", "value": 1.0}]
+    (row,) = outcome.rows
+    pair = row[mip_decomposition.PAIR]
+    assert pair["t_0.01"] == 320.0 and pair["t_0.001"] is None
+    assert pair["wall"] == 601.0 and pair["own_wall"] == 301.0
+    assert "plan" not in row["ph"][0]
+    assert outcome.goals == {"laser-integer, S = 200: a decomposition (L-shaped, PH, or PH then "
+                             "L-shaped) to 1 % with a certified bound": True}
+    assert "| 320.0 / —; gap 0.00% after 601.0 s |" in outcome.markdown
+
+    monkeypatch.setattr(mip_decomposition, "_cell", lambda method, instance, n, ranks, options,
+                        timeout: _cell(method, ranks, None, None))
+    outcome = mip_decomposition.run((("laser-integer", 200),), tmp_path, False,
+                                    instances=("laser-integer",))
+    assert "PH gave no plan" in outcome.rows[0][mip_decomposition.PAIR]["error"]
 
 
 def test_a_smoke_run_keeps_no_earlier_rows(harness, tmp_path, monkeypatch):

@@ -24,7 +24,11 @@ also the child: ``python mip_decomposition.py child ...``):
   :data:`PH_BUNDLE` scenarios: the automatic bundles, sized for LPs, would make each bundle a
   MIP of a quarter of the extensive form) under ``mpiexec`` on 3 ranks (hub, Lagrangian bound,
   xhat-shuffle incumbent), stopped after :data:`PH_TIME_LIMIT` seconds of PH: bound,
-  incumbent and gap, and the times to 1 % and to 0.1 % read off its record as for L-shaped.
+  incumbent and gap, and the times to 1 % and to 0.1 % read off its record as for L-shaped;
+- PH, then L-shaped: ``solve_lshaped`` on 1 rank started from the PH cell's best plan
+  (``start_plan``, what ``stochplan solve --method lshaped --start-plan RUN`` does), asked for
+  0.1 % within :data:`LSHAPED_TIME_LIMIT`. Its times count the PH cell's whole wall time
+  first: the pair is one decomposition, PH finding plans and L-shaped bounding them.
 
 A run of some instances or sizes keeps the other rows of the last run, each labelled with the
 command and commit that measured it (``run.py``'s ``keeps_rows``). A row's cells are written
@@ -92,6 +96,7 @@ def _child(argv: list[str]) -> None:
     cap = int(float(os.environ.get("STOCHPLAN_BENCH_MEMORY_GIB", "7")) * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     method, instance, n, options = argv[0], argv[1], int(argv[2]), json.loads(argv[3])
+    start_file = options.pop("start_plan_file", None)
     from stochplan.errors import SolveError
     from stochplan.family import get_family
     from stochplan.parallel import rank, world
@@ -113,8 +118,13 @@ def _child(argv: list[str]) -> None:
         return
     try:
         if method == "lshaped":
+            start_plan = None
+            if start_file is not None:
+                import pandas as pd
+
+                start_plan = pd.DataFrame(json.loads(Path(start_file).read_text()))
             result = solve_lshaped(family.module, names, kwargs, LShapedOptions(**options),
-                                   comm=comm, allow_partial=True)
+                                   comm=comm, allow_partial=True, start_plan=start_plan)
         else:
             result = solve_ph(family.module, names, kwargs, PHOptions(**options), comm=comm,
                               allow_partial=True)
@@ -126,6 +136,8 @@ def _child(argv: list[str]) -> None:
         out = result.to_dict()
         out["wall"] = time.perf_counter() - t0
         out["offset"] = offset
+        if method == "ph":  # the plan the next cell starts from
+            out["plan"] = result.plan.to_dict(orient="records")
         print(json.dumps(out, default=float))
 
 
@@ -182,7 +194,6 @@ def _cell(method: str, instance: str, n: int, ranks: int, options: dict[str, Any
         for gap in GAPS:
             out[f"t_{gap}"] = time_to_gap(out, gap)
         out.pop("history", None)
-    out.pop("plan", None)
     out.pop("recourse", None)
     return out
 
@@ -217,8 +228,11 @@ def rows_of(sizes: tuple[Any, ...], instances: tuple[str, ...]) -> list[tuple[st
     return out
 
 
-#: The cells of a row: (method, ranks), in the order they run.
+#: The cells of a row: (method, ranks), in the order they run; then :data:`PAIR`.
 CELLS = (("ef", 1), ("lshaped", 1), ("lshaped", 2), ("ph", 3))
+#: The last cell, PH then L-shaped: the key of its cell in a row (rows measured before it was
+#: added lack it and are complete without it).
+PAIR = "ph_then_lshaped"
 
 
 def run(sizes: tuple[Any, ...], workdir: Path, smoke: bool,
@@ -241,10 +255,11 @@ def run(sizes: tuple[Any, ...], workdir: Path, smoke: bool,
     def outcome() -> Any:
         every = sorted(kept + rows, key=lambda r: (list(INSTANCES).index(r["instance"]), r["S"]))
         return Outcome(every, report(every, limits), goals(every))
-    done, total = 0, len(plan) * len(CELLS)
+    done, total = 0, len(plan) * (len(CELLS) + 1)
     for instance, n in plan:
         row: dict[str, Any] = {"instance": instance, "S": n, "lshaped": [], "ph": []}
         rows.append(row)
+        ph_plan: Any = None
         for method, ranks in CELLS:
             limit = limits[method]
             if method != "ef" and not smoke:
@@ -258,6 +273,8 @@ def run(sizes: tuple[Any, ...], workdir: Path, smoke: bool,
                            "linearize_proximal": True,
                            "bundle_size": min(PH_BUNDLE, max(1, n // 3))}
             cell = _cell(method, instance, n, ranks, options, limit + GRACE)
+            if method == "ph":
+                ph_plan = cell.pop("plan", None)
             if method == "ef":
                 row["ef"] = cell
             else:
@@ -265,8 +282,39 @@ def run(sizes: tuple[Any, ...], workdir: Path, smoke: bool,
             done += 1
             if checkpoint is not None:
                 checkpoint(outcome(), done, total, "cells")
+        row[PAIR] = _pair(row, instance, n, ph_plan, limits, smoke, workdir)
+        done += 1
+        if checkpoint is not None:
+            checkpoint(outcome(), done, total, "cells")
         _progress(row)
     return outcome()
+
+
+def _pair(row: dict[str, Any], instance: str, n: int, plan_records: Any,
+          limits: dict[str, float], smoke: bool, workdir: Path) -> dict[str, Any]:
+    """The PH-then-L-shaped cell: L-shaped on 1 rank from the PH cell's plan; its times to
+    a gap count the PH cell's wall time first."""
+    ph = row["ph"][0]
+    if not plan_records:
+        return {"method": "lshaped", "ranks": 1,
+                "error": f"PH gave no plan ({ph.get('error', ph.get('status'))})"}
+    path = Path(workdir) / f"ph-plan-{instance}-{n}.json"
+    path.write_text(json.dumps(plan_records))
+    limit = limits["lshaped"]
+    if not smoke:
+        limit = max(limit, GOAL_SECONDS.get((instance, n), 0.0))
+    cell = _cell("lshaped", instance, n, 1,
+                 {"rel_gap": 0.001, "time_limit": limit, "start_plan_file": str(path)},
+                 limit + GRACE)
+    cell.pop("plan", None)
+    before = ph.get("wall")
+    cell["after_ph"] = before
+    for gap in GAPS:
+        own = cell.get(f"t_{gap}")
+        cell[f"t_{gap}"] = None if own is None or before is None else before + own
+    if cell.get("wall") is not None and before is not None:
+        cell["own_wall"], cell["wall"] = cell["wall"], before + cell["wall"]
+    return cell
 
 
 def _s(x: float | None) -> str:
@@ -286,7 +334,8 @@ PENDING = "not run yet"
 
 
 def _cells(row: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
-    """The row's EF, L-shaped (1 rank), L-shaped (2 ranks) and PH cells, None where not run."""
+    """The row's EF, L-shaped (1 rank), L-shaped (2 ranks) and PH cells, None where not run
+    (the PH-then-L-shaped cell is ``row.get(PAIR)``)."""
     ls, ph = row.get("lshaped", []), row.get("ph", [])
     return (row.get("ef"), ls[0] if ls else None, ls[1] if len(ls) > 1 else None,
             ph[0] if ph else None)
@@ -300,7 +349,7 @@ def _progress(row: dict[str, Any]) -> None:
     ef, *decomposition = _cells(row)
     parts = [f"EF {ef.get('status', ef.get('error'))} {_s(ef.get('wall'))} s gap "
              f"{_pct(ef.get('gap'))}"]
-    for cell in decomposition:
+    for cell in [*decomposition, *([row[PAIR]] if row.get(PAIR) else [])]:
         parts.append(f"{cell['method']}x{cell['ranks']} to 1 % {_s(cell.get('t_0.01'))} s, to "
                      f"0.1 % {_s(cell.get('t_0.001'))} s, gap {_pct(cell.get('gap'))}")
     print(f"  mip-decomposition {row['instance']} S={row['S']}: " + "; ".join(parts),
@@ -347,22 +396,27 @@ def report(rows: list[dict[str, Any]], limits: dict[str, float]) -> str:
         "the imports, or its gap at the limit). Decomposition cells: time (s) to a 1 % / a "
         "0.1 % gap; final gap (— : not reached). L-shaped asked for 0.1 % within "
         f"{limits['lshaped']:.0f} s; PH on 3 ranks, linearised proximal term, bundles of "
-        f"{PH_BUNDLE}, stopped after {limits['ph']:.0f} s of PH" + "".join(
+        f"{PH_BUNDLE}, stopped after {limits['ph']:.0f} s of PH; PH then L-shaped: L-shaped "
+        f"on 1 rank from PH's best plan, asked for 0.1 % within {limits['lshaped']:.0f} s, "
+        "its times counting PH's wall time first (— : a row measured before this cell)"
+        + "".join(
             f"; both given {t:.0f} s for {i} S = {n} (its goal)"
             for (i, n), t in GOAL_SECONDS.items()
             if t > min(limits["lshaped"], limits["ph"]) and (i, n) in shown) + ".",
         "",
         "| instance | S | EF (raw HiGHS) | EF incumbent / bound | L-shaped, 1 rank "
         "| L-shaped, 2 ranks | PH, 3 ranks | L-shaped incumbent / bound "
-        "| PH incumbent / bound | EF / L-shaped to 0.1 % |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| PH incumbent / bound | PH then L-shaped | its incumbent / bound "
+        "| EF / L-shaped to 0.1 % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         ef, ls1, ls2, ph = _cells(row)
         lines.append(
             f"| {row['instance']} | {row['S']} | {_ef_text(ef)} | {_bounds(ef)} | "
             f"{_decomposition_text(ls1)} | {_decomposition_text(ls2)} | "
-            f"{_decomposition_text(ph)} | {_bounds(ls1)} | {_bounds(ph)} | {_ratio(row)} |")
+            f"{_decomposition_text(ph)} | {_bounds(ls1)} | {_bounds(ph)} | "
+            f"{_pair_text(row)} | {_pair_bounds(row)} | {_ratio(row)} |")
     details = [
         f"{r['instance']} S={r['S']}: {ls.get('iterations', '—')} iterations "
         f"({(ls.get('relaxation') or {}).get('iterations', '—')} on the relaxation), "
@@ -384,6 +438,14 @@ def report(rows: list[dict[str, Any]], limits: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def _pair_text(row: dict[str, Any]) -> str:
+    return "—" if PAIR not in row else _decomposition_text(row[PAIR])
+
+
+def _pair_bounds(row: dict[str, Any]) -> str:
+    return "—" if PAIR not in row else _bounds(row[PAIR])
+
+
 def _ratio(row: dict[str, Any]) -> str:
     """The EF's time to 0.1 % over the faster L-shaped run's ("> x" when the EF hit its limit)."""
     ef, ls1, ls2, _ph = _cells(row)
@@ -399,7 +461,8 @@ def _ratio(row: dict[str, Any]) -> str:
 
 def _fastest(row: dict[str, Any], key: str) -> float | None:
     """The fastest decomposition cell's time to a gap (``key`` ``t_0.01`` or ``t_0.001``)."""
-    times = [c[key] for c in _cells(row)[1:] if c is not None and c.get(key) is not None]
+    cells = [*_cells(row)[1:], row.get(PAIR)]
+    times = [c[key] for c in cells if c is not None and c.get(key) is not None]
     return min(times) if times else None
 
 
@@ -426,8 +489,8 @@ def goals(rows: list[dict[str, Any]]) -> dict[str, Any]:
                                            and ef["wall"] >= 10 * best)
         elif where == ("laser-integer", 200):
             best = _fastest(r, "t_0.01")
-            out["laser-integer, S = 200: a decomposition (L-shaped or PH) to 1 % with a "
-                "certified bound"] = best is not None
+            out["laser-integer, S = 200: a decomposition (L-shaped, PH, or PH then L-shaped) "
+                "to 1 % with a certified bound"] = best is not None
         elif where == ("laser", 1000):
             best = _fastest(r, "t_0.01")
             out["laser, S = 1000: a decomposition (L-shaped or PH) to 1 % within 600 s"] = bool(
