@@ -126,9 +126,8 @@ def test_mip_decomposition_goals_of_the_assignment_rows(harness):
                 "lshaped": [_cell("lshaped", k, *times[k - 1]) for k in (1, 2)],
                 "ph": [_cell("ph", 3, *times[2])] if ph_done else []}
 
-    at_200 = ("laser, S = 200: a decomposition (L-shaped or PH) to 0.1 % in at most a tenth "
-              "of the EF's time")
-    at_1000 = "laser, S = 1000: a decomposition (L-shaped or PH) to 1 % within 600 s"
+    at_200 = "laser, S = 200: a decomposition to 0.1 % in at most a tenth of the EF's time"
+    at_1000 = "laser, S = 1000: a decomposition to 1 % within 600 s"
     # the PH cell (9.0 s) is the fastest to 0.1 %: 90 s of EF is exactly ten times that
     assert goals([row(200, 90.0, [(5, 12.0), (4, None), (2, 9.0)])]) == {at_200: True}
     assert goals([row(200, 89.9, [(5, 12.0), (4, None), (2, 9.0)])]) == {at_200: False}
@@ -186,11 +185,9 @@ def test_a_run_of_one_instance_keeps_the_other_rows_with_their_command(harness, 
     assert (f"Rows from an earlier run (laser S = 200, laser S = 1000): `{first}` "
             "(commit abc1234).") in md
     assert stored["goals"] == {  # the kept laser S = 200: 900 s of EF against 600 s to 0.1 %
-        "laser, S = 200: a decomposition (L-shaped or PH) to 0.1 % in at most a tenth of the "
-        "EF's time": False,
-        "laser, S = 1000: a decomposition (L-shaped or PH) to 1 % within 600 s": True,
-        "laser-integer, S = 200: a decomposition (L-shaped, PH, or PH then L-shaped) to 1 % "
-        "with a certified bound": True}
+        "laser, S = 200: a decomposition to 0.1 % in at most a tenth of the EF's time": False,
+        "laser, S = 1000: a decomposition to 1 % within 600 s": True,
+        "laser-integer, S = 200: a decomposition to 1 % with a certified bound": True}
 
     second = stored["command"]
     assert run.main(["--only", "mip-decomposition", "--instance", "laser", "--sizes", "200",
@@ -234,8 +231,8 @@ def test_ph_then_lshaped_starts_from_phs_plan_and_counts_its_time(harness, tmp_p
     assert pair["t_0.01"] == 320.0 and pair["t_0.001"] is None
     assert pair["wall"] == 601.0 and pair["own_wall"] == 301.0
     assert "plan" not in row["ph"][0]
-    assert outcome.goals == {"laser-integer, S = 200: a decomposition (L-shaped, PH, or PH then "
-                             "L-shaped) to 1 % with a certified bound": True}
+    assert outcome.goals == {
+        "laser-integer, S = 200: a decomposition to 1 % with a certified bound": True}
     assert "| 320.0 / —; gap 0.00% after 601.0 s |" in outcome.markdown
 
     monkeypatch.setattr(mip_decomposition, "_cell", lambda method, instance, n, ranks, options,
