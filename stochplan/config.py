@@ -183,6 +183,17 @@ METHODS = ("ef", "ph", "lshaped")
 #: Methods that run on every MPI rank when started under mpiexec.
 DECOMPOSED = ("ph", "lshaped")
 
+#: Methods that take a start plan (``--start-plan RUN``): the extensive form's MIP start, the
+#: L-shaped method's first plan.
+START_PLAN_METHODS = ("ef", "lshaped")
+
+
+def check_start_plan(method: str, field: str, value: object) -> None:
+    """Refuse a start plan (named by ``field`` and ``value``) for a method that takes none."""
+    if method not in START_PLAN_METHODS:
+        raise InputError(field, value, "a start plan is taken by --method ef (a MIP start) and "
+                         f"lshaped, not by {method}")
+
 #: The tables of a run configuration file (besides ``[model]``, the family's) and the record
 #: each is read into.
 SECTIONS: dict[str, type | str] = {

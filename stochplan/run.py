@@ -20,8 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from stochplan.config import RunConfig
-from stochplan.errors import InputError
+from stochplan.config import RunConfig, check_start_plan
 from stochplan.family import Family, KPIs, get_family
 from stochplan.scenarios import ScenarioSet, distribution_of
 from stochplan.solve.ef import solve_ef
@@ -100,11 +99,9 @@ def solve_instance(
     # the extensive form and PH solve the module in Rockafellar-Uryasev form; the L-shaped
     # method takes the measure itself (its master would be unbounded in the value at risk)
     solved = risk_module(module, risk)
-    if start_plan is not None and config.method == "ph":
-        raise InputError(str(start_plan.attrs.get("field", "start_plan")),
-                         start_plan.attrs.get("value", "plan"),
-                         "a start plan is taken by --method ef (a MIP start) and lshaped, not "
-                         "by ph")
+    if start_plan is not None:
+        check_start_plan(config.method, str(start_plan.attrs.get("field", "start_plan")),
+                         start_plan.attrs.get("value", "plan"))
     if config.method in ("ph", "lshaped"):
         decomposed: SolveResult | None
         if config.method == "ph":

@@ -188,9 +188,6 @@ def solve_command(args: argparse.Namespace) -> int:
     check_risk_flags(args, config)
     if args.workers is not None and args.workers < 1:
         raise InputError("--workers", args.workers, "must be a positive number of processes")
-    if args.start_plan is not None and config.method == "ph":
-        raise InputError("--start-plan", args.start_plan, "a start plan is taken by --method "
-                         "ef (a MIP start) and lshaped, not by ph")
     if config.method not in DECOMPOSED:
         for flag, value in (("--rel-gap", args.rel_gap), ("--max-iterations", args.max_iterations)):
             if value is not None:
