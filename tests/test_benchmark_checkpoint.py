@@ -209,7 +209,8 @@ def test_ph_then_lshaped_starts_from_phs_plan_and_counts_its_time(harness, tmp_p
     calls = []
 
     def fake_cell(method, instance, n, ranks, options, timeout):
-        calls.append((method, ranks, dict(options)))
+        start = options.get("start_plan_file")
+        calls.append((method, ranks, json.loads(Path(start).read_text()) if start else None))
         if method == "ef":
             return {"method": "ef", "ranks": 1, "status": "Time limit", "wall": 600.0}
         if method == "ph":
@@ -222,10 +223,9 @@ def test_ph_then_lshaped_starts_from_phs_plan_and_counts_its_time(harness, tmp_p
     monkeypatch.setattr(mip_decomposition, "_cell", fake_cell)
     outcome = mip_decomposition.run((("laser-integer", 200),), tmp_path, False,
                                     instances=("laser-integer",))
-    method, ranks, options = calls[-1]
-    assert (method, ranks) == ("lshaped", 1)
-    start = json.loads(Path(options["start_plan_file"]).read_text())
-    assert start == [{"variable": "x", "index": "1", "value": 1.0}]
+    assert calls[-1] == ("lshaped", 1, [{"variable": "x", "index": "1", "value": 1.0}])
+    assert all(start is None for *_, start in calls[:-1])
+    assert list(tmp_path.iterdir()) == []  # the plan's file is gone with its folder
     (row,) = outcome.rows
     pair = row[mip_decomposition.PAIR]
     assert pair["t_0.01"] == 320.0 and pair["t_0.001"] is None

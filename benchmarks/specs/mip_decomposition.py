@@ -282,7 +282,7 @@ def run(sizes: tuple[Any, ...], workdir: Path, smoke: bool,
             done += 1
             if checkpoint is not None:
                 checkpoint(outcome(), done, total, "cells")
-        row[PAIR] = _pair(row, instance, n, ph_plan, limits, smoke, workdir)
+        row[PAIR] = _pair(row, instance, n, ph_plan, limits, smoke)
         done += 1
         if checkpoint is not None:
             checkpoint(outcome(), done, total, "cells")
@@ -291,21 +291,24 @@ def run(sizes: tuple[Any, ...], workdir: Path, smoke: bool,
 
 
 def _pair(row: dict[str, Any], instance: str, n: int, plan_records: Any,
-          limits: dict[str, float], smoke: bool, workdir: Path) -> dict[str, Any]:
-    """The PH-then-L-shaped cell: L-shaped on 1 rank from the PH cell's plan; its times to
-    a gap count the PH cell's wall time first."""
+          limits: dict[str, float], smoke: bool) -> dict[str, Any]:
+    """The PH-then-L-shaped cell: L-shaped on 1 rank from the PH cell's plan (in a temporary
+    file); its times to a gap count the PH cell's wall time first."""
     ph = row["ph"][0]
     if not plan_records:
         return {"method": "lshaped", "ranks": 1,
                 "error": f"PH gave no plan ({ph.get('error', ph.get('status'))})"}
-    path = Path(workdir) / f"ph-plan-{instance}-{n}.json"
-    path.write_text(json.dumps(plan_records))
+    import tempfile
+
     limit = limits["lshaped"]
     if not smoke:
         limit = max(limit, GOAL_SECONDS.get((instance, n), 0.0))
-    cell = _cell("lshaped", instance, n, 1,
-                 {"rel_gap": 0.001, "time_limit": limit, "start_plan_file": str(path)},
-                 limit + GRACE)
+    with tempfile.TemporaryDirectory(prefix="ph-plan-") as folder:  # the child reads it
+        path = Path(folder) / f"{instance}-{n}.json"
+        path.write_text(json.dumps(plan_records))
+        cell = _cell("lshaped", instance, n, 1,
+                     {"rel_gap": 0.001, "time_limit": limit, "start_plan_file": str(path)},
+                     limit + GRACE)
     cell.pop("plan", None)
     before = ph.get("wall")
     cell["after_ph"] = before
