@@ -194,6 +194,7 @@ def check_start_plan(method: str, field: str, value: object) -> None:
         raise InputError(field, value, "a start plan is taken by --method ef (a MIP start) and "
                          f"lshaped, not by {method}")
 
+
 #: The tables of a run configuration file (besides ``[model]``, the family's) and the record
 #: each is read into.
 SECTIONS: dict[str, type | str] = {
