@@ -88,9 +88,13 @@ def solve_ef(
                                     allow_partial, note, warm, start_plan)
         except NotFixedRecourse as why:
             log.info("matrix backend not applicable (%s): solving through Pyomo", why)
+    pyomo_info: dict[str, Any] = {"backend": "pyomo"}
     if start_plan is not None:
+        from stochplan.solve.matrix import start_label
+
         log.warning("the start plan is not used: the extensive form is solved through Pyomo "
                     "here, which takes none")
+        pyomo_info["start_plan"] = f"{start_label(start_plan)}: not used (Pyomo backend)"
     timings: dict[str, float] = {}
 
     note("build")
@@ -136,16 +140,8 @@ def solve_ef(
         probabilities=probabilities,
         timings=timings,
         solver=solver.name,
-        info={"backend": "pyomo",
-              **({"start_plan": f"{start_label(start_plan)}: not used (Pyomo backend)"}
-                 if start_plan is not None else {})},
+        info=pyomo_info,
     )
-
-
-def start_label(plan: pd.DataFrame) -> str:
-    """How a start plan is named in a run's information: ``run 12``, from ``plan.attrs``."""
-    value = plan.attrs.get("value")
-    return f"run {value}" if isinstance(value, int) else "a given plan"
 
 
 def _require(
@@ -209,7 +205,7 @@ def _solve_ef_matrix(
         x0 = matrix.start_vector(start_plan, compiled, index_names, (VAR_NAME, EXCESS_NAME))
         use = ("MIP start" if compiled.columns.integer.any()
                else "not used (the extensive form is an LP)")
-        started["start_plan"] = f"{start_label(start_plan)}: {use}"
+        started["start_plan"] = f"{matrix.start_label(start_plan)}: {use}"
     note("solve")
     start = time.perf_counter()
     sol = matrix.solve_extensive_form(compiled, solver, warm, x0)

@@ -303,13 +303,16 @@ class Decomposition:
     @classmethod
     def of(cls, compiled: Any) -> Decomposition:
         """Split a :class:`~stochplan.solve.matrix.CompiledScenarios`."""
+        from stochplan.solve.matrix import first_stage_rows
+
         n1 = compiled.n_first
         A = compiled.A.tocsr()
         second = A[:, n1:]
-        recourse_rows = np.diff(second.tocsr().indptr) > 0
+        first, A1, a_lo, a_hi = first_stage_rows(compiled)
+        recourse_rows = np.ones(A.shape[0], bool)
+        recourse_rows[first] = False
         lo, hi = compiled.row_bounds(slice(None))
         lo, hi = np.atleast_2d(lo), np.atleast_2d(hi)
-        first_rows = ~recourse_rows
         T = A[recourse_rows][:, :n1].tocsr()
         T.eliminate_zeros()
         first_cost = compiled.cost[:, :n1]
@@ -319,9 +322,9 @@ class Decomposition:
             c=compiled.probabilities / compiled.probabilities.sum() @ compiled.cost[:, :n1],
             x_lo=compiled.col_lo[:, :n1].max(axis=0),
             x_hi=compiled.col_hi[:, :n1].min(axis=0),
-            A1=A[first_rows][:, :n1].tocsr(),
-            a_lo=lo[:, first_rows].max(axis=0),
-            a_hi=hi[:, first_rows].min(axis=0),
+            A1=A1,
+            a_lo=a_lo,
+            a_hi=a_hi,
             W=second[recourse_rows].tocsc(),
             T=T,
             lo=np.ascontiguousarray(lo[:, recourse_rows]),
@@ -953,10 +956,8 @@ def solve_lshaped(
             "history": [[t, k, d.sense * lb, d.sense * ub] for t, k, lb, ub in run["history"]],
             "backend": f"matrix ({compiled.method})"}
     if start_plan is not None:
-        from stochplan.solve.ef import start_label
-
         valued = run["start_value"]
-        info["start_plan"] = f"{start_label(start_plan)}: " + (
+        info["start_plan"] = f"{matrix.start_label(start_plan)}: " + (
             f"valued ${d.sense * valued:,.2f}" if valued is not None and math.isfinite(valued)
             else "not valued (no recourse in some scenario, or the limit came first)")
     if "relaxation" in run:  # integer first stage: phase 1 on the relaxation, then the MIP

@@ -636,23 +636,35 @@ def start_vector(plan: pd.DataFrame, compiled: CompiledScenarios,
         raise InputError(field, given, f"{name(i)} lies outside its bounds "
                          f"[{lo[i]:g}, {hi[i]:g}] in this model")
     x = np.clip(np.where(integer, np.round(x), x), lo, hi)
-    # the rows of the first stage alone (those of the recourse depend on the scenario)
-    A = compiled.A.tocsr()
-    first_rows = np.flatnonzero(np.diff(A[:, n1:].tocsr().indptr) == 0)
-    if first_rows.size:
-        row_lo, row_hi = compiled.row_bounds(slice(None))
-        row_lo = np.atleast_2d(row_lo)[:, first_rows].max(axis=0)
-        row_hi = np.atleast_2d(row_hi)[:, first_rows].min(axis=0)
-        with np.errstate(invalid="ignore"):  # NaN (a value not given) breaks no row
-            ax = A[first_rows][:, :n1] @ np.nan_to_num(x, nan=0.0)
-            touched = A[first_rows][:, :n1] @ np.isnan(x).astype(float)
-            gap = START_TOLERANCE * np.maximum(1.0, np.abs(ax))
-            broken = np.flatnonzero(((ax < row_lo - gap) | (ax > row_hi + gap)) & (touched == 0))
-        if broken.size:
-            r = int(first_rows[broken[0]])
-            raise InputError(field, given, f"breaks the first-stage constraint "
-                             f"{compiled.row_family[r]} of this model")
+    rows, A1, row_lo, row_hi = first_stage_rows(compiled)
+    given_x = ~np.isnan(x)  # a row touching a value not given is not checked
+    ax = A1 @ np.where(given_x, x, 0.0)
+    checked = (A1 @ (~given_x).astype(float)) == 0
+    gap = START_TOLERANCE * np.maximum(1.0, np.abs(ax))
+    broken = np.flatnonzero(((ax < row_lo - gap) | (ax > row_hi + gap)) & checked)
+    if broken.size:
+        r = int(rows[broken[0]])
+        raise InputError(field, given, f"breaks the first-stage constraint "
+                         f"{compiled.row_family[r]} of this model")
     return x
+
+
+def start_label(plan: pd.DataFrame) -> str:
+    """How a start plan is named in a run's information: ``run 12``, from ``plan.attrs``."""
+    value = plan.attrs.get("value")
+    return f"run {value}" if isinstance(value, int) else "a given plan"
+
+
+def first_stage_rows(compiled: CompiledScenarios) -> tuple[np.ndarray, sp.csr_matrix,
+                                                            np.ndarray, np.ndarray]:
+    """The rows that hold only first-stage columns: their indices, their first-stage matrix
+    and the bounds every scenario allows (the largest lower, the smallest upper)."""
+    A = compiled.A.tocsr()
+    n1 = compiled.n_first
+    rows = np.flatnonzero(np.diff(A[:, n1:].tocsr().indptr) == 0)
+    lo, hi = compiled.row_bounds(slice(None))
+    lo, hi = np.atleast_2d(lo)[:, rows], np.atleast_2d(hi)[:, rows]
+    return rows, A[rows][:, :n1].tocsr(), lo.max(axis=0), hi.min(axis=0)
 
 
 def plan_table(columns: Columns, first: np.ndarray, index_names: tuple[str, ...]) -> pd.DataFrame:

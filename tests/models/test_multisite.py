@@ -21,6 +21,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from stochplan.cli import main
 from stochplan.config import load_config
+from stochplan.errors import InputError
 from stochplan.family import ScenarioSource, get_family
 from stochplan.models.multisite.data import from_tables
 from stochplan.models.multisite.db import read_instance
@@ -254,6 +255,27 @@ def test_poisson_specs_solve_the_whole_extensive_form():
     sampled = solve_run(load_config(None, instance="multisite", model={"integer": False},
                                     scenarios={"spec": "sample:2", "seed": 1}), workers=1)
     assert sampled.result.info["blocks"] == 5
+
+
+@pytest.mark.solve
+def test_a_start_plan_goes_to_the_whole_extensive_form_not_to_blocks():
+    """A stored plan as a start plan: the whole extensive form (poisson:N) takes it (an LP has
+    no use for it, and says so; the objective is the same); a run solved block by block
+    (sample:N) refuses it, naming the flag and the run."""
+    whole_config = load_config(None, instance="multisite", model={"integer": False},
+                               scenarios={"spec": "poisson:2", "seed": 1})
+    whole = solve_run(whole_config, workers=1)
+    plan = whole.result.plan.copy()
+    plan.attrs.update(field="--start-plan", value=3)
+    again = solve_run(whole_config, workers=1, start_plan=plan)
+    assert again.result.info["start_plan"] == "run 3: not used (the extensive form is an LP)"
+    assert again.result.objective == pytest.approx(whole.result.objective, rel=1e-9)
+    blocks = load_config(None, instance="multisite", model={"integer": False},
+                         scenarios={"spec": "sample:2", "seed": 1})
+    with pytest.raises(InputError) as err:
+        solve_run(blocks, workers=1, start_plan=plan)
+    assert (err.value.field, err.value.value) == ("--start-plan", 3)
+    assert "solved block by block, which takes no start plan" in err.value.problem
 
 
 @pytest.mark.solve

@@ -506,3 +506,18 @@ def test_the_extensive_form_takes_a_start_plan_as_its_mip_start():
     brief = SolverOptions(backend="matrix", time_limit=0.01)
     started = matrix.solve_extensive_form(compiled, brief, start=full.first)
     assert started.objective == pytest.approx(full.objective, rel=1e-9)
+
+
+def test_the_pyomo_extensive_form_says_it_does_not_use_a_start_plan():
+    """Through Pyomo (no matrix backend) the extensive form takes no start plan: the run says
+    so, and solves as without one (the farmer's -108,390)."""
+    from stochplan.models import farmer
+    from stochplan.solve.ef import solve_ef
+
+    names = farmer.scenario_names_creator(3)
+    pyomo = SolverOptions(backend="pyomo")
+    plain = solve_ef(farmer, names, solver=pyomo)
+    started = solve_ef(farmer, names, solver=pyomo, start_plan=plain.plan)
+    assert started.info["start_plan"] == "a given plan: not used (Pyomo backend)"
+    assert started.objective == pytest.approx(plain.objective, abs=1e-6)
+    assert plain.objective == pytest.approx(-108390.0, abs=0.01)
