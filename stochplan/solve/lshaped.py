@@ -53,7 +53,19 @@ bound, and new cuts), and stops when the best plan is within the gap target of t
 *proven* bound (HiGHS's dual bound, never its incumbent). The master MIP is solved to a
 quarter of the current gap (at most :data:`MASTER_GAP_LOOSEST`, at least a quarter of the
 target), and to optimality when it proposes a plan already evaluated (its cuts are exact
-there, so only the master's own gap can be open). When the recourse costs are the same in
+there, so only the master's own gap can be open).
+
+A cut taken at a binary plan is tight there but weak between plans, where the master's
+relaxation, and so its branch and bound, lives. Phase 2 therefore takes each plan's cuts at
+the point :data:`CORE_STEP` of the way from the plan toward a core point (in-out
+stabilisation: Ben-Ameur and Neto, "Acceleration of cutting-plane and column generation
+algorithms", Networks 49, 2007; Fischetti, Ljubic and Sinnl, "Redesigning Benders
+decomposition for large-scale facility location", Management Science 63, 2017). The core
+point starts at the relaxation's best plan and moves halfway toward each plan evaluated. Q_s
+is convex, so a cut taken anywhere bounds it everywhere; the plan's own cuts, exact there, are
+held back and join the master only if it proposes that plan again. Measured on lot sizing
+(furniture, ``poisson:100``, 300 s): the bound 1.1 % above the optimal plan, against 2.2 %
+with the cuts at the plans. When the recourse costs are the same in
 every scenario, phase 2 also adds the recourse of the mean scenario to the master (a Jensen
 block, :func:`jensen_blocks`): a valid lower bound on the expected recourse that gives HiGHS
 the model's structure to branch on.
@@ -243,6 +255,12 @@ RECOURSE_MIN_SECONDS = 0.01
 #: Risk measure: besides the aggregated CVaR cut, each tail scenario's own cut (in a
 #: Rockafellar-Uryasev model of the CVaR column, see :meth:`_Master.add_tail_cuts`).
 TAIL_CUTS = True
+#: Integer first stages, phase 2 (in-out stabilisation): each plan's optimality cuts are taken
+#: at the point this far from the plan toward a core point (the relaxation's best plan at
+#: first, then halfway toward each plan evaluated). Those cuts bound the master's relaxation
+#: better than cuts at a vertex; a plan's own cuts, tight there, join the master when it
+#: proposes that plan again. 0: the cuts at the plan itself.
+CORE_STEP = 0.2
 
 
 # ----------------------------------------------------------------------------------------------
@@ -625,6 +643,9 @@ class _Master:
         self.active = np.zeros(C, bool)
         self.n_cuts = 0
         self.integer = False
+        #: phase 2: each evaluated plan's own optimality cuts, held back while the master has
+        #: its interior cuts instead (:data:`CORE_STEP`); key: the plan's bytes
+        self.held: dict[bytes, tuple[np.ndarray, sp.csr_matrix, np.ndarray]] = {}
         #: risk only: the first of the columns ``eta, r_1 .. r_S`` in each HiGHS object (the
         #: Rockafellar-Uryasev model of theta_R, added with the first tail cuts)
         self.tail_base: dict[int, int] = {}
@@ -1044,10 +1065,12 @@ def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,
 
     TT = d.T[:, d.link].T.tocsr()  # (linking columns) x (recourse rows)
     x = None
+    core: np.ndarray | None = None  # phase 2's core point (every rank keeps the same)
     if rank == 0:
         x = start_x.copy() if start_x is not None and not integer else _start_plan(d)
     x = _bcast(x, comm)
     iteration = 0
+    relaxation_x: np.ndarray | None = None
     integer_plan = False  # x is a phase-2 plan: with integer recourse, value it exactly
     # the iteration whose plan is start_x (its value is the incumbent's after that step)
     start_at = 1 if start_x is not None and not integer else None
@@ -1081,12 +1104,17 @@ def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,
                 values[i] = math.inf
         # phase-1 problems of a few scenarios without recourse, spread over them and the same
         # whatever the ranks: each one's duals give a cut valid (and tightened) for all
+        interior = None
+        if integer_plan and CORE_STEP > 0:
+            if core is not None:
+                interior = _interior(recourse, d, mine, x, x + CORE_STEP * (core - x), TT)
+            core = x.copy() if core is None else 0.5 * (core + x)
         lacking = _allgather(comm, [s for i, s in enumerate(mine) if not math.isfinite(values[i])])
         for s in _spread(sorted(lacking), PHASE1_PER_ITERATION):
             if s in owned:
                 infeasible.append((s, *recourse.phase1(s, Tx)))
         t_recourse += time.perf_counter() - t0
-        parts = _gather(comm, (mine, values, grads, infeasible)
+        parts = _gather(comm, (mine, values, grads, infeasible, interior)
                         + ((int_values, int_bounds) if exact else ()))
 
         t0 = time.perf_counter()
@@ -1110,6 +1138,7 @@ def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,
                 log.info("L-shaped relaxation done after %d iterations: bound %.6g, value "
                          "%.6g; the master becomes a MIP", iteration, lb, ub)
                 phase = "mip"
+                relaxation_x = best_x
                 ub, best_x = math.inf, None
                 blocks = master.make_integer(
                     np.array_split(np.arange(S), min(S, JENSEN_BLOCKS)) if JENSEN_BLOCKS else (),
@@ -1127,14 +1156,18 @@ def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,
             if iteration == start_at:
                 start_value = decision["ub"]
             decision["integer_plan"] = phase == "mip"
+            if relaxation_x is not None:  # the first core point
+                decision["core"], relaxation_x = relaxation_x, None
             history.append((time.perf_counter() - called, iteration, lb,
                             math.inf if phase == "relaxation" else ub))
             log.info("L-shaped iteration %d (%s): bound %.6g, best %.6g, %d infeasible "
                      "scenarios", iteration, phase, lb, ub, decision["n_infeasible"])
         t_master += time.perf_counter() - t0
-        decision = _bcast_obj(decision and {k: decision[k] for k in (
-            "next_x", "improved", "stop", "integer_plan")}, comm)
+        decision = _bcast_obj(decision and {k: decision.get(k) for k in (
+            "next_x", "improved", "stop", "integer_plan", "core")}, comm)
         integer_plan = decision["integer_plan"]
+        if decision["core"] is not None:
+            core = decision["core"]
         if decision["improved"]:
             best_y_local = ys
             if master is not None and master.losses is not None:
@@ -1154,7 +1187,7 @@ def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,
     if integer and rank == 0:
         out["relaxation"] = relaxation
         out["master_mip"] = {"solves": mip.master_solves, "seconds": mip.master_seconds,
-                             "rel_gap": mip.master_gap}
+                             "rel_gap": mip.master_gap, "plans_proposed_again": mip.again}
     return out
 
 
@@ -1172,14 +1205,20 @@ def _add_cuts(d: Decomposition, master: _Master, x: np.ndarray, parts: list[Any]
     recourse from below), the objective is the integer recourse's, and
     :func:`_integer_cuts` adds the integer L-shaped cuts.
     """
-    S, n1, width = len(d.names), d.n_first, d.n_first + master.n_theta
+    S, width = len(d.names), d.n_first + master.n_theta
     values = np.empty(S)
     grads = np.zeros((S, d.link.size))
     int_values = int_bounds = None
     infeasible: dict[int, tuple[float, np.ndarray]] = {}
-    for mine, v, g, inf, *exact in parts:
+    inner_values: np.ndarray | None = None
+    inner_grads = np.zeros((S, d.link.size))
+    for mine, v, g, inf, interior, *exact in parts:
         values[mine] = v
         grads[mine] = g
+        if interior is not None:
+            if inner_values is None:
+                inner_values = np.full(S, math.inf)
+            inner_values[mine], inner_grads[mine] = interior
         for s, viol, pi in inf:
             infeasible[s] = (viol, pi)
         if exact:
@@ -1187,22 +1226,21 @@ def _add_cuts(d: Decomposition, master: _Master, x: np.ndarray, parts: list[Any]
                 int_values, int_bounds = np.full(S, math.inf), np.full(S, math.inf)
             int_values[mine], int_bounds[mine] = exact
 
-    # optimality cuts: one per cluster whose scenarios all have recourse at x
+    # optimality cuts: one per cluster whose scenarios all have recourse at x; taken at the
+    # interior point where all of them have recourse there too, the plan's own held back
     feasible = np.isfinite(values)
-    ok = np.ones(C, bool)
-    np.logical_and.at(ok, cluster, feasible)
-    clusters = np.flatnonzero(ok)
-    if clusters.size:
-        pv = np.where(feasible, d.p * values, 0.0)
-        pg = d.p[:, None] * np.where(feasible[:, None], grads, 0.0)
-        G = _sum_rows(pg, cluster, C)
-        alpha = np.bincount(cluster, weights=pv, minlength=C) - G @ x[d.link]
-        dense = np.zeros((clusters.size, width))
-        dense[:, d.link] = -G[clusters]
-        dense[np.arange(clusters.size), n1 + clusters] = 1.0
-        coef = sp.csr_matrix(dense)
-        master.activate(clusters)
-        master.add_cuts(alpha[clusters], coef, np.full(clusters.size, np.inf))
+    clusters, lower, own = _cluster_cuts(d, x, values, grads, feasible, cluster, C, width)
+    master.activate(clusters)
+    if inner_values is not None:
+        inner = np.ones(C, bool)
+        np.logical_and.at(inner, cluster, feasible & np.isfinite(inner_values))
+        ic, il, ir = _cluster_cuts(d, x, inner_values, inner_grads, inner[cluster], cluster, C,
+                                   width)
+        master.add_cuts(il, ir, np.full(ic.size, np.inf))
+        held = inner[clusters]
+        master.held[x.tobytes()] = (lower[held], own[held], np.full(int(held.sum()), np.inf))
+        clusters, lower, own = clusters[~held], lower[~held], own[~held]
+    master.add_cuts(lower, own, np.full(clusters.size, np.inf))
     value = float(d.c @ x + d.p @ values) if feasible.all() else math.inf
     if master.risk is not None and feasible.all():
         value = _add_risk_cut(d, master, x, values, grads)
@@ -1240,6 +1278,42 @@ def _add_cuts(d: Decomposition, master: _Master, x: np.ndarray, parts: list[Any]
                         np.full(len(rows), np.inf))
         n_feas = len(rows)
     return value, n_feas, int((~feasible).sum())
+
+
+def _cluster_cuts(d: Decomposition, x: np.ndarray, values: np.ndarray, grads: np.ndarray,
+                  usable: np.ndarray, cluster: np.ndarray, C: int, width: int
+                  ) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
+    """(clusters, lower bounds, rows) of the optimality cuts ``theta_c >= sum_s p_s (values_s
+    + grads_s'(x' - x))`` of the clusters whose scenarios are all ``usable``: each scenario's
+    cut has value ``values_s`` at the plan ``x`` and slope ``grads_s`` on the linking
+    columns."""
+    ok = np.ones(C, bool)
+    np.logical_and.at(ok, cluster, usable)
+    clusters = np.flatnonzero(ok)
+    pv = np.where(usable, d.p * values, 0.0)
+    G = _sum_rows(d.p[:, None] * np.where(usable[:, None], grads, 0.0), cluster, C)
+    alpha = np.bincount(cluster, weights=pv, minlength=C) - G @ x[d.link]
+    dense = np.zeros((clusters.size, width))
+    dense[:, d.link] = -G[clusters]
+    dense[np.arange(clusters.size), d.n_first + clusters] = 1.0
+    return clusters, alpha[clusters], sp.csr_matrix(dense)
+
+
+def _interior(recourse: _Recourse, d: Decomposition, mine: Sequence[int], x: np.ndarray,
+              point: np.ndarray, TT: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """This rank's scenarios' optimality cuts taken at ``point`` instead of the plan ``x``:
+    each cut's value at ``x`` and its slope on the linking columns (value +inf where the
+    scenario has no recourse at ``point``). Each recourse function is convex, so a cut taken
+    anywhere bounds it everywhere."""
+    Tp = d.T @ point
+    values = np.full(len(mine), math.inf)
+    grads = np.zeros((len(mine), d.link.size))
+    for i, s in enumerate(mine):
+        status, value, pi, _y = recourse.solve(s, Tp)
+        if status == "optimal":
+            grads[i] = -(TT @ pi)
+            values[i] = value + grads[i] @ (x[d.link] - point[d.link])
+    return values, grads
 
 
 def _integer_cuts(d: Decomposition, master: _Master, x: np.ndarray, relaxed: np.ndarray,
@@ -1401,6 +1475,7 @@ class _MipState:
     evaluated: set[bytes] = dataclasses.field(default_factory=set)
     master_solves: int = 0
     master_seconds: float = 0.0
+    again: int = 0  # plans the master proposed again, whose own cuts then joined it
 
 
 def _mip_step(d: Decomposition, master: _Master, options: LShapedOptions, x: np.ndarray | None,
@@ -1458,8 +1533,15 @@ def _mip_step(d: Decomposition, master: _Master, options: LShapedOptions, x: np.
         if nxt.tobytes() not in state.evaluated:
             out["next_x"] = nxt
             return out
-        # the master's incumbent is a plan already evaluated: its cuts are tight there, so
-        # only the master's own gap is left; close it
+        # the master's incumbent is a plan already evaluated: its own cuts, held back while
+        # the master had its interior ones, join the master, and the master is solved again
+        held = master.held.pop(nxt.tobytes(), None)
+        if held is not None:
+            state.again += 1
+            master.add_cuts(*held)
+            continue
+        # ... and with them the cuts are tight there, so only the master's own gap is left;
+        # close it
         if state.master_gap == 0.0:
             out["stop"] = "stalled"
             return out

@@ -137,6 +137,52 @@ def test_feasibility_cuts_with_an_integer_first_stage():
 
 
 # ----------------------------------------------------------------------------------------------
+# Phase 2's cuts at an interior point (in-out stabilisation, lshaped.CORE_STEP)
+
+
+def test_a_cut_taken_at_an_interior_point_bounds_the_recourse_everywhere():
+    """The toy's cuts for the plan A alone taken at (0.5, 0.5), by hand. Demand 4: A's 5 units
+    cover it (Q = 4, flat). Demand 8: A makes 5, B 2.5, 0.5 is bought (Q = 9.75); one more
+    unit of yA saves 10 x (2 - 1), of yB 5 x (2 - 1.5), so the slope is (-10, -2.5), and at
+    A alone the cut is 9.75 - 10 x 0.5 - 2.5 x (-0.5) = 6 (below Q = 8 there). Each cut lies
+    below its scenario's recourse at every plan on a grid of [0, 1]^2."""
+    from stochplan.solve.lshaped import Decomposition, _interior, _Recourse
+
+    d = Decomposition.of(_toy())
+    plan, point = np.array([1.0, 0.0]), np.array([0.5, 0.5])
+    values, grads = _interior(_Recourse(d), d, [0, 1], plan, point, d.T[:, d.link].T.tocsr())
+    assert values == pytest.approx([4.0, 6.0], abs=1e-9)
+    assert grads == pytest.approx(np.array([[0.0, 0.0], [-10.0, -2.5]]), abs=1e-9)
+    assert values[1] < _recourse_by_hand((1, 0), DEMAND[1])
+    for y in itertools.product(np.linspace(0.0, 1.0, 11), repeat=2):
+        for s, demand in enumerate(DEMAND):
+            cut = values[s] + grads[s] @ (np.array(y) - plan)
+            assert cut <= _recourse_by_hand(y, demand) + 1e-9
+
+
+def test_a_plan_proposed_again_brings_its_own_cuts(monkeypatch):
+    """With the cuts taken far toward the core point (0.9 of the way), the master proposes a
+    plan it has already seen, whose own cuts were held back (measured: on this instance, once).
+    They join the master and the method goes on to its gap; the result brackets the extensive
+    form (HiGHS to 1e-6). Without them the method would stop, stalled, at that plan."""
+    from stochplan.solve import lshaped
+
+    monkeypatch.setattr(lshaped, "CORE_STEP", 0.9)
+    family = get_family("assignment")
+    inst = family.resolve("laser", {"recourse_integer": False})
+    names = family.scenario_set(inst, "sample:2", 2).names
+    kwargs = family.creator_kwargs(inst, "sample:2", 2)
+    compiled = matrix.compile_scenarios(family.module, names, kwargs)
+    ef = matrix.solve_extensive_form(compiled, SolverOptions(backend="matrix", mip_rel_gap=1e-6))
+    result = solve_lshaped(family.module, names, kwargs, LShapedOptions(rel_gap=1e-3),
+                           compiled=compiled)
+    assert result.info["master_mip"]["plans_proposed_again"] >= 1
+    assert result.info["stop_reason"] == "gap" and result.gap <= 1e-3
+    tol = 1e-6 * abs(ef.objective)
+    assert result.objective <= ef.bound + tol and ef.objective <= result.bound + tol
+
+
+# ----------------------------------------------------------------------------------------------
 # Integer recourse: the relaxation's cuts for the bound, integer L-shaped cuts where they differ
 
 LOT = 3.0  # outside, whole lots of 3 units at 3 x 2
