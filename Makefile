@@ -36,7 +36,7 @@ docs: $(DOCS_STAMP)
 	$(PY) -m sphinx -E -W --keep-going -q -b html docs docs/_build/html
 	@echo "docs/_build/html/index.html"
 
-# The full benchmark suite (about 1.5 hours on 2 cores): writes benchmarks/RESULTS.md and RESULTS.json.
+# The full benchmark suite (about 6 hours on 2 cores): writes benchmarks/RESULTS.md and RESULTS.json.
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
