@@ -64,8 +64,8 @@ decomposition for large-scale facility location", Management Science 63, 2017). 
 point starts at the relaxation's best plan and moves halfway toward each plan evaluated. Q_s
 is convex, so a cut taken anywhere bounds it everywhere; the plan's own cuts, exact there, are
 held back and join the master only if it proposes that plan again. Measured on lot sizing
-(furniture, ``poisson:100``, 300 s): the bound 1.1 % above the optimal plan, against 2.2 %
-with the cuts at the plans. When the recourse costs are the same in
+(furniture, ``poisson:100``, 300 s, benchmarks/RESULTS.md): the bound 1.0 % above the optimal
+plan, against 2.2 % with the cuts at the plans. When the recourse costs are the same in
 every scenario, phase 2 also adds the recourse of the mean scenario to the master (a Jensen
 block, :func:`jensen_blocks`): a valid lower bound on the expected recourse that gives HiGHS
 the model's structure to branch on.
@@ -1102,13 +1102,14 @@ def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,
                         ys[i] = iy
             else:
                 values[i] = math.inf
-        # phase-1 problems of a few scenarios without recourse, spread over them and the same
-        # whatever the ranks: each one's duals give a cut valid (and tightened) for all
+        # phase 2: the cuts at the interior point; the core point moves toward the plan
         interior = None
         if integer_plan and CORE_STEP > 0:
             if core is not None:
                 interior = _interior(recourse, d, mine, x, x + CORE_STEP * (core - x), TT)
             core = x.copy() if core is None else 0.5 * (core + x)
+        # phase-1 problems of a few scenarios without recourse, spread over them and the same
+        # whatever the ranks: each one's duals give a cut valid (and tightened) for all
         lacking = _allgather(comm, [s for i, s in enumerate(mine) if not math.isfinite(values[i])])
         for s in _spread(sorted(lacking), PHASE1_PER_ITERATION):
             if s in owned:
