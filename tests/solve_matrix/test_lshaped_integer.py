@@ -4,8 +4,9 @@ Checked on a two-facility toy whose optimum is enumerated in the test (every set
 scenario's recourse in closed form), against the extensive form on the lot-sizing family
 (a maximisation, solved by HiGHS as one MIP), on integer recourse (a toy with lots bought
 outside, enumerated; the assignment family against its extensive form), and for identical
-results on 1, 2 and 3 MPI ranks; start plans (``--start-plan``) on the toy, each plan's value
-by hand, and as the assignment extensive form's MIP start.
+results on 1, 2 and 3 MPI ranks; phase 2's cuts at an interior point (by hand on the toy,
+and a plan the master proposes again getting its own cuts); start plans (``--start-plan``)
+on the toy, each plan's value by hand, and as the assignment extensive form's MIP start.
 """
 
 from __future__ import annotations
