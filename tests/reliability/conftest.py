@@ -23,3 +23,15 @@ def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
                      folder)
     assert done.returncode == 0, done.stderr
     return folder / "results.db"
+
+
+@pytest.fixture(scope="session")
+def multisite_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A results database holding one multisite run (the whole LP extensive form over
+    ``poisson:2``), to copy per test: a plan of a family that ``sample:N`` solves block by
+    block."""
+    folder = tmp_path_factory.mktemp("multisite")
+    done = stochplan(["solve", "multisite", "--relax", "--scenarios", "poisson:2", "--quiet",
+                      "--db", "results.db"], folder)
+    assert done.returncode == 0, done.stderr
+    return folder / "results.db"

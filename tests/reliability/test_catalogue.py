@@ -126,9 +126,10 @@ class Prepared:
     done: Any = None
 
 
-def prepare(case: dict[str, Any], folder: Path, seeded_db: Path) -> Prepared:
+def prepare(case: dict[str, Any], folder: Path, seeded: dict[str, Path]) -> Prepared:
     """Write a case's files (instance copy and edits, configuration, module, database) into
-    ``folder``; the command line to run there."""
+    ``folder``; the command line to run there. ``seeded``: the databases a case can start
+    from (``seeded``, ``multisite``), by mode."""
     instance = case.get("instance")
     if instance:
         shutil.copytree(_builtin_folder(instance), folder / "inst", dirs_exist_ok=True)
@@ -141,8 +142,8 @@ def prepare(case: dict[str, Any], folder: Path, seeded_db: Path) -> Prepared:
     db = folder / "results.db"
     mode = case.get("db", "seeded")
     before: Any = None
-    if mode == "seeded":
-        shutil.copy(seeded_db, db)
+    if mode in seeded:
+        shutil.copy(seeded[mode], db)
         before = db_state(db)
     elif mode == "folder":
         db.mkdir()
@@ -150,7 +151,7 @@ def prepare(case: dict[str, Any], folder: Path, seeded_db: Path) -> Prepared:
         db.write_bytes(b"this is not a database\n" * 50)
         before = db.read_bytes()
     elif mode == "newer":
-        shutil.copy(seeded_db, db)
+        shutil.copy(seeded["seeded"], db)
         with sqlite3.connect(db) as conn:
             conn.execute("PRAGMA user_version = 99")
         before = db.read_bytes()
@@ -166,7 +167,7 @@ def prepare(case: dict[str, Any], folder: Path, seeded_db: Path) -> Prepared:
 
 @pytest.fixture(scope="session")
 def catalogue_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-                   seeded_db: Path) -> Iterator[dict[str, Prepared]]:
+                   seeded_db: Path, multisite_db: Path) -> Iterator[dict[str, Prepared]]:
     """Every selected case, set up and run, a few at a time. Each runs in a process of its own
     forked from a fork server that did the imports once (``harness.ForkServer``): a fresh
     interpreter per case spent 1 to 1.5 s of CPU on imports before doing almost nothing
@@ -184,7 +185,8 @@ def catalogue_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
             if param.id in wanted:
                 folder = root / f"c{n:03d}"
                 folder.mkdir()
-                prepared[param.id] = prepare(param.values[0], folder, seeded_db)
+                prepared[param.id] = prepare(param.values[0], folder,
+                                             {"seeded": seeded_db, "multisite": multisite_db})
 
         def run(p: Prepared) -> None:
             p.done = server.run(p.args, p.folder)
@@ -217,7 +219,7 @@ def test_bad_input(case: dict[str, Any], request: pytest.FixtureRequest,
     for word in case.get("stdout", []):
         assert word in done.stdout, f"{word!r} not in stdout"
 
-    if p.mode == "seeded":
+    if p.mode in ("seeded", "multisite"):
         after = db_state(db)
         if done.returncode == 0:
             assert after["runs"] == p.before["runs"] + 1
