@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -298,8 +299,6 @@ def _pair(row: dict[str, Any], instance: str, n: int, plan_records: Any,
     if not plan_records:
         return {"method": "lshaped", "ranks": 1,
                 "error": f"PH gave no plan ({ph.get('error', ph.get('status'))})"}
-    import tempfile
-
     limit = limits["lshaped"]
     if not smoke:
         limit = max(limit, GOAL_SECONDS.get((instance, n), 0.0))

@@ -29,6 +29,9 @@ from stochplan.models import BUILTIN
 CASES = Path(__file__).parent / "cases"
 #: Case files that are not a family's: inputs that do not depend on the family.
 GENERIC = "generic"
+#: The databases a case can start from (``db = ...``), each holding one stored run, which
+#: must be intact afterwards (one run more on exit 0).
+SEEDED = ("seeded", "multisite")
 KINDS = ("instance", "config", "cli", "db", "module", "numeric")
 _KEYS = {"id", "kind", "instance", "edits", "config", "module", "args", "db", "exit", "expect",
          "stdout", "per_family", "note", "add_db"}
@@ -129,7 +132,7 @@ class Prepared:
 def prepare(case: dict[str, Any], folder: Path, seeded: dict[str, Path]) -> Prepared:
     """Write a case's files (instance copy and edits, configuration, module, database) into
     ``folder``; the command line to run there. ``seeded``: the databases a case can start
-    from (``seeded``, ``multisite``), by mode."""
+    from, by mode (:data:`SEEDED`)."""
     instance = case.get("instance")
     if instance:
         shutil.copytree(_builtin_folder(instance), folder / "inst", dirs_exist_ok=True)
@@ -185,8 +188,8 @@ def catalogue_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
             if param.id in wanted:
                 folder = root / f"c{n:03d}"
                 folder.mkdir()
-                prepared[param.id] = prepare(param.values[0], folder,
-                                             {"seeded": seeded_db, "multisite": multisite_db})
+                prepared[param.id] = prepare(param.values[0], folder, dict(
+                    zip(SEEDED, (seeded_db, multisite_db), strict=True)))
 
         def run(p: Prepared) -> None:
             p.done = server.run(p.args, p.folder)
@@ -219,7 +222,7 @@ def test_bad_input(case: dict[str, Any], request: pytest.FixtureRequest,
     for word in case.get("stdout", []):
         assert word in done.stdout, f"{word!r} not in stdout"
 
-    if p.mode in ("seeded", "multisite"):
+    if p.mode in SEEDED:
         after = db_state(db)
         if done.returncode == 0:
             assert after["runs"] == p.before["runs"] + 1
