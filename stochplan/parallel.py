@@ -3,13 +3,21 @@
 Importing stochplan never touches MPI. :func:`world` returns ``mpi4py``'s COMM_WORLD when the
 process runs under ``mpiexec``/``mpirun`` (as the launcher's environment variables show) and
 None otherwise, so the same command runs on a laptop or a cluster.
+
+Until :func:`world` first hands out that communicator, every rank of a job does the same
+thing: they parse the same command line and read the same files, so a mistake found then is
+found by every rank. The command line says it once (rank 0, :func:`follower`) and the ranks
+then end together with its exit status (:func:`leave`), rather than each rank printing it and
+mpi4py aborting the job with a line of its own.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 _LAUNCHER_VARS = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
 
@@ -19,13 +27,80 @@ def launched_by_mpi() -> bool:
     return any(v in os.environ for v in _LAUNCHER_VARS)
 
 
+#: Seconds a rank that failed in step waits for the others in :func:`leave`.
+IN_STEP_WAIT = 10.0
+#: Whether :func:`world` has handed out a communicator: from then on ranks may differ.
+_IN_STEP = [True]
+
+
 def world() -> Any | None:
     """COMM_WORLD under an MPI launcher with more than one rank, else None."""
     if not launched_by_mpi():
         return None
     from mpi4py import MPI
 
-    return MPI.COMM_WORLD if MPI.COMM_WORLD.Get_size() > 1 else None
+    if MPI.COMM_WORLD.Get_size() == 1:
+        return None
+    _IN_STEP[0] = False
+    return MPI.COMM_WORLD
+
+
+def _rank_in_step() -> int | None:
+    """This process's rank in a job of several ranks that has not yet asked for :func:`world`
+    (so every rank has done the same); None otherwise, or without mpi4py."""
+    if not _IN_STEP[0] or not launched_by_mpi():
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return None
+    comm = MPI.COMM_WORLD
+    return int(comm.Get_rank()) if comm.Get_size() > 1 else None
+
+
+def root() -> bool:
+    """False only on an MPI rank other than 0 (without asking for :func:`world`): whether
+    this process reports to the user."""
+    if not launched_by_mpi():
+        return True
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return True
+    return int(MPI.COMM_WORLD.Get_rank()) == 0
+
+
+def follower() -> bool:
+    """True on a rank other than 0 of an MPI job still in step (see the module docstring):
+    what it has to say, rank 0 says too, so it keeps quiet."""
+    return _rank_in_step() not in (None, 0)
+
+
+def leave(status: int) -> NoReturn:
+    """End the process with ``status``.
+
+    A failure while the ranks of an MPI job are still in step is every rank's. Each waits for
+    the others (at most :data:`IN_STEP_WAIT` seconds), so that no rank ends before rank 0 has
+    said what went wrong: MPICH's launcher kills the ranks still running when one exits with a
+    failure. Then MPI is finalised and every rank exits with the status. Without this,
+    ``python -m mpi4py`` turns a nonzero status into ``MPI_Abort``, whose own line ("Abort(2)
+    on node 0 ...") follows the command's error. If the others do not come (they found no
+    mistake and went on), or once the ranks may differ, a failure ends as before: the job is
+    aborted, whatever the other ranks are doing.
+    """
+    if status and _rank_in_step() is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        from mpi4py import MPI
+
+        request = MPI.COMM_WORLD.Ibarrier()
+        deadline = time.monotonic() + IN_STEP_WAIT
+        while not request.Test():
+            if time.monotonic() > deadline:
+                sys.exit(status)
+            time.sleep(0.01)
+        MPI.Finalize()  # every rank is here: no abort at exit, no rank killed by the launcher
+    sys.exit(status)
 
 
 def rank(comm: Any | None) -> int:

@@ -61,6 +61,7 @@ from stochplan.cli.common import (
     STORED,
 )
 from stochplan.errors import InfeasibleError, SolveError, StochplanError, Terminated
+from stochplan.parallel import follower
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_SOLVE", "EXIT_TERMINATED", "EXIT_USAGE", "main", "parser"]
 
@@ -69,10 +70,23 @@ COMMAND_MODULES = (solve, analysis, reports, frontier, simulate, generate, model
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors."""
+    """argparse with one-line errors, said once under ``mpiexec``."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"stochplan: error: {message} (see {self.prog} --help)\n")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message and not follower():
+            sys.stderr.write(message)
+        sys.exit(status)
+
+
+def _say(message: str) -> None:
+    """Print one line to stderr: the command's error, interruption or failure. Under
+    ``mpiexec`` every rank finds a mistake made before the ranks part ways; rank 0 alone
+    says it."""
+    if not follower():
+        print(message, file=sys.stderr)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -99,32 +113,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         with interruptible():
             return int(args.handler(args))
     except InfeasibleError as err:
-        print(f"stochplan: infeasible: {err}", file=sys.stderr)
+        _say(f"stochplan: infeasible: {err}")
         return EXIT_SOLVE
     except SolveError as err:
-        print(f"stochplan: solve failed: {err}", file=sys.stderr)
+        _say(f"stochplan: solve failed: {err}")
         return EXIT_SOLVE
     except StochplanError as err:
-        if args.verbose and err.__cause__ is not None:  # a user's module: show its traceback
+        if args.verbose and err.__cause__ is not None and not follower():  # a user's module
             traceback.print_exception(err.__cause__, file=sys.stderr)
-        print(f"stochplan: error: {err}", file=sys.stderr)
+        _say(f"stochplan: error: {err}")
         return EXIT_USAGE
     except KeyboardInterrupt as stop:
         word = "terminated" if isinstance(stop, Terminated) else "interrupted"
         if STORED:  # after the run was stored: say so, not "unchanged"
             run_id, db = STORED[-1]
-            print(f"stochplan: {word} after storing run {run_id} in {db}", file=sys.stderr)
+            _say(f"stochplan: {word} after storing run {run_id} in {db}")
         else:
-            print(f"stochplan: {word}; the results database is unchanged", file=sys.stderr)
+            _say(f"stochplan: {word}; the results database is unchanged")
         return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:  # stdout closed early (`stochplan ... | head`): not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep Python's exit flush quiet
         return 0
     except Exception as err:  # a bug: one line, the traceback with -v
-        if args.verbose:
+        if args.verbose and not follower():
             traceback.print_exc()
-        print(f"stochplan: internal error: {type(err).__name__}: {err} (-v shows the "
-              "traceback; please report it)", file=sys.stderr)
+        _say(f"stochplan: internal error: {type(err).__name__}: {err} (-v shows the "
+             "traceback; please report it)")
         return EXIT_INTERNAL
 
 

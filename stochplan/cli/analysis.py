@@ -108,7 +108,7 @@ def add_commands(sub: Any) -> None:
 
 
 def value_command(args: argparse.Namespace) -> int:
-    from stochplan.parallel import rank, world
+    from stochplan.parallel import rank, root
 
     if args.module is not None and args.instance is not None:
         raise InputError("INSTANCE/--module", f"{args.instance} and {args.module}",
@@ -117,13 +117,14 @@ def value_command(args: argparse.Namespace) -> int:
         raise InputError("INSTANCE/--module", None, "give INSTANCE (see `stochplan instances`) "
                          "or --module MODULE")
     db = check_db(args.db, writable=True)
-    comm = world()
-    progress = Progress(enabled=not (args.quiet or args.json) and rank(comm) == 0)
+    # the ranks take their communicator once the command line and the inputs are checked
+    # (every rank finds a mistake there, and rank 0 alone says it)
+    progress = Progress(enabled=not (args.quiet or args.json) and root())
     with solving(), progress:
         if args.module:
-            report, record = _value_of_module(args, comm, progress)
+            report, record, comm = _value_of_module(args, progress)
         else:
-            report, record = _value_of_instance(args, comm, progress)
+            report, record, comm = _value_of_instance(args, progress)
         if rank(comm) != 0:
             return 0
         progress.phase("store")
@@ -135,10 +136,11 @@ def value_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _value_of_instance(args: argparse.Namespace, comm: Any, progress: Progress) -> Any:
+def _value_of_instance(args: argparse.Namespace, progress: Progress) -> Any:
+    """The value report, the run record and the communicator (None without MPI)."""
     from stochplan.analysis.value import value_report
     from stochplan.config import load_config
-    from stochplan.parallel import rank
+    from stochplan.parallel import rank, world
     from stochplan.run import outcome_from_result, solve_instance, to_record
 
     load_instance_first(args.instance)
@@ -154,9 +156,10 @@ def _value_of_instance(args: argparse.Namespace, comm: Any, progress: Progress) 
     check_risk_flags(args, config)
     source = _input_instance(args, config)
     by_blocks = _blocks_of(config, source)
+    comm = world()
     if by_blocks is not None:
         report, record = _value_by_blocks(args, config, *by_blocks, comm, progress)
-        return report, _with_input_db(record, args)
+        return report, _with_input_db(record, args), comm
     progress.phase("rp")
     outcome = solve_instance(config, instance=source) if rank(comm) == 0 else None
     if comm is not None:
@@ -169,7 +172,7 @@ def _value_of_instance(args: argparse.Namespace, comm: Any, progress: Progress) 
                           progress=progress.counter(), risk=config.risk)
     record = to_record(outcome_from_result(config, inst, outcome.scenarios, outcome.result,
                                            outcome.timings))
-    return report, _with_input_db(_with_value(record, report), args)
+    return report, _with_input_db(_with_value(record, report), args), comm
 
 
 def _input_instance(args: argparse.Namespace, config: Any) -> Any:
@@ -229,9 +232,11 @@ def _value_by_blocks(args: argparse.Namespace, config: Any, family: Any, inst: A
     return report, _with_value(record, report)
 
 
-def _value_of_module(args: argparse.Namespace, comm: Any, progress: Progress) -> Any:
+def _value_of_module(args: argparse.Namespace, progress: Progress) -> Any:
+    """The value report, the run record and the communicator (None without MPI)."""
     from stochplan import _mpisppy
     from stochplan.analysis.value import value_report
+    from stochplan.parallel import world
     from stochplan.run import package_versions
     from stochplan.store import RunRecord
 
@@ -265,6 +270,7 @@ def _value_of_module(args: argparse.Namespace, comm: Any, progress: Progress) ->
     with user_code(args.module, "scenario_names_creator"):
         names = module.scenario_names_creator(args.num_scens)
     module = guarded_module(module, args.module)
+    comm = world()
     report = value_report(module, names, kwargs, comm=comm, progress=progress.counter())
     rp = report.rp_result
     assert rp is not None
@@ -276,7 +282,7 @@ def _value_of_module(args: argparse.Namespace, comm: Any, progress: Progress) ->
         versions=package_versions(), timings=dict(report.timings),
         plan=rp.plan, kpis={}, tables={"recourse": rp.recourse},
     )
-    return report, _with_value(record, report)
+    return report, _with_value(record, report), comm
 
 
 def _with_value(record: Any, report: Any) -> Any:

@@ -1,0 +1,74 @@
+"""Mistakes under ``mpiexec``: said once, by rank 0, with the command's exit status.
+
+Every rank parses the same command line and reads the same inputs, so every rank finds the
+same mistake. Before, each rank printed it, and ``python -m mpi4py`` turned the exit status
+into ``MPI_Abort``, which added a line of its own (``Abort(2) on node 1 ...``); a rank that
+exited first could also have the launcher kill rank 0 before it had spoken.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from harness import ROOT
+
+from stochplan import parallel
+
+pytestmark = pytest.mark.mpi
+
+
+def _mpiexec() -> str:
+    found = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which(
+        "mpiexec")
+    if found is None:
+        pytest.skip("no mpiexec")
+    return found
+
+
+#: (arguments, the start of the one line expected): a usage error found by argparse, one
+#: found in the configuration, one in the family's options, and one in `value`'s inputs.
+CASES = [
+    (["solve", "electronics", "--method", "lshaped", "--nosuch"],
+     "stochplan: error: unrecognized arguments: --nosuch"),
+    (["solve", "electronics", "--method", "lshaped", "--scenarios", "poisson:3",
+      "--time-limit", "-1"], "stochplan: error: --time-limit = -1.0: must be positive seconds"),
+    (["solve", "electronics", "--method", "ph", "--scenarios", "poisson:3", "--set",
+      "nosuch=1"], "stochplan: error: --set nosuch = 1: unknown option"),
+    (["value", "electronics", "--scenarios", "poisson:0"],
+     "stochplan: error: scenarios.spec = 'poisson:0'"),
+]
+
+
+@pytest.mark.parametrize("runner", [["-m", "mpi4py", "-m", "stochplan"], ["-m", "stochplan"]],
+                         ids=["mpi4py", "plain"])
+@pytest.mark.parametrize("args, line", CASES, ids=[c[0][0] + "-" + c[1].split(":")[2].strip()
+                                                   .split()[0] for c in CASES])
+def test_a_mistake_under_mpiexec_is_said_once(args: list[str], line: str, runner: list[str],
+                                              tmp_path: Path) -> None:
+    """Three ranks: exit 2, one line on stderr (rank 0's), nothing on stdout, no abort line,
+    and no database written."""
+    done = subprocess.run(
+        [_mpiexec(), "-n", "3", sys.executable, *runner, *args, "--db", "results.db"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr
+    assert done.stderr.startswith(line), done.stderr
+    assert done.stdout == ""
+    assert not (tmp_path / "results.db").exists()
+
+
+def test_without_mpi_leave_is_sys_exit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a launcher every process speaks (it is rank 0) and leaves with its status."""
+    for var in ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"):
+        monkeypatch.delenv(var, raising=False)
+    assert parallel.root() and not parallel.follower()
+    for status in (0, 2, 3):
+        with pytest.raises(SystemExit) as stop:
+            parallel.leave(status)
+        assert stop.value.code == status
