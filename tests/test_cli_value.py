@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from stochplan.cli import main
+from stochplan.cli.common import money
 from stochplan.store import ResultsStore
 
 pytestmark = pytest.mark.solve
@@ -174,3 +175,30 @@ def test_value_under_mpiexec_matches_the_serial_one(tmp_path, tiny_path):
         assert math.isclose(parallel[key], expected[key], rel_tol=1e-9, abs_tol=1e-6)
     with ResultsStore(db) as store:
         assert len(store.list_runs()) == 1
+
+
+def test_evaluate_prints_the_paired_difference_where_both_plans_are_feasible(tmp_path, capsys,
+                                                                             tiny_path):
+    """Without backorders or lost sales the mean-value plan lacks recourse in some fresh
+    scenarios (38 of 60) where the stochastic plan has one: its paired difference is +inf,
+    and the line goes on with the difference where both plans have recourse, the same
+    figures as the stored table gives (oos_summary)."""
+    from stochplan.reports.view import oos_summary
+
+    db = str(tmp_path / "v.db")
+    cfg = tmp_path / "lp.toml"
+    cfg.write_text("[model]\ninteger = false\nbackorder_fraction = 0.0\n")
+    run = _json(capsys, ["value", str(tiny_path), "--config", str(cfg), "--scenarios",
+                         "poisson:30", "--seed", "4", "--db", db, "--json"])["run_id"]
+    assert main(["evaluate", str(run), "--scenarios", "poisson:60", "--seed", "9",
+                 "--db", db]) == 0
+    out = capsys.readouterr().out
+    with ResultsStore(db) as store:
+        costs = store.get_run(run).record.tables["oos_costs"]
+    ev = oos_summary(costs).iloc[1]
+    assert ev["diff_mean"] == math.inf and 0 < ev["both_feasible"] < 60
+    line = next(x for x in out.splitlines() if "minus" in x).strip()
+    assert line == (
+        f"mean-value (EV) minus stochastic (run {run}), paired: +inf; where both are feasible "
+        f"({ev['both_feasible']} scenarios): mean {money(ev['diff_feasible_mean'])}  95% CI "
+        f"[{money(ev['diff_feasible_ci_low'])}, {money(ev['diff_feasible_ci_high'])}]")

@@ -420,6 +420,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
         print(f"  {row['plan']:<26} mean {money(row['mean'])}  95% CI [{money(row['ci_low'])}, "
               f"{money(row['ci_high'])}]  CVaR{row['cvar_level']:.0%} {money(row['cvar'])}  "
               f"P(infeasible) {row['prob_infeasible']:.1%}{extra}")
+    for line in _paired_lines(costs):
+        print(f"  {line}")
     for label, value in risk.items():
         print(f"  {label:<26} under the run's risk measure "
               f"{RiskConfig(**rec.config['risk']).label()}: "
@@ -430,6 +432,32 @@ def evaluate_command(args: argparse.Namespace) -> int:
             print(f"  {oos.note}")
     print(f"Stored with run {args.run} in {db} (tables oos_costs, oos_summary).")
     return 0
+
+
+def _paired_lines(costs: Any) -> list[str]:
+    """Each later plan's paired difference to the first (its cost minus the first plan's,
+    scenario by scenario), and, when one of them lacks recourse somewhere, the difference
+    where both have it."""
+    from stochplan.reports.view import oos_summary
+
+    summary = oos_summary(costs)
+    if len(summary) < 2:
+        return []
+    first = summary["plan"].iloc[0]
+    lines = []
+    for r in summary.iloc[1:].itertuples(index=False):
+        head = f"{r.plan} minus {first}, paired:"
+        if math.isfinite(r.diff_mean):
+            lines.append(f"{head} mean {money(r.diff_mean)}  95% CI [{money(r.diff_ci_low)}, "
+                         f"{money(r.diff_ci_high)}]")
+        elif math.isnan(r.diff_mean):
+            lines.append(f"{head} undefined (each plan lacks recourse where the other has it)")
+        else:
+            where = (f"; where both are feasible ({r.both_feasible:,} scenarios): mean "
+                     f"{money(r.diff_feasible_mean)}  95% CI [{money(r.diff_feasible_ci_low)}, "
+                     f"{money(r.diff_feasible_ci_high)}]" if r.both_feasible else "")
+            lines.append(f"{head} {r.diff_mean:+}{where}")
+    return lines
 
 
 def _oos_risk(rec: Any, results: Any) -> dict[str, Any]:

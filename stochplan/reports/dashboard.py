@@ -438,6 +438,10 @@ def _oos_table(view: RunView) -> str:
             diff = f"{money(r.diff_mean)} ({interval(r.diff_ci_low, r.diff_ci_high)})"
         elif j and not math.isnan(r.diff_mean):
             diff = f"{r.diff_mean:+}"
+            if r.both_feasible:  # one plan lacks recourse somewhere: compare where both have it
+                diff += (f"; where both are feasible ({r.both_feasible:,} scenarios): "
+                         f"{money(r.diff_feasible_mean)} "
+                         f"({interval(r.diff_feasible_ci_low, r.diff_feasible_ci_high)})")
         feasible = (
             f"{money(r.feasible_mean)} ({interval(r.feasible_ci_low, r.feasible_ci_high)})"
             if math.isfinite(r.feasible_mean)

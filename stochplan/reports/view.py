@@ -410,14 +410,19 @@ def oos_summary(oos: pd.DataFrame) -> pd.DataFrame:
     ``feasible_*`` columns then give the mean and CI over the scenarios where it is feasible.
     When two or more plans were evaluated on the same scenarios, ``diff_*`` columns give the
     paired difference to the first plan (this plan's cost minus the first plan's; for the
-    mean-value plan against the stochastic one, an out-of-sample VSS estimate).
+    mean-value plan against the stochastic one, an out-of-sample VSS estimate). It is +-inf
+    when one plan lacks recourse in a scenario where the other has one; ``both_feasible``
+    then counts the scenarios where both have recourse and ``diff_feasible_*`` gives the
+    paired difference over those (equal to ``diff_*`` when no plan lacks recourse).
 
     Returns
     -------
     DataFrame
         ``plan``, ``n``, ``infeasible``, ``mean``, ``std``, ``ci_low``, ``ci_high``,
         ``feasible_mean``, ``feasible_ci_low``, ``feasible_ci_high``, ``diff_mean``,
-        ``diff_ci_low``, ``diff_ci_high`` (NaN where undefined).
+        ``diff_ci_low``, ``diff_ci_high``, ``both_feasible``, ``diff_feasible_mean``,
+        ``diff_feasible_ci_low``, ``diff_feasible_ci_high`` (NaN where undefined; 0
+        ``both_feasible`` for the first plan).
 
     Examples
     --------
@@ -427,6 +432,9 @@ def oos_summary(oos: pd.DataFrame) -> pd.DataFrame:
       plan  infeasible  mean  feasible_mean
     0    a           0   2.0            2.0
     1    b           1   inf            2.0
+    >>> b = oos_summary(oos).iloc[1]
+    >>> float(b["diff_mean"]), int(b["both_feasible"]), float(b["diff_feasible_mean"])
+    (inf, 1, 1.0)
     """
     rows = []
     plans = list(pd.unique(oos["plan"]))
@@ -439,13 +447,17 @@ def oos_summary(oos: pd.DataFrame) -> pd.DataFrame:
         infeasible = int(np.isposinf(values).sum())
         mean, std, lo, hi = mean_std_ci(values)
         f_mean, _, f_lo, f_hi = mean_std_ci(values[np.isfinite(values)])
-        d_mean = d_lo = d_hi = math.nan
+        d_mean = d_lo = d_hi = f_d_mean = f_d_lo = f_d_hi = math.nan
+        both = 0
         if first is not None and plan != plans[0]:
             common = cost.index.intersection(first.index)
             if len(common):
                 with np.errstate(invalid="ignore"):  # inf - inf: both infeasible, NaN, dropped
                     diff = cost.loc[common].to_numpy() - first.loc[common].to_numpy()
                 d_mean, _, d_lo, d_hi = mean_std_ci(diff)
+                finite = diff[np.isfinite(diff)]
+                both = int(finite.size)
+                f_d_mean, _, f_d_lo, f_d_hi = mean_std_ci(finite)
         rows.append(
             {
                 "plan": str(plan),
@@ -461,6 +473,10 @@ def oos_summary(oos: pd.DataFrame) -> pd.DataFrame:
                 "diff_mean": d_mean,
                 "diff_ci_low": d_lo,
                 "diff_ci_high": d_hi,
+                "both_feasible": both,
+                "diff_feasible_mean": f_d_mean,
+                "diff_feasible_ci_low": f_d_lo,
+                "diff_feasible_ci_high": f_d_hi,
             }
         )
     return pd.DataFrame(
@@ -479,6 +495,10 @@ def oos_summary(oos: pd.DataFrame) -> pd.DataFrame:
             "diff_mean",
             "diff_ci_low",
             "diff_ci_high",
+            "both_feasible",
+            "diff_feasible_mean",
+            "diff_feasible_ci_low",
+            "diff_feasible_ci_high",
         ],
     )
 

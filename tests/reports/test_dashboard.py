@@ -347,3 +347,17 @@ def test_infinite_eev_is_explained_on_the_dashboard(tmp_path, capsys, tiny_path)
 def test_finite_eev_has_no_infeasibility_note(stored):
     assert math.isfinite(stored["sampled"].record.kpis["eev"])
     assert 'id="eev-infeasible"' not in dashboard_html(stored["sampled"])
+
+
+def test_out_of_sample_difference_where_both_plans_are_feasible(page, stored):
+    """The mean-value plan lacks recourse in 7 of the out-of-sample scenarios: its difference
+    to the stochastic plan reads +inf, then the difference where both plans have recourse,
+    with the count, as oos_summary computes them from the stored costs."""
+    from stochplan.reports.view import oos_summary
+
+    ev = oos_summary(stored["three"].record.tables["oos_costs"]).iloc[1]
+    assert ev["diff_mean"] == math.inf and ev["both_feasible"] == ev["n"] - 7
+    cell = (f"+inf; where both are feasible ({ev['both_feasible']:,} scenarios): "
+            f"{money(ev['diff_feasible_mean'])} ({money(ev['diff_feasible_ci_low'])} – "
+            f"{money(ev['diff_feasible_ci_high'])})")
+    assert f"<td>{html.escape(cell)}</td>" in page

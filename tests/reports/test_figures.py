@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 from scipy import stats
@@ -127,6 +128,31 @@ def test_oos_summary_means_cis_and_paired_difference():
     assert row["infeasible"] == 7 and math.isinf(row["mean"])
     assert row["feasible_mean"] == pytest.approx(ev[np.isfinite(ev)].mean(), rel=REL)
     assert row["diff_mean"] == math.inf  # infeasible where the stochastic plan is not
+    # where both plans have recourse: the paired difference over those scenarios alone
+    both = np.isfinite(ev) & np.isfinite(rp)
+    assert row["both_feasible"] == both.sum() == len(ev) - 7
+    diff = ev[both] - rp[both]
+    assert row["diff_feasible_mean"] == pytest.approx(diff.mean(), rel=REL)
+    half = stats.t.ppf(0.975, both.sum() - 1) * diff.std(ddof=1) / math.sqrt(both.sum())
+    assert row["diff_feasible_ci_high"] - row["diff_feasible_mean"] == pytest.approx(half,
+                                                                                      rel=1e-9)
+
+
+def test_paired_difference_where_both_are_feasible_by_hand():
+    """Three scenarios, plan b infeasible in the second: the difference is +inf, and where
+    both are feasible it is the mean of (5 - 1, 4 - 3) = 2.5, with 2 scenarios. A plan a
+    that lacks recourse where b has it, and the reverse, leaves the difference undefined."""
+    oos = pd.DataFrame({"plan": ["a"] * 3 + ["b"] * 3, "scenario": [0, 1, 2] * 2,
+                        "cost": [1.0, 2.0, 3.0, 5.0, math.inf, 4.0]})
+    b = oos_summary(oos).set_index("plan").loc["b"]
+    assert b["diff_mean"] == math.inf and b["both_feasible"] == 2
+    assert b["diff_feasible_mean"] == 2.5
+    half = stats.t.ppf(0.975, 1) * math.sqrt(((4 - 2.5) ** 2 + (1 - 2.5) ** 2) / 1) / math.sqrt(2)
+    assert b["diff_feasible_ci_low"] == pytest.approx(2.5 - half, rel=1e-12)
+    oos.loc[0, "cost"] = math.inf  # a infeasible in scenario 0, b in scenario 1
+    b = oos_summary(oos).set_index("plan").loc["b"]
+    assert math.isnan(b["diff_mean"]) and b["both_feasible"] == 1
+    assert b["diff_feasible_mean"] == 1.0
 
 
 # ----------------------------------------------------------------------------------------------
