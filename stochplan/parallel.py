@@ -31,6 +31,8 @@ def launched_by_mpi() -> bool:
 IN_STEP_WAIT = 10.0
 #: Whether :func:`world` has handed out a communicator: from then on ranks may differ.
 _IN_STEP = [True]
+#: What a follower kept back (:func:`say`).
+_UNSAID: list[str] = []
 
 
 def world() -> Any | None:
@@ -76,6 +78,15 @@ def follower() -> bool:
     return _rank_in_step() not in (None, 0)
 
 
+def say(message: str) -> None:
+    """Write ``message`` (one line) to stderr, except on a :func:`follower`, which keeps it:
+    :func:`leave` writes it after all if rank 0 turns out not to have found the same."""
+    if follower():
+        _UNSAID.append(message)
+    else:
+        print(message, file=sys.stderr)
+
+
 def leave(status: int) -> NoReturn:
     """End the process with ``status``.
 
@@ -85,8 +96,9 @@ def leave(status: int) -> NoReturn:
     failure. Then MPI is finalised and every rank exits with the status. Without this,
     ``python -m mpi4py`` turns a nonzero status into ``MPI_Abort``, whose own line ("Abort(2)
     on node 0 ...") follows the command's error. If the others do not come (they found no
-    mistake and went on), or once the ranks may differ, a failure ends as before: the job is
-    aborted, whatever the other ranks are doing.
+    mistake and went on), a rank writes what it kept back (:func:`say`) and the job is
+    aborted, whatever the other ranks are doing; once the ranks may differ, a failure ends
+    so at once, as before.
     """
     if status and _rank_in_step() is not None:
         sys.stdout.flush()
@@ -96,7 +108,9 @@ def leave(status: int) -> NoReturn:
         request = MPI.COMM_WORLD.Ibarrier()
         deadline = time.monotonic() + IN_STEP_WAIT
         while not request.Test():
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline:  # not every rank's mistake: say it here
+                for message in _UNSAID:
+                    print(message, file=sys.stderr)
                 sys.exit(status)
             time.sleep(0.01)
         MPI.Finalize()  # every rank is here: no abort at exit, no rank killed by the launcher

@@ -61,7 +61,7 @@ from stochplan.cli.common import (
     STORED,
 )
 from stochplan.errors import InfeasibleError, SolveError, StochplanError, Terminated
-from stochplan.parallel import follower
+from stochplan.parallel import follower, say
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_SOLVE", "EXIT_TERMINATED", "EXIT_USAGE", "main", "parser"]
 
@@ -76,17 +76,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"stochplan: error: {message} (see {self.prog} --help)\n")
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        if message and not follower():
-            sys.stderr.write(message)
+        if message:
+            _say(message.rstrip("\n"))
         sys.exit(status)
 
 
 def _say(message: str) -> None:
     """Print one line to stderr: the command's error, interruption or failure. Under
     ``mpiexec`` every rank finds a mistake made before the ranks part ways; rank 0 alone
-    says it."""
-    if not follower():
-        print(message, file=sys.stderr)
+    says it (:func:`stochplan.parallel.say`)."""
+    say(message)
 
 
 def parser() -> argparse.ArgumentParser:

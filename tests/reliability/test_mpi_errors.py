@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,33 @@ def test_a_mistake_under_mpiexec_is_said_once(args: list[str], line: str, runner
     assert done.stderr.startswith(line), done.stderr
     assert done.stdout == ""
     assert not (tmp_path / "results.db").exists()
+
+
+#: Rank 1 alone finds a mistake (rank 0 goes on, as if it had found none): rank 1's kept-back
+#: message must still be said, and the job must end, long before rank 0's 60 s.
+ONE_RANK_ONLY = """
+import time
+from mpi4py import MPI
+from stochplan import parallel
+parallel.IN_STEP_WAIT = 1.0
+if MPI.COMM_WORLD.Get_rank() == 1:
+    assert parallel.follower()
+    parallel.say("stochplan: error: only rank 1 found this")
+    parallel.leave(2)
+time.sleep(60)
+"""
+
+
+def test_a_mistake_one_rank_alone_finds_is_still_said(tmp_path: Path) -> None:
+    """A follower keeps its message back for rank 0 to say; when rank 0 does not come to
+    the meeting in time, the follower says it and the job is aborted with its status."""
+    began = time.monotonic()
+    done = subprocess.run([_mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", "-c",
+                           ONE_RANK_ONLY], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert time.monotonic() - began < 40, done.stderr
+    assert done.returncode == 2, done.stderr
+    assert "stochplan: error: only rank 1 found this" in done.stderr.splitlines()
 
 
 def test_without_mpi_leave_is_sys_exit(monkeypatch: pytest.MonkeyPatch) -> None:
