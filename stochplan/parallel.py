@@ -47,10 +47,10 @@ def world() -> Any | None:
     return MPI.COMM_WORLD
 
 
-def _rank_in_step() -> int | None:
-    """This process's rank in a job of several ranks that has not yet asked for :func:`world`
-    (so every rank has done the same); None otherwise, or without mpi4py."""
-    if not _IN_STEP[0] or not launched_by_mpi():
+def _launch_rank() -> int | None:
+    """This process's rank in a job an MPI launcher started with several ranks (without
+    asking for :func:`world`); None otherwise, or without mpi4py."""
+    if not launched_by_mpi():
         return None
     try:
         from mpi4py import MPI
@@ -60,16 +60,16 @@ def _rank_in_step() -> int | None:
     return int(comm.Get_rank()) if comm.Get_size() > 1 else None
 
 
+def _rank_in_step() -> int | None:
+    """:func:`_launch_rank` while the job has not yet asked for :func:`world` (so every rank
+    has done the same); None after."""
+    return _launch_rank() if _IN_STEP[0] else None
+
+
 def root() -> bool:
     """False only on an MPI rank other than 0 (without asking for :func:`world`): whether
     this process reports to the user."""
-    if not launched_by_mpi():
-        return True
-    try:
-        from mpi4py import MPI
-    except ImportError:
-        return True
-    return int(MPI.COMM_WORLD.Get_rank()) == 0
+    return _launch_rank() in (None, 0)
 
 
 def follower() -> bool:
