@@ -76,16 +76,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"stochplan: error: {message} (see {self.prog} --help)\n")
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        if message:
-            _say(message.rstrip("\n"))
+        if message:  # under mpiexec rank 0 alone says it (stochplan.parallel.say)
+            say(message.rstrip("\n"))
         sys.exit(status)
-
-
-def _say(message: str) -> None:
-    """Print one line to stderr: the command's error, interruption or failure. Under
-    ``mpiexec`` every rank finds a mistake made before the ranks part ways; rank 0 alone
-    says it (:func:`stochplan.parallel.say`)."""
-    say(message)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -112,23 +105,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         with interruptible():
             return int(args.handler(args))
     except InfeasibleError as err:
-        _say(f"stochplan: infeasible: {err}")
+        say(f"stochplan: infeasible: {err}")
         return EXIT_SOLVE
     except SolveError as err:
-        _say(f"stochplan: solve failed: {err}")
+        say(f"stochplan: solve failed: {err}")
         return EXIT_SOLVE
     except StochplanError as err:
         if args.verbose and err.__cause__ is not None and not follower():  # a user's module
             traceback.print_exception(err.__cause__, file=sys.stderr)
-        _say(f"stochplan: error: {err}")
+        say(f"stochplan: error: {err}")
         return EXIT_USAGE
     except KeyboardInterrupt as stop:
         word = "terminated" if isinstance(stop, Terminated) else "interrupted"
         if STORED:  # after the run was stored: say so, not "unchanged"
             run_id, db = STORED[-1]
-            _say(f"stochplan: {word} after storing run {run_id} in {db}")
+            say(f"stochplan: {word} after storing run {run_id} in {db}")
         else:
-            _say(f"stochplan: {word}; the results database is unchanged")
+            say(f"stochplan: {word}; the results database is unchanged")
         return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:  # stdout closed early (`stochplan ... | head`): not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep Python's exit flush quiet
@@ -136,8 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # a bug: one line, the traceback with -v
         if args.verbose and not follower():
             traceback.print_exc()
-        _say(f"stochplan: internal error: {type(err).__name__}: {err} (-v shows the "
-             "traceback; please report it)")
+        say(f"stochplan: internal error: {type(err).__name__}: {err} (-v shows the "
+            "traceback; please report it)")
         return EXIT_INTERNAL
 
 
