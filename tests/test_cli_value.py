@@ -202,3 +202,14 @@ def test_evaluate_prints_the_paired_difference_where_both_plans_are_feasible(tmp
         f"mean-value (EV) minus stochastic (run {run}), paired: +inf; where both are feasible "
         f"({ev['both_feasible']} scenarios): mean {money(ev['diff_feasible_mean'])}  95% CI "
         f"[{money(ev['diff_feasible_ci_low'])}, {money(ev['diff_feasible_ci_high'])}]")
+
+
+@pytest.mark.parametrize(("x", "text"), [
+    (1234.5, "$1,234.50"), (-1234.5, "-$1,234.50"), (0.0, "$0.00"),
+    (math.inf, "inf"), (-math.inf, "-inf"), (math.nan, "nan")])
+def test_the_command_line_writes_dollars_as_the_reports_do(x, text):
+    """One way to write an amount: a paired difference below zero read "$-12.00" on the
+    command line and "-$12.00" in the reports, and -inf read "nan"."""
+    from stochplan.reports.text import money as report_money
+
+    assert money(x) == report_money(x) == text

@@ -206,7 +206,11 @@ def json_safe(value: Any) -> Any:
 
 
 def money(x: float) -> str:
-    return f"${x:,.2f}" if math.isfinite(x) else ("+inf" if x > 0 else "nan")
+    """Dollars as every report writes them (:func:`stochplan.reports.text.money`), imported
+    when first needed so that the command line starts without pandas."""
+    from stochplan.reports.text import money as dollars
+
+    return dollars(float(x))
 
 
 @contextlib.contextmanager

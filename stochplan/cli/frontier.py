@@ -32,6 +32,7 @@ from stochplan.cli.common import (
     check_risk_flags,
     load_instance_first,
     model_overrides,
+    money,
     open_store,
     print_json,
     risk_overrides,
@@ -157,8 +158,8 @@ def _solve(args: argparse.Namespace) -> int:
             clear = "\r\033[K" if progress.enabled else ""
             sys.stderr.write(
                 f"{clear}{frontier_id} point {k + 1}/{len(weights)}: weight {weights[k]:g}, "
-                f"{what} {_money(risk['expected'])}, CVaR {risk['alpha']:.0%} "
-                f"{_money(risk['cvar'])}, stored as run {run_id} "
+                f"{what} {money(risk['expected'])}, CVaR {risk['alpha']:.0%} "
+                f"{money(risk['cvar'])}, stored as run {run_id} "
                 f"({outcome.timings.get('frontier_point', 0.0):.1f} s)\n")
             sys.stderr.flush()
 
@@ -232,9 +233,3 @@ def _listing(runs: Any) -> str:
     names = list(dict.fromkeys(str(f) for f in runs["frontier"]))
     shown = ", ".join(names[-5:])
     return shown if len(names) <= 5 else f"{shown} and {len(names) - 5} older"
-
-
-def _money(x: float) -> str:
-    from stochplan.reports.text import money
-
-    return money(float(x))
