@@ -8,7 +8,9 @@ Until :func:`world` first hands out that communicator, every rank of a job does 
 thing: they parse the same command line and read the same files, so a mistake found then is
 found by every rank. The command line says it once (rank 0, :func:`follower`) and the ranks
 then end together with its exit status (:func:`leave`), rather than each rank printing it and
-mpi4py aborting the job with a line of its own.
+mpi4py aborting the job with a line of its own. A check rank 0 alone makes after that (the
+results database, say) and broadcasts puts the ranks back in step when it fails
+(:func:`in_step_again`), so that mistake ends the same way.
 """
 
 from __future__ import annotations
@@ -64,6 +66,13 @@ def _rank_in_step() -> int | None:
     """:func:`_launch_rank` while the job has not yet asked for :func:`world` (so every rank
     has done the same); None after."""
     return _launch_rank() if _IN_STEP[0] else None
+
+
+def in_step_again() -> None:
+    """Call on every rank right after a collective told each rank the same outcome, one that
+    ends the command (rank 0 found a mistake and broadcast it): the ranks are in step again,
+    so the mistake is said once and the job ends with its status (:func:`leave`)."""
+    _IN_STEP[0] = True
 
 
 def root() -> bool:

@@ -200,12 +200,11 @@ def solve_command(args: argparse.Namespace) -> int:
     if comm is None or comm.Get_rank() == 0:
         return _solve_once(args, config, comm)
     try:
-        _solve_once(args, config, comm)
+        return _solve_once(args, config, comm)
     except SolveError:  # InfeasibleError included; rank 0 reports it
         return EXIT_SOLVE
     except StochplanError:
         return EXIT_USAGE
-    return 0
 
 
 def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
@@ -221,6 +220,9 @@ def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
         except StochplanError as err:
             db_error = err
     if comm is not None and not comm.bcast(db_error is None, root=0):
+        from stochplan.parallel import in_step_again
+
+        in_step_again()  # every rank knows: rank 0 says it, all end with its status
         if db_error is not None:
             raise db_error
         return EXIT_USAGE

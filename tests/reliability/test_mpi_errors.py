@@ -63,6 +63,28 @@ def test_a_mistake_under_mpiexec_is_said_once(args: list[str], line: str, runner
     assert not (tmp_path / "results.db").exists()
 
 
+@pytest.mark.parametrize("runner", [["-m", "mpi4py", "-m", "stochplan"], ["-m", "stochplan"]],
+                         ids=["mpi4py", "plain"])
+def test_a_results_database_rank_0_refuses_is_said_once(runner: list[str],
+                                                        tmp_path: Path) -> None:
+    """A decomposed solve has taken its communicator when rank 0 checks ``--db`` (the other
+    ranks must not open the file at once): the check's outcome, broadcast, puts the ranks
+    back in step, so the mistake ends as one found by every rank, not with an abort line."""
+    folder = tmp_path / "a folder"
+    folder.mkdir()
+    done = subprocess.run(
+        [_mpiexec(), "-n", "3", sys.executable, *runner, "solve", "electronics", "--method",
+         "lshaped", "--scenarios", "poisson:3", "--db", str(folder)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"stochplan: error: --db = {str(folder)!r}: is a folder, not a database file"], \
+        done.stderr
+    assert done.stdout == ""
+    assert list(folder.iterdir()) == []
+
+
 #: Rank 1 alone finds a mistake (rank 0 goes on, as if it had found none): rank 1's kept-back
 #: message must still be said, and the job must end, long before rank 0's 60 s.
 ONE_RANK_ONLY = """
