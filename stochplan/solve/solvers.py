@@ -58,6 +58,18 @@ def _unknown(name: str) -> InputError:
     return InputError("solver.name", name, f"unknown solver (known: {', '.join(SOLVERS)})")
 
 
+#: HiGHS's ``simplex_dual_edge_weight_strategy`` for each ``pricing`` (None: HiGHS's default).
+#: Measured with raw HiGHS on extensive-form LPs (one thread, CPU seconds, steepest edge as
+#: HiGHS chooses it against devex; the iteration counts within 6 % of each other):
+#: electronics without lost sales, 1,000 Poisson scenarios, 4.55 against 1.45; with lost
+#: sales at $500/unit, 1,000 scenarios 5.51 against 3.15, 5,000 scenarios 255.5 against
+#: 188.8, and in mean-CVaR form 9.00 against 6.12 and 229.8 against 130.1; multisite
+#: relaxed, 300 scenarios, 2.80 against 2.48; lot sizing relaxed, 200 scenarios, 47.1 against
+#: 46.4; S&OP pre-build, 1,000 scenarios, 0.16 against 0.12. HiGHS's MIP solver keeps its own
+#: pricing (the same iterations and times on three MIP extensive forms).
+PRICING: dict[str, int | None] = {"devex": 1, "steepest-edge": 2, "auto": None}
+
+
 @dataclass(frozen=True)
 class SolverOptions:
     """How to solve.
@@ -83,6 +95,12 @@ class SolverOptions:
         solution is interior and its objective is within ``ipm_gap`` of the optimum.
     ipm_gap : float or None
         Relative optimality tolerance of the interior-point method (HiGHS's default 1e-8).
+    pricing : {"devex", "steepest-edge", "auto"}
+        How HiGHS's dual simplex chooses the row leaving the basis (its
+        ``simplex_dual_edge_weight_strategy``): "devex" (the default here), "steepest-edge",
+        or "auto" (HiGHS's own choice, which keeps steepest edge on these models). On
+        extensive forms steepest edge takes about as many iterations as devex, each dearer:
+        see :data:`PRICING`.
     backend : {"auto", "matrix", "pyomo"}
         How models reach HiGHS. ``"matrix"`` compiles the scenario models to arrays and calls
         highspy directly (:mod:`stochplan.solve.matrix`); ``"pyomo"`` hands Pyomo models to
@@ -98,6 +116,7 @@ class SolverOptions:
     algorithm: str = "auto"
     crossover: bool = True
     ipm_gap: float | None = None
+    pricing: str = "devex"
     backend: str = "auto"
 
     def __post_init__(self) -> None:
@@ -114,6 +133,9 @@ class SolverOptions:
                              "expected auto, simplex, ipm or pdlp")
         if self.ipm_gap is not None and not 0 < self.ipm_gap < 1:
             raise InputError("solver.ipm_gap", self.ipm_gap, "must be in (0, 1)")
+        if self.pricing not in PRICING:
+            raise InputError("solver.pricing", self.pricing,
+                             f"expected {', '.join(PRICING)}")
         if self.backend not in ("auto", "matrix", "pyomo"):
             raise InputError("solver.backend", self.backend, "expected auto, matrix or pyomo")
 
@@ -211,6 +233,9 @@ def highs_options(options: SolverOptions) -> dict[str, Any]:
         out["run_crossover"] = "off"
     if options.ipm_gap is not None:
         out["ipm_optimality_tolerance"] = float(options.ipm_gap)
+    strategy = PRICING[options.pricing]
+    if strategy is not None:
+        out["simplex_dual_edge_weight_strategy"] = strategy
     return out
 
 

@@ -153,3 +153,40 @@ def test_every_name_reports_infeasibility_with_its_cause(name):
         solve_ef(NEWSVENDOR, NEWSVENDOR_SCENARIOS, {"min_sales": 15.0},
                  SolverOptions(name=name, backend="pyomo"))
     assert "min_sales" in err.value.families
+
+
+@pytest.mark.parametrize(("pricing", "strategy"), [("devex", 1), ("steepest-edge", 2),
+                                                   ("auto", -1)])
+def test_pricing_reaches_highs(pricing: str, strategy: int) -> None:
+    """``[solver] pricing`` sets HiGHS's dual edge weights on the matrix backend's HiGHS
+    (devex unless asked; "auto" leaves HiGHS's own default, -1)."""
+    from stochplan.solve.matrix import _highs
+
+    h = _highs(SolverOptions(pricing=pricing))
+    assert h.getOptionValue("simplex_dual_edge_weight_strategy")[1] == strategy
+    assert load_config(None, solver={"pricing": pricing}).solver.pricing == pricing
+
+
+@pytest.mark.solve
+@pytest.mark.parametrize("pricing", ["devex", "steepest-edge", "auto"])
+def test_every_pricing_gives_the_same_extensive_form(pricing: str) -> None:
+    """The relaxed electronics extensive form (20 Poisson scenarios, matrix backend) has one
+    optimum, whichever rows the dual simplex prices."""
+    from stochplan.family import get_family
+
+    fam = get_family("aggregate")
+    inst = fam.resolve("electronics", {"integer": False})
+    names = fam.scenario_set(inst, "poisson:20", 0).names
+    kwargs = fam.creator_kwargs(inst, "poisson:20", 0)
+    base = solve_ef(fam.module, names, kwargs, SolverOptions(pricing="auto", backend="matrix"))
+    result = solve_ef(fam.module, names, kwargs, SolverOptions(pricing=pricing,
+                                                                backend="matrix"))
+    assert result.status == base.status == "optimal"
+    assert result.objective == pytest.approx(base.objective, rel=1e-9)
+    assert result.info["backend"].startswith("matrix")
+
+
+def test_an_unknown_pricing_is_named() -> None:
+    with pytest.raises(InputError, match="solver.pricing = 'dantzig': expected devex, "
+                                         "steepest-edge, auto"):
+        SolverOptions(pricing="dantzig")
