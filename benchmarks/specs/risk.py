@@ -5,9 +5,12 @@ with seed 0. For each scenario count S, each cell in its own process (this file 
 child: ``python risk.py child METHOD S MEASURE``), through ``stochplan.run.solve_instance``
 (what ``stochplan solve`` runs):
 
-- EF: the extensive form with HiGHS (matrix backend), risk-neutral and under
-  0.5 E + 0.5 CVaR_95% (the Rockafellar-Uryasev form: one more first-stage column, one more
-  column and row per scenario, the row holding the recourse cost's columns);
+- EF: the extensive form with HiGHS (matrix backend, dual simplex with devex pricing, the
+  default), risk-neutral and under 0.5 E + 0.5 CVaR_95% (the Rockafellar-Uryasev form: one
+  more first-stage column, one more column and row per scenario, the row holding the
+  recourse cost's columns). With HiGHS's steepest-edge pricing (before commit ea68424) the
+  EF cells at S = 1000 took 6.4 s and 10.2 s (1.59x): devex makes both faster, the
+  risk-neutral one more;
 - L-shaped: serial, gap target 0.01 %, risk-neutral and under the same measure (the measure
   is taken by the method itself: per iteration one aggregated CVaR cut and one cut per tail
   scenario besides the expectation's).
@@ -105,6 +108,11 @@ def report(rows: list[dict[str, Any]]) -> str:
             "one at S = 1000. The CPU ratio (each cell's process time) is steadier than the "
             "wall ratio when other jobs share the machine. The risk-neutral plan's CVaR is "
             "not computed here (`stochplan evaluate` or a frontier's weight-0 point gives it).")
+    verdicts = [f"{r['method']} {r['ratio']:.2f}x, "
+                f"{'met' if r['ratio'] <= GOAL_RATIO else 'NOT met'}"
+                for r in rows if r["S"] == 1000 and r["ratio"] is not None]
+    if verdicts:
+        goal += " At S = 1000: " + "; ".join(verdicts) + "."
     return "\n".join(lines) + "\n\n" + goal + "\n"
 
 
