@@ -398,10 +398,15 @@ class Decomposition:
 
 
 def _highs() -> Any:
+    """A quiet HiGHS object whose dual simplex prices by devex, as the extensive form's does
+    (:data:`~stochplan.solve.solvers.PRICING`). Electronics with lost sales at $500, 1,000
+    scenarios, two runs each: recourse 4.59 / 4.06 s and master 1.60 / 1.45 s with HiGHS's
+    steepest edge, 4.05 / 3.78 s and 1.14 / 1.03 s with devex, the same 19 iterations."""
     import highspy
 
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
+    h.setOptionValue("simplex_dual_edge_weight_strategy", 1)
     return h
 
 

@@ -171,8 +171,8 @@ def test_a_plan_proposed_again_brings_its_own_cuts(monkeypatch):
     monkeypatch.setattr(lshaped, "CORE_STEP", 0.9)
     family = get_family("assignment")
     inst = family.resolve("laser", {"recourse_integer": False})
-    names = family.scenario_set(inst, "sample:2", 2).names
-    kwargs = family.creator_kwargs(inst, "sample:2", 2)
+    names = family.scenario_set(inst, "sample:2", 1).names
+    kwargs = family.creator_kwargs(inst, "sample:2", 1)
     compiled = matrix.compile_scenarios(family.module, names, kwargs)
     ef = matrix.solve_extensive_form(compiled, SolverOptions(backend="matrix", mip_rel_gap=1e-6))
     result = solve_lshaped(family.module, names, kwargs, LShapedOptions(rel_gap=1e-3),
