@@ -100,7 +100,9 @@ class SolverOptions:
         ``simplex_dual_edge_weight_strategy``): "devex" (the default here), "steepest-edge",
         or "auto" (HiGHS's own choice, which keeps steepest edge on these models). On
         extensive forms steepest edge takes about as many iterations as devex, each dearer:
-        see :data:`PRICING`.
+        see :data:`PRICING`. It applies to the extensive form and to the scenario-by-scenario
+        solves (EEV, wait-and-see, out of sample); the L-shaped method's own HiGHS objects
+        always price by devex.
     backend : {"auto", "matrix", "pyomo"}
         How models reach HiGHS. ``"matrix"`` compiles the scenario models to arrays and calls
         highspy directly (:mod:`stochplan.solve.matrix`); ``"pyomo"`` hands Pyomo models to
