@@ -547,19 +547,20 @@ def test_the_extensive_form_takes_a_start_plan_as_its_mip_start():
     no solution of its own, but from the optimum's plan (found first, to 1e-6) it has that
     plan as its incumbent at once. HiGHS completes the plan with each day's reassignments
     within the same 0.01 s: on a quiet machine optimally (the optimum's value), on a loaded
-    one (a CI run) it once stopped 1.6 % short, so the value is bounded by the optimum's,
-    and equals it when HiGHS says the solve is optimal."""
+    one (a CI run) it once stopped 1.6 % short, so the value is bounded by the full solve's
+    proven bound, and meets the optimum's within HiGHS's default gap (1e-4) when HiGHS says
+    the solve is optimal."""
     _module, _names, _kwargs, compiled = _laser_days()
     full = matrix.solve_extensive_form(compiled, SolverOptions(backend="matrix",
                                                                mip_rel_gap=1e-6))
-    assert full.first is not None and full.objective is not None
+    assert full.first is not None and full.objective is not None and full.bound is not None
     brief = SolverOptions(backend="matrix", time_limit=0.01)
     started = matrix.solve_extensive_form(compiled, brief, start=full.first)
     assert started.first is not None and started.objective is not None
     assert np.array_equal(np.round(started.first), np.round(full.first))
-    assert started.objective <= full.objective * (1 + 1e-9)  # maximised
+    assert started.objective <= full.bound * (1 + 1e-9)  # maximised
     if started.status == "optimal":
-        assert started.objective == pytest.approx(full.objective, rel=1e-9)
+        assert started.objective == pytest.approx(full.objective, rel=1e-4)
 
 
 def test_the_pyomo_extensive_form_says_it_does_not_use_a_start_plan():
