@@ -177,7 +177,7 @@ import scipy.sparse as sp
 from stochplan.errors import InfeasibleError, InputError, SolveError
 from stochplan.parallel import share
 from stochplan.solve.results import SOLVED, SolveResult, decomposition_status
-from stochplan.solve.solvers import relative_gap
+from stochplan.solve.solvers import DEVEX, relative_gap
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -406,7 +406,7 @@ def _highs() -> Any:
 
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
-    h.setOptionValue("simplex_dual_edge_weight_strategy", 1)
+    h.setOptionValue("simplex_dual_edge_weight_strategy", DEVEX)
     return h
 
 

@@ -58,6 +58,9 @@ def _unknown(name: str) -> InputError:
     return InputError("solver.name", name, f"unknown solver (known: {', '.join(SOLVERS)})")
 
 
+#: HiGHS's ``simplex_dual_edge_weight_strategy`` for devex, which the L-shaped method's own
+#: HiGHS objects use always.
+DEVEX = 1
 #: HiGHS's ``simplex_dual_edge_weight_strategy`` for each ``pricing`` (None: HiGHS's default).
 #: Measured with raw HiGHS on extensive-form LPs (one thread, CPU seconds, steepest edge as
 #: HiGHS chooses it against devex; the iteration counts within 6 % of each other):
@@ -67,7 +70,7 @@ def _unknown(name: str) -> InputError:
 #: relaxed, 300 scenarios, 2.80 against 2.48; lot sizing relaxed, 200 scenarios, 47.1 against
 #: 46.4; S&OP pre-build, 1,000 scenarios, 0.16 against 0.12. HiGHS's MIP solver keeps its own
 #: pricing (the same iterations and times on three MIP extensive forms).
-PRICING: dict[str, int | None] = {"devex": 1, "steepest-edge": 2, "auto": None}
+PRICING: dict[str, int | None] = {"devex": DEVEX, "steepest-edge": 2, "auto": None}
 
 
 @dataclass(frozen=True)
