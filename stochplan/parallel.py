@@ -10,7 +10,8 @@ found by every rank. The command line says it once (rank 0, :func:`follower`) an
 then end together with its exit status (:func:`leave`), rather than each rank printing it and
 mpi4py aborting the job with a line of its own. A check rank 0 alone makes after that (the
 results database, say) and broadcasts puts the ranks back in step when it fails
-(:func:`in_step_again`), so that mistake ends the same way.
+(:func:`in_step_again`), so that mistake ends the same way; :func:`from_root` does so for
+work rank 0 alone does while the others wait for its answer (a solve, say).
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TypeVar
+
+from stochplan.errors import InfeasibleError, SolveError, StochplanError
+
+T = TypeVar("T")
 
 _LAUNCHER_VARS = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
 
@@ -146,3 +151,48 @@ def gather_all(items: dict[int, Any], comm: Any | None) -> dict[int, Any]:
     for part in comm.allgather(items):
         merged.update(part)
     return merged
+
+
+#: The kinds of error :class:`RootFailed` tells apart, the narrowest first.
+KINDS: tuple[type[Exception], ...] = (InfeasibleError, SolveError, StochplanError, Exception)
+
+
+class RootFailed(Exception):
+    """Raised by :func:`from_root` on the ranks other than 0 when rank 0's work failed; rank
+    0 raises (and says) its own error. ``error`` is the first of :data:`KINDS` that error is
+    an instance of: the command line ends these ranks quietly with the status it gives that
+    kind of error."""
+
+    def __init__(self, error: type[BaseException]):
+        self.error = error
+        super().__init__(f"rank 0 failed with {error.__name__}")
+
+
+def from_root(work: Callable[[], T], comm: Any | None) -> T:
+    """``work()`` done on rank 0 and its answer handed to every rank (just ``work()`` without
+    MPI).
+
+    If it raises on rank 0, every rank learns so from the same broadcast: the ranks are in
+    step again (:func:`in_step_again`), rank 0 raises its error and the others
+    :class:`RootFailed`, so the command says the error once and the job ends with its status,
+    rather than the others waiting for an answer that never comes until the launcher kills
+    them.
+    """
+    if comm is None:
+        return work()
+    answer: Any = None
+    failure: Exception | None = None
+    if comm.Get_rank() == 0:
+        try:
+            answer = work()
+        except Exception as err:  # every rank must hear of it: re-raised below
+            failure = err
+    sent = None if failure is None else next(k for k, c in enumerate(KINDS)
+                                             if isinstance(failure, c))
+    kind, answer = comm.bcast((sent, answer), root=0)
+    if kind is not None:
+        in_step_again()
+        if failure is not None:
+            raise failure
+        raise RootFailed(KINDS[kind])
+    return answer  # type: ignore[no-any-return]

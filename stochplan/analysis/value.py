@@ -32,7 +32,7 @@ from stochplan.analysis.recourse import infinite_eev_note, remedy_of
 from stochplan.errors import InputError, SolveError
 from stochplan.metrics.stats import risk_value
 from stochplan.metrics.value import evpi, vss
-from stochplan.parallel import rank
+from stochplan.parallel import from_root, in_step_again
 from stochplan.solve.ef import solve_ef, var_table
 from stochplan.solve.evaluate import evaluate_plan, wait_and_see
 from stochplan.solve.results import SolveResult
@@ -187,28 +187,25 @@ def value_report(
     timings: dict[str, float] = {}
 
     start = time.perf_counter()
-    if rp is None and rank(comm) == 0:
-        if risk is None:
-            rp = solve_ef(module, names, kwargs, solver)
-        else:
-            rp = risk_result(solve_ef(risk_module(module, risk), names, kwargs, solver), module,
-                             names, kwargs, risk, solver)
-    if comm is not None:
-        rp = comm.bcast(rp, root=0)
+    if rp is None:
+        def solve_rp() -> SolveResult:
+            if risk is None:
+                return solve_ef(module, names, kwargs, solver)
+            return risk_result(solve_ef(risk_module(module, risk), names, kwargs, solver),
+                               module, names, kwargs, risk, solver)
+
+        rp = from_root(solve_rp, comm)
     assert rp is not None
     if rp.objective is None or not rp.optimal:
+        if comm is not None:
+            in_step_again()  # every rank has the same answer: the error is said once
         raise SolveError(f"the recourse problem ended {rp.status!r}", rp.status)
     timings["rp"] = time.perf_counter() - start
     note("rp", 1, 1)
 
     start = time.perf_counter()
-    if rank(comm) == 0:
-        ev = solve_mean_value(module, names, kwargs, solver, integer_policy)
-    else:
-        ev = None
-    if comm is not None:
-        ev = comm.bcast(ev, root=0)
-    assert ev is not None
+    ev = from_root(lambda: solve_mean_value(module, names, kwargs, solver, integer_policy),
+                   comm)
     ev_value, ev_plan, sense, policy = ev
     timings["ev"] = time.perf_counter() - start
     note("ev", 1, 1)

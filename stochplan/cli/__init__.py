@@ -61,7 +61,7 @@ from stochplan.cli.common import (
     STORED,
 )
 from stochplan.errors import InfeasibleError, SolveError, StochplanError, Terminated
-from stochplan.parallel import follower, say
+from stochplan.parallel import RootFailed, follower, say
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_SOLVE", "EXIT_TERMINATED", "EXIT_USAGE", "main", "parser"]
 
@@ -104,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with interruptible():
             return int(args.handler(args))
+    except RootFailed as err:  # rank 0 failed and says why; this rank ends with its status
+        return (EXIT_SOLVE if issubclass(err.error, SolveError) else EXIT_USAGE
+                if issubclass(err.error, StochplanError) else EXIT_INTERNAL)
     except InfeasibleError as err:
         say(f"stochplan: infeasible: {err}")
         return EXIT_SOLVE

@@ -140,7 +140,7 @@ def _value_of_instance(args: argparse.Namespace, progress: Progress) -> Any:
     """The value report, the run record and the communicator (None without MPI)."""
     from stochplan.analysis.value import value_report
     from stochplan.config import load_config
-    from stochplan.parallel import rank, world
+    from stochplan.parallel import from_root, world
     from stochplan.run import outcome_from_result, solve_instance, to_record
 
     load_instance_first(args.instance)
@@ -161,9 +161,7 @@ def _value_of_instance(args: argparse.Namespace, progress: Progress) -> Any:
         report, record = _value_by_blocks(args, config, *by_blocks, comm, progress)
         return report, _with_input_db(record, args), comm
     progress.phase("rp")
-    outcome = solve_instance(config, instance=source) if rank(comm) == 0 else None
-    if comm is not None:
-        outcome = comm.bcast(outcome, root=0)
+    outcome = from_root(lambda: solve_instance(config, instance=source), comm)
     assert outcome is not None
     inst, sc, family = outcome.instance, config.scenarios, outcome.family
     kwargs = family.creator_kwargs(inst, sc.spec, sc.seed, sc.multipliers, sc.weights)

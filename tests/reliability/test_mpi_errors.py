@@ -85,6 +85,34 @@ def test_a_results_database_rank_0_refuses_is_said_once(runner: list[str],
     assert list(folder.iterdir()) == []
 
 
+@pytest.mark.parametrize("runner", [["-m", "mpi4py", "-m", "stochplan"], ["-m", "stochplan"]],
+                         ids=["mpi4py", "plain"])
+def test_a_recourse_problem_rank_0_finds_infeasible_is_said_once(runner: list[str],
+                                                                 tmp_path: Path) -> None:
+    """``value`` solves the recourse problem on rank 0 while the other ranks wait for it
+    (they have taken their communicator): when it is infeasible, the broadcast that carries
+    the answer tells every rank, so the job says so once and ends with status 3, instead of
+    the others waiting until the launcher kills them."""
+    from stochplan.data import resolve_instance
+
+    folder = tmp_path / "inst"
+    shutil.copytree(resolve_instance("electronics").parent, folder)
+    toml = folder / "instance.toml"
+    assert "hours_per_worker = 40" in toml.read_text()
+    toml.write_text(toml.read_text().replace("hours_per_worker = 40", "hours_per_worker = 0"))
+    done = subprocess.run(
+        [_mpiexec(), "-n", "3", sys.executable, *runner, "value", str(folder), "--scenarios",
+         "poisson:3", "--db", "results.db"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr
+    assert done.stderr.startswith("stochplan: infeasible:"), done.stderr
+    assert "inventory_balance" in done.stderr
+    assert done.stdout == ""
+    assert not (tmp_path / "results.db").exists()
+
+
 #: Rank 1 alone finds a mistake (rank 0 goes on, as if it had found none): rank 1's kept-back
 #: message must still be said, and the job must end, long before rank 0's 60 s.
 ONE_RANK_ONLY = """
@@ -110,6 +138,17 @@ def test_a_mistake_one_rank_alone_finds_is_still_said(tmp_path: Path) -> None:
     assert time.monotonic() - began < 40, done.stderr
     assert done.returncode == 2, done.stderr
     assert "stochplan: error: only rank 1 found this" in done.stderr.splitlines()
+
+
+def test_without_mpi_from_root_is_the_work_itself() -> None:
+    """Without a communicator the work is done here, and its error is raised as it is."""
+    assert parallel.from_root(lambda: 42, None) == 42
+
+    def fails() -> None:
+        raise ValueError("no")
+
+    with pytest.raises(ValueError, match="no"):
+        parallel.from_root(fails, None)
 
 
 def test_without_mpi_leave_is_sys_exit(monkeypatch: pytest.MonkeyPatch) -> None:
