@@ -105,7 +105,9 @@ class SolverOptions:
         extensive forms steepest edge takes about as many iterations as devex, each dearer:
         see :data:`PRICING`. It applies to the extensive form and to the scenario-by-scenario
         solves (EEV, wait-and-see, out of sample); the L-shaped method's own HiGHS objects
-        always price by devex.
+        and PH's highspy subproblems always price by devex (PH on electronics with lost
+        sales, 1,000 scenarios, one rank, ten iterations: 13.1 s against 19.6 s with steepest
+        edge, the same iterates to 1e-7).
     backend : {"auto", "matrix", "pyomo"}
         How models reach HiGHS. ``"matrix"`` compiles the scenario models to arrays and calls
         highspy directly (:mod:`stochplan.solve.matrix`); ``"pyomo"`` hands Pyomo models to
