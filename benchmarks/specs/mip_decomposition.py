@@ -75,8 +75,8 @@ SEED = 0
 GAPS = (0.01, 0.001)
 #: Seconds (full run / smoke run).
 EF_TIME_LIMIT, EF_SMOKE_LIMIT = 600.0, 30.0
-LSHAPED_TIME_LIMIT, LSHAPED_SMOKE_LIMIT = 300.0, 10.0
-PH_TIME_LIMIT, PH_SMOKE_LIMIT = 300.0, 5.0
+LSHAPED_TIME_LIMIT, LSHAPED_SMOKE_LIMIT = 300.0, 4.0
+PH_TIME_LIMIT, PH_SMOKE_LIMIT = 300.0, 3.0
 #: Rows whose goal is a time to a gap: their decomposition cells (full run) get at least that
 #: long, so that the goal is judged and not cut short by the limit above.
 GOAL_SECONDS = {("laser", 1000): 600.0}

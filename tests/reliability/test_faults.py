@@ -23,6 +23,8 @@ pytestmark = pytest.mark.solve
 #: A MIP whose build takes about 2 s and whose HiGHS solve about 6 s (on one idle core):
 #: long enough to be interrupted in each phase.
 LONG = ["solve", "electronics", "--scenarios", "poisson:1000"]
+#: A run that reaches its store phase in seconds (the store tests wait there on a held lock).
+SHORT = ["solve", "electronics", "--relax", "--scenarios", "poisson:50"]
 
 
 class Running:
@@ -103,7 +105,8 @@ def test_signal_during_a_phase(phase: str, sig: int, status: int, word: str | No
     before = db_state(db)
     holder = None
     try:
-        run = Running([*LONG, "--db", "results.db", "--quiet"], work,
+        run = Running([*(SHORT if phase == "store" else LONG), "--db", "results.db",
+                       "--quiet"], work,
                       env={"STOCHPLAN_LOCK_TIMEOUT": "60"})
         if phase == "store":
             run.wait_for("phase: load")  # the database was checked: now hold its lock
