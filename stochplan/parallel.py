@@ -187,6 +187,22 @@ def from_root(work: Callable[[], T], comm: Any | None) -> T:
             answer = work()
         except Exception as err:  # every rank must hear of it: re-raised below
             failure = err
+    return _together(failure, answer, comm)  # type: ignore[no-any-return]
+
+
+def raise_together(failure: Exception | None, comm: Any | None) -> None:
+    """Raise rank 0's ``failure`` (None: none) on every rank, as :func:`from_root` does: rank
+    0 raises it, the others :class:`RootFailed`. Call on every rank, rank 0 having decided
+    alone whether to fail (what the others passed is not looked at)."""
+    if comm is None:
+        if failure is not None:
+            raise failure
+        return
+    _together(failure if comm.Get_rank() == 0 else None, None, comm)
+
+
+def _together(failure: Exception | None, answer: Any, comm: Any) -> Any:
+    """Broadcast rank 0's answer, or the kind of its failure (see :func:`from_root`)."""
     sent = None if failure is None else next(k for k, c in enumerate(KINDS)
                                              if isinstance(failure, c))
     kind, answer = comm.bcast((sent, answer), root=0)
@@ -195,4 +211,4 @@ def from_root(work: Callable[[], T], comm: Any | None) -> T:
         if failure is not None:
             raise failure
         raise RootFailed(KINDS[kind])
-    return answer  # type: ignore[no-any-return]
+    return answer

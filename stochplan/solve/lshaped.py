@@ -175,7 +175,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from stochplan.errors import InfeasibleError, InputError, SolveError
-from stochplan.parallel import share
+from stochplan.parallel import raise_together, share
 from stochplan.solve.results import SOLVED, SolveResult, decomposition_status
 from stochplan.solve.solvers import DEVEX, relative_gap
 
@@ -964,64 +964,77 @@ def solve_lshaped(
     note("extract")
     start = time.perf_counter()
     best_y = _gather_rows(run.pop("best_y"), len(d.names), comm)
-    if rank != 0:
-        return None
-    x = run["x"]
-    if x is None:
-        if run["infeasible_master"]:
-            raise InfeasibleError(
-                "no first-stage plan has feasible recourse in every scenario (the feasibility "
-                "cuts leave the first stage empty)", ("feasibility cuts",))
-        raise SolveError(f"the L-shaped method found no plan feasible in every scenario in "
-                         f"{run['iterations']} iterations ({run['stop_reason']})", "no_incumbent")
-    plan = matrix.plan_table(compiled.columns, x, index_names)
-    recourse = matrix.recourse_table(compiled.names, compiled.columns, best_y, index_names)
-    timings["extract"] = time.perf_counter() - start
 
-    objective = d.sense * run["ub"]
-    bound = d.sense * run["lb"] if math.isfinite(run["lb"]) else None
-    gap = relative_gap(objective, bound)
-    status = decomposition_status(gap, options.rel_gap, run["stop_reason"])
-    info = {"iterations": run["iterations"], "stop_reason": "gap" if status in SOLVED
-            else run["stop_reason"], "clusters": run["clusters"], "cuts": run["cuts"],
-            "feasibility_cuts": run["feasibility_cuts"], "ranks": size,
-            "rel_gap_target": options.rel_gap, "level": options.level,
-            "history": [[t, k, d.sense * lb, d.sense * ub] for t, k, lb, ub in run["history"]],
-            "backend": f"matrix ({compiled.method})"}
-    if start_plan is not None:
-        valued = run["start_value"]
-        info["start_plan"] = f"{matrix.start_label(start_plan)}: " + (
-            f"valued ${d.sense * valued:,.2f}" if valued is not None and math.isfinite(valued)
-            else "not valued (no recourse in some scenario, or the limit came first)")
-    if "relaxation" in run:  # integer first stage: phase 1 on the relaxation, then the MIP
-        relax = run["relaxation"]
-        info["integer_first_stage"] = int(d.integer.sum())
-        info["relaxation"] = {
-            "iterations": relax.get("iterations"), "stop_reason": relax.get("stop_reason"),
-            "bound": d.sense * relax["bound"] if relax else None,
-            "value": d.sense * relax["value"] if relax else None,
-            "rel_gap_target": options.relaxation_gap,
-            "jensen_blocks": relax.get("jensen_blocks", 0)}
-        info["master_mip"] = run["master_mip"]
-    if measure is not None:
-        from stochplan.metrics.stats import risk_value
+    def result() -> SolveResult:  # rank 0's: the run's result, or why there is none
+        x = run["x"]
+        if x is None:
+            if run["infeasible_master"]:
+                raise InfeasibleError(
+                    "no first-stage plan has feasible recourse in every scenario (the "
+                    "feasibility cuts leave the first stage empty)", ("feasibility cuts",))
+            raise SolveError(f"the L-shaped method found no plan feasible in every scenario "
+                             f"in {run['iterations']} iterations ({run['stop_reason']})",
+                             "no_incumbent")
+        plan = matrix.plan_table(compiled.columns, x, index_names)
+        recourse = matrix.recourse_table(compiled.names, compiled.columns, best_y, index_names)
+        timings["extract"] = time.perf_counter() - start
 
-        measured = risk_value(d.sense * run["best_losses"], d.p, measure.alpha, measure.weight,
-                              "min" if d.sense == 1 else "max")
-        info["risk"] = {"measure": measure.measure, "label": measure.label(),
-                        **measured.to_dict()}
-    if status not in SOLVED and not allow_partial:
-        raise SolveError(
-            f"the L-shaped method stopped ({run['stop_reason'].replace('_', ' ')}) after "
-            f"{run['iterations']} iterations with gap "
-            f"{gap if gap is not None else math.inf:.3%} above the target "
-            f"{options.rel_gap:.3%} (objective {objective:,.2f}, bound "
-            f"{'none' if bound is None else f'{bound:,.2f}'}); ask for partial results to "
-            "keep it", status)
-    return SolveResult(
-        method="lshaped", status=status, objective=objective, bound=bound, gap=gap,
-        plan=plan, recourse=recourse, scenario_names=compiled.names,
-        probabilities=compiled.probabilities, timings=timings, solver="highs", info=info)
+        objective = d.sense * run["ub"]
+        bound = d.sense * run["lb"] if math.isfinite(run["lb"]) else None
+        gap = relative_gap(objective, bound)
+        status = decomposition_status(gap, options.rel_gap, run["stop_reason"])
+        info = {"iterations": run["iterations"], "stop_reason": "gap" if status in SOLVED
+                else run["stop_reason"], "clusters": run["clusters"], "cuts": run["cuts"],
+                "feasibility_cuts": run["feasibility_cuts"], "ranks": size,
+                "rel_gap_target": options.rel_gap, "level": options.level,
+                "history": [[t, k, d.sense * lb, d.sense * ub] for t, k, lb, ub in run["history"]],
+                "backend": f"matrix ({compiled.method})"}
+        if start_plan is not None:
+            valued = run["start_value"]
+            info["start_plan"] = f"{matrix.start_label(start_plan)}: " + (
+                f"valued ${d.sense * valued:,.2f}" if valued is not None and math.isfinite(valued)
+                else "not valued (no recourse in some scenario, or the limit came first)")
+        if "relaxation" in run:  # integer first stage: phase 1 on the relaxation, then the MIP
+            relax = run["relaxation"]
+            info["integer_first_stage"] = int(d.integer.sum())
+            info["relaxation"] = {
+                "iterations": relax.get("iterations"), "stop_reason": relax.get("stop_reason"),
+                "bound": d.sense * relax["bound"] if relax else None,
+                "value": d.sense * relax["value"] if relax else None,
+                "rel_gap_target": options.relaxation_gap,
+                "jensen_blocks": relax.get("jensen_blocks", 0)}
+            info["master_mip"] = run["master_mip"]
+        if measure is not None:
+            from stochplan.metrics.stats import risk_value
+
+            measured = risk_value(d.sense * run["best_losses"], d.p, measure.alpha, measure.weight,
+                                  "min" if d.sense == 1 else "max")
+            info["risk"] = {"measure": measure.measure, "label": measure.label(),
+                            **measured.to_dict()}
+        if status not in SOLVED and not allow_partial:
+            raise SolveError(
+                f"the L-shaped method stopped ({run['stop_reason'].replace('_', ' ')}) after "
+                f"{run['iterations']} iterations with gap "
+                f"{gap if gap is not None else math.inf:.3%} above the target "
+                f"{options.rel_gap:.3%} (objective {objective:,.2f}, bound "
+                f"{'none' if bound is None else f'{bound:,.2f}'}); ask for partial results to "
+                "keep it", status)
+        return SolveResult(
+            method="lshaped", status=status, objective=objective, bound=bound, gap=gap,
+            plan=plan, recourse=recourse, scenario_names=compiled.names,
+            probabilities=compiled.probabilities, timings=timings, solver="highs", info=info)
+
+    answer: SolveResult | None = None
+    failure: SolveError | None = None
+    if rank == 0:
+        try:
+            answer = result()
+        except SolveError as err:
+            failure = err
+    # every rank ends with rank 0's failure, said once by rank 0 (not rank 0 alone: under
+    # mpi4py's runner its exit status would abort the job with a line of its own)
+    raise_together(failure, comm)
+    return answer
 
 
 def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,

@@ -85,14 +85,22 @@ def test_a_results_database_rank_0_refuses_is_said_once(runner: list[str],
     assert list(folder.iterdir()) == []
 
 
+#: (command, a word of its one line): ``value`` solves the recourse problem on rank 0 while
+#: the other ranks wait for it; the L-shaped method finds on rank 0 (its master) that no plan
+#: has feasible recourse.
+INFEASIBLE = [(["value"], "inventory_balance"),
+              (["solve", "--method", "lshaped", "--relax"], "feasibility cuts")]
+
+
 @pytest.mark.parametrize("runner", [["-m", "mpi4py", "-m", "stochplan"], ["-m", "stochplan"]],
                          ids=["mpi4py", "plain"])
-def test_a_recourse_problem_rank_0_finds_infeasible_is_said_once(runner: list[str],
-                                                                 tmp_path: Path) -> None:
-    """``value`` solves the recourse problem on rank 0 while the other ranks wait for it
-    (they have taken their communicator): when it is infeasible, the broadcast that carries
-    the answer tells every rank, so the job says so once and ends with status 3, instead of
-    the others waiting until the launcher kills them."""
+@pytest.mark.parametrize("command, word", INFEASIBLE, ids=["value", "lshaped"])
+def test_an_infeasibility_rank_0_finds_is_said_once(command: list[str], word: str,
+                                                    runner: list[str], tmp_path: Path) -> None:
+    """Rank 0 alone finds that the instance is infeasible, after the ranks have taken their
+    communicator: every rank learns it from a broadcast, so the job says so once and ends
+    with status 3, instead of rank 0 ending alone (the others waiting until the launcher
+    kills them, or MPI_Abort adding its line)."""
     from stochplan.data import resolve_instance
 
     folder = tmp_path / "inst"
@@ -101,14 +109,14 @@ def test_a_recourse_problem_rank_0_finds_infeasible_is_said_once(runner: list[st
     assert "hours_per_worker = 40" in toml.read_text()
     toml.write_text(toml.read_text().replace("hours_per_worker = 40", "hours_per_worker = 0"))
     done = subprocess.run(
-        [_mpiexec(), "-n", "3", sys.executable, *runner, "value", str(folder), "--scenarios",
-         "poisson:3", "--db", "results.db"],
+        [_mpiexec(), "-n", "3", sys.executable, *runner, command[0], str(folder), *command[1:],
+         "--scenarios", "poisson:3", "--db", "results.db"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 3, done.stderr
     assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr
     assert done.stderr.startswith("stochplan: infeasible:"), done.stderr
-    assert "inventory_balance" in done.stderr
+    assert word in done.stderr
     assert done.stdout == ""
     assert not (tmp_path / "results.db").exists()
 
