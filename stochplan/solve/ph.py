@@ -280,6 +280,10 @@ def solve_ph(
 
     Raises
     ------
+    InfeasibleError
+        On every rank when the first scenario alone has no solution (checked before PH
+        starts, naming the constraint families), and on one rank when a subproblem has none
+        in PH's first iteration.
     SolveError
         On rank 0 when no feasible first-stage plan was found, or when the gap target was
         missed and ``allow_partial`` is false.
@@ -292,6 +296,7 @@ def solve_ph(
     if not names:
         raise InputError("scenarios", names, "need at least one scenario")
     creator_kwargs = dict(creator_kwargs or {})
+    _check_first_scenario(module, names[0], creator_kwargs, comm)
     fallback = None
     if options.backend == "highspy":
         done = _solve_highspy(module, names, creator_kwargs, options, comm, allow_partial,
@@ -379,6 +384,36 @@ def solve_ph(
         solver=options.solver,
         info=info,
     )
+
+
+def _check_first_scenario(module: ModuleType, name: str, creator_kwargs: dict[str, Any],
+                          comm: Any) -> None:
+    """Raise :class:`InfeasibleError`, naming the constraint families that cannot all hold,
+    when scenario ``name`` alone (its LP relaxation) has no solution.
+
+    mpi-sppy meets an infeasible scenario in PH's iteration 0 and raises a ``RuntimeError``
+    on the hub, while each spoke fails in its own way; an instance infeasible in every
+    scenario (no labour hours, say) is found here first, by every rank alike (the same
+    model), so it is said once and the job ends with status 3.
+    """
+    import pyomo.environ as pyo
+
+    from stochplan.errors import InfeasibleError
+    from stochplan.parallel import in_step_again
+    from stochplan.solve.diagnose import explain_infeasibility
+    from stochplan.solve.solvers import SolverOptions, solve_model
+
+    model = module.scenario_creator(name, **creator_kwargs)
+    pyo.TransformationFactory("core.relax_integer_vars").apply_to(model)
+    solver = SolverOptions()
+    if solve_model(model, solver).status not in ("infeasible", "infeasible_or_unbounded"):
+        return
+    # explain_infeasibility relaxes the integers itself: it takes a fresh model
+    families, detail = explain_infeasibility(module.scenario_creator(name, **creator_kwargs),
+                                             solver)
+    if comm.Get_size() > 1:
+        in_step_again()  # every rank found it: rank 0 says it
+    raise InfeasibleError(f"scenario {name} alone is infeasible: {detail}", families)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -596,12 +631,31 @@ def _cylinder_output(comm: Any, path: str, mode: str = "w",
             comm.Abort(143 if stopped else 130)
         raise
     except BaseException as exc:
+        infeasible = _infeasible_subproblem(exc)
         if comm.Get_size() > 1:  # the log folder is kept: the message points to it
-            sys.stderr.write(f"stochplan: progressive hedging failed on rank {comm.Get_rank()}: "
-                             f"{type(exc).__name__}: {exc} (mpi-sppy's output: {path})\n")
+            if infeasible is not None:
+                sys.stderr.write(f"stochplan: infeasible: {infeasible} (mpi-sppy's output: "
+                                 f"{path})\n")
+            else:
+                sys.stderr.write(f"stochplan: progressive hedging failed on rank "
+                                 f"{comm.Get_rank()}: {type(exc).__name__}: {exc} (mpi-sppy's "
+                                 f"output: {path})\n")
             sys.stderr.flush()
-            comm.Abort(1)
+            comm.Abort(3 if infeasible is not None else 1)
+        if infeasible is not None:
+            from stochplan.errors import InfeasibleError
+
+            raise InfeasibleError(infeasible) from exc
         raise
+
+
+def _infeasible_subproblem(exc: BaseException) -> str | None:
+    """What to say when ``exc`` is mpi-sppy's report of a PH subproblem without a feasible
+    solution (a ``RuntimeError`` "Infeasibility detected ..." in iteration 0); else None."""
+    if isinstance(exc, RuntimeError) and str(exc).startswith("Infeasibility detected"):
+        return ("a scenario subproblem has no feasible solution in PH's first iteration "
+                "(`--method ef` names the constraint families that cannot all hold)")
+    return None
 
 
 @contextlib.contextmanager

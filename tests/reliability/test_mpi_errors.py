@@ -87,20 +87,24 @@ def test_a_results_database_rank_0_refuses_is_said_once(runner: list[str],
 
 #: (command, a word of its one line): ``value`` solves the recourse problem on rank 0 while
 #: the other ranks wait for it; the L-shaped method finds on rank 0 (its master) that no plan
-#: has feasible recourse.
+#: has feasible recourse; PH checks the first scenario on every rank before mpi-sppy starts
+#: (whose hub and spokes would each fail in their own way).
 INFEASIBLE = [(["value"], "inventory_balance"),
-              (["solve", "--method", "lshaped", "--relax"], "feasibility cuts")]
+              (["solve", "--method", "lshaped", "--relax"], "feasibility cuts"),
+              (["solve", "--method", "ph", "--relax"], "scenario scen0 alone is infeasible")]
 
 
 @pytest.mark.parametrize("runner", [["-m", "mpi4py", "-m", "stochplan"], ["-m", "stochplan"]],
                          ids=["mpi4py", "plain"])
-@pytest.mark.parametrize("command, word", INFEASIBLE, ids=["value", "lshaped"])
+@pytest.mark.parametrize("command, word", INFEASIBLE, ids=["value", "lshaped", "ph"])
 def test_an_infeasibility_rank_0_finds_is_said_once(command: list[str], word: str,
                                                     runner: list[str], tmp_path: Path) -> None:
-    """Rank 0 alone finds that the instance is infeasible, after the ranks have taken their
-    communicator: every rank learns it from a broadcast, so the job says so once and ends
-    with status 3, instead of rank 0 ending alone (the others waiting until the launcher
-    kills them, or MPI_Abort adding its line)."""
+    """An infeasible instance under ``mpiexec``: said once, status 3. ``value`` and the
+    L-shaped method: rank 0 alone finds it, after the ranks have taken their communicator;
+    every rank learns it from a broadcast, instead of rank 0 ending alone (the others waiting
+    until the launcher kills them, or MPI_Abort adding its line). PH: every rank finds it
+    alike, before mpi-sppy starts (its hub and spokes each failed in their own way, with
+    status 1)."""
     from stochplan.data import resolve_instance
 
     folder = tmp_path / "inst"

@@ -8,6 +8,7 @@ solved in this process.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -255,3 +256,43 @@ def test_a_failure_on_one_rank_is_said_and_ends_the_job(tmp_path):
     log = tmp_path / Path(said[0].rsplit("mpi-sppy's output: ", 1)[1].rstrip(")"))
     assert log.parent == tmp_path / "logs"
     assert "Traceback" in log.read_text() and "no data for scen2" in log.read_text()
+
+
+class _OneRank:
+    def Get_size(self) -> int:
+        return 1
+
+    def Get_rank(self) -> int:
+        return 0
+
+
+def test_mpisppy_infeasible_subproblem_is_an_infeasible_error(tmp_path):
+    """mpi-sppy reports a subproblem without a solution in iteration 0 as a RuntimeError; on
+    one rank it becomes the InfeasibleError the command line ends with status 3 (it was an
+    internal error, status 1). Other errors pass unchanged."""
+    from stochplan.errors import InfeasibleError
+    from stochplan.solve.ph import _cylinder_output
+
+    with pytest.raises(InfeasibleError, match="no feasible solution in PH's first iteration"):
+        with _cylinder_output(_OneRank(), str(tmp_path / "rank0.log")):
+            raise RuntimeError("Infeasibility detected; E_feas=0.0, E1=1.0")
+    with pytest.raises(RuntimeError, match="something else"):
+        with _cylinder_output(_OneRank(), str(tmp_path / "rank0.log")):
+            raise RuntimeError("something else")
+
+
+def test_a_scenario_infeasible_alone_is_found_before_ph_starts():
+    """The first scenario's LP relaxation is checked first: no labour hours at all is named
+    with the constraint families, as the extensive form names them."""
+    from stochplan.errors import InfeasibleError
+    from stochplan.solve.ph import _check_first_scenario
+
+    inst = aggregate.resolve("electronics", {"integer": False})
+    names = aggregate.scenario_set(inst, "poisson:2", 0).names
+    kwargs = aggregate.creator_kwargs(inst, "poisson:2", 0)
+    _check_first_scenario(aggregate, names[0], kwargs, _OneRank())  # feasible: quiet
+    none = dataclasses.replace(inst, hours_per_worker=0.0)
+    kwargs = aggregate.creator_kwargs(none, "poisson:2", 0)
+    with pytest.raises(InfeasibleError, match="scenario scen0 alone is infeasible") as err:
+        _check_first_scenario(aggregate, names[0], kwargs, _OneRank())
+    assert "production_hours" in str(err.value) and err.value.families
