@@ -100,3 +100,18 @@ def _families_alone(model: pyo.ConcreteModel, cons: list[Any],
         model._elastic_up[i].unfix()
         model._elastic_down[i].unfix()
     return tuple(out)
+
+
+def scenario_alone(module: Any, name: str, creator_kwargs: dict[str, Any],
+                   solver: SolverOptions | None = None) -> tuple[tuple[str, ...], str] | None:
+    """Why scenario ``name`` alone (its LP relaxation, the first stage free) has no solution,
+    as :func:`explain_infeasibility` says it; None when it has one. An instance infeasible
+    in every scenario (no labour hours, say) is named so in well under a second, without the
+    extensive form."""
+    solver = solver or SolverOptions()
+    model = module.scenario_creator(name, **creator_kwargs)
+    pyo.TransformationFactory("core.relax_integer_vars").apply_to(model)
+    if solve_model(model, solver).status not in ("infeasible", "infeasible_or_unbounded"):
+        return None
+    # explain_infeasibility relaxes the integers itself: it takes a fresh model
+    return explain_infeasibility(module.scenario_creator(name, **creator_kwargs), solver)

@@ -969,9 +969,19 @@ def solve_lshaped(
         x = run["x"]
         if x is None:
             if run["infeasible_master"]:
+                from stochplan.solve.diagnose import scenario_alone
+
+                # an instance infeasible in every scenario: name the families, as the EF does
+                try:
+                    why = scenario_alone(module, compiled.names[0], dict(creator_kwargs or {}))
+                except Exception:  # noqa: BLE001 - the diagnosis only adds to the message
+                    why = None
                 raise InfeasibleError(
                     "no first-stage plan has feasible recourse in every scenario (the "
-                    "feasibility cuts leave the first stage empty)", ("feasibility cuts",))
+                    "feasibility cuts leave the first stage empty)" + (
+                        "" if why is None else f"; scenario {compiled.names[0]} alone is "
+                        f"infeasible: {why[1]}"), ("feasibility cuts",) + (
+                        () if why is None else why[0]))
             raise SolveError(f"the L-shaped method found no plan feasible in every scenario "
                              f"in {run['iterations']} iterations ({run['stop_reason']})",
                              "no_incumbent")

@@ -396,24 +396,16 @@ def _check_first_scenario(module: ModuleType, name: str, creator_kwargs: dict[st
     scenario (no labour hours, say) is found here first, by every rank alike (the same
     model), so it is said once and the job ends with status 3.
     """
-    import pyomo.environ as pyo
-
     from stochplan.errors import InfeasibleError
     from stochplan.parallel import in_step_again
-    from stochplan.solve.diagnose import explain_infeasibility
-    from stochplan.solve.solvers import SolverOptions, solve_model
+    from stochplan.solve.diagnose import scenario_alone
 
-    model = module.scenario_creator(name, **creator_kwargs)
-    pyo.TransformationFactory("core.relax_integer_vars").apply_to(model)
-    solver = SolverOptions()
-    if solve_model(model, solver).status not in ("infeasible", "infeasible_or_unbounded"):
+    why = scenario_alone(module, name, creator_kwargs)
+    if why is None:
         return
-    # explain_infeasibility relaxes the integers itself: it takes a fresh model
-    families, detail = explain_infeasibility(module.scenario_creator(name, **creator_kwargs),
-                                             solver)
     if comm.Get_size() > 1:
         in_step_again()  # every rank found it: rank 0 says it
-    raise InfeasibleError(f"scenario {name} alone is infeasible: {detail}", families)
+    raise InfeasibleError(f"scenario {name} alone is infeasible: {why[1]}", why[0])
 
 
 # ----------------------------------------------------------------------------------------------
