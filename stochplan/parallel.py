@@ -16,10 +16,11 @@ work rank 0 alone does while the others wait for its answer (a solve, say).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn, TypeVar
 
 from stochplan.errors import InfeasibleError, SolveError, StochplanError
@@ -78,6 +79,19 @@ def in_step_again() -> None:
     ends the command (rank 0 found a mistake and broadcast it): the ranks are in step again,
     so the mistake is said once and the job ends with its status (:func:`leave`)."""
     _IN_STEP[0] = True
+
+
+@contextlib.contextmanager
+def alike(comm: Any | None) -> Iterator[None]:
+    """Around work every rank of ``comm`` does alike (the same solve of the same data): a
+    failure there is every rank's, so the ranks are in step again (:func:`in_step_again`)
+    and the error is said once."""
+    try:
+        yield
+    except Exception:
+        if comm is not None:
+            in_step_again()
+        raise
 
 
 def root() -> bool:

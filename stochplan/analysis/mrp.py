@@ -26,7 +26,7 @@ import pandas as pd
 from stochplan.analysis.recourse import no_recourse_error, remedy_of
 from stochplan.errors import InputError
 from stochplan.metrics.stats import t_half_width
-from stochplan.parallel import gather_all, share
+from stochplan.parallel import alike, gather_all, share
 from stochplan.solve.ef import solve_ef
 from stochplan.solve.evaluate import evaluate_plan
 from stochplan.solve.results import SolveResult
@@ -107,7 +107,8 @@ def gap_confidence_interval(
     failed = gather_all(stopped, comm)
     if failed:
         infeasible, n, where = failed[min(failed)]
-        raise no_recourse_error(label, infeasible, n, where, remedy_of(module))
+        with alike(comm):
+            raise no_recourse_error(label, infeasible, n, where, remedy_of(module))
     merged = gather_all(results, comm)
     gaps = np.array([merged[b][0] for b in range(n_batches)])
     costs = np.array([merged[b][1] for b in range(n_batches)])
@@ -165,7 +166,8 @@ def grow_sample(
         names, kwargs = sample(n)
         if progress is not None:
             progress(f"SAA with N = {n}")
-        result = solve_ef(module, names, kwargs, solver)
+        with alike(comm):  # every rank solves the same SAA problem
+            result = solve_ef(module, names, kwargs, solver)
         gap = gap_confidence_interval(module, result.plan, batches_for(n), n_batches, solver,
                                       sense=sense, comm=comm, label=f"the N = {n} SAA plan")
         steps.append(SAAStep(n, float(result.objective or math.nan), gap,

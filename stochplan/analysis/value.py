@@ -32,7 +32,7 @@ from stochplan.analysis.recourse import infinite_eev_note, remedy_of
 from stochplan.errors import InputError, SolveError
 from stochplan.metrics.stats import risk_value
 from stochplan.metrics.value import evpi, vss
-from stochplan.parallel import from_root, in_step_again
+from stochplan.parallel import alike, from_root
 from stochplan.solve.ef import solve_ef, var_table
 from stochplan.solve.evaluate import evaluate_plan, wait_and_see
 from stochplan.solve.results import SolveResult
@@ -197,9 +197,8 @@ def value_report(
         rp = from_root(solve_rp, comm)
     assert rp is not None
     if rp.objective is None or not rp.optimal:
-        if comm is not None:
-            in_step_again()  # every rank has the same answer: the error is said once
-        raise SolveError(f"the recourse problem ended {rp.status!r}", rp.status)
+        with alike(comm):  # every rank has the same answer: the error is said once
+            raise SolveError(f"the recourse problem ended {rp.status!r}", rp.status)
     timings["rp"] = time.perf_counter() - start
     note("rp", 1, 1)
 

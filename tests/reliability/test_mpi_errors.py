@@ -85,26 +85,37 @@ def test_a_results_database_rank_0_refuses_is_said_once(runner: list[str],
     assert list(folder.iterdir()) == []
 
 
-#: (command, a word of its one line): ``value`` solves the recourse problem on rank 0 while
-#: the other ranks wait for it; the L-shaped method finds on rank 0 (its master) that no plan
-#: has feasible recourse; PH checks the first scenario on every rank before mpi-sppy starts
-#: (whose hub and spokes would each fail in their own way).
-INFEASIBLE = [(["value"], "inventory_balance"),
-              (["solve", "--method", "lshaped", "--relax"], "feasibility cuts"),
-              (["solve", "--method", "ph", "--relax"], "scenario scen0 alone is infeasible")]
+MPI4PY = ["-m", "mpi4py", "-m", "stochplan"]
+PLAIN = ["-m", "stochplan"]
+#: (runner, command, a word of its one line): ``value`` solves the recourse problem on rank 0
+#: while the other ranks wait for it; the L-shaped method finds on rank 0 (its master) that no
+#: plan has feasible recourse; PH checks the first scenario on every rank before mpi-sppy
+#: starts (whose hub and spokes would each fail in their own way); SAA solves the same
+#: problem on every rank. Both runners where they failed differently; else mpi4py's, which
+#: turns a rank's lone exit into an abort line.
+INFEASIBLE = [
+    *[pytest.param(runner, ["value"], "inventory_balance", id=f"value-{name}")
+      for runner, name in ((MPI4PY, "mpi4py"), (PLAIN, "plain"))],
+    *[pytest.param(runner, ["solve", "--method", "ph", "--relax"],
+                   "scenario scen0 alone is infeasible", id=f"ph-{name}")
+      for runner, name in ((MPI4PY, "mpi4py"), (PLAIN, "plain"))],
+    pytest.param(MPI4PY, ["solve", "--method", "lshaped", "--relax"], "feasibility cuts",
+                 id="lshaped-mpi4py"),
+    pytest.param(MPI4PY, ["saa", "--max-n", "6", "--batches", "2", "--target-gap", "0.01"],
+                 "inventory_balance", id="saa-mpi4py"),
+]
 
 
-@pytest.mark.parametrize("runner", [["-m", "mpi4py", "-m", "stochplan"], ["-m", "stochplan"]],
-                         ids=["mpi4py", "plain"])
-@pytest.mark.parametrize("command, word", INFEASIBLE, ids=["value", "lshaped", "ph"])
-def test_an_infeasibility_rank_0_finds_is_said_once(command: list[str], word: str,
-                                                    runner: list[str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("runner, command, word", INFEASIBLE)
+def test_an_infeasibility_rank_0_finds_is_said_once(runner: list[str], command: list[str],
+                                                    word: str, tmp_path: Path) -> None:
     """An infeasible instance under ``mpiexec``: said once, status 3. ``value`` and the
     L-shaped method: rank 0 alone finds it, after the ranks have taken their communicator;
     every rank learns it from a broadcast, instead of rank 0 ending alone (the others waiting
     until the launcher kills them, or MPI_Abort adding its line). PH: every rank finds it
     alike, before mpi-sppy starts (its hub and spokes each failed in their own way, with
-    status 1)."""
+    status 1). SAA: every rank solves the same SAA problem and finds it alike (each rank said
+    it, then MPI_Abort its line)."""
     from stochplan.data import resolve_instance
 
     folder = tmp_path / "inst"
@@ -122,6 +133,22 @@ def test_an_infeasibility_rank_0_finds_is_said_once(command: list[str], word: st
     assert done.stderr.startswith("stochplan: infeasible:"), done.stderr
     assert word in done.stderr
     assert done.stdout == ""
+    assert not (tmp_path / "results.db").exists()
+
+
+def test_an_saa_plan_without_recourse_in_a_batch_is_said_once(tmp_path: Path) -> None:
+    """The MRP's batches are shared among the ranks; a batch in which the SAA plan has no
+    feasible recourse is made known to every rank, which all raise the same error: said once,
+    status 3 (electronics without lost sales lacks relatively complete recourse)."""
+    done = subprocess.run(
+        [_mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", "-m", "stochplan", "saa",
+         "electronics", "--relax", "--scenarios", "poisson:5", "--max-n", "10", "--batches",
+         "4", "--target-gap", "0.0001", "--db", "results.db"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr
+    assert "has no feasible recourse" in done.stderr and "MRP batch" in done.stderr
     assert not (tmp_path / "results.db").exists()
 
 
