@@ -204,6 +204,25 @@ def from_root(work: Callable[[], T], comm: Any | None) -> T:
     return _together(failure, answer, comm)  # type: ignore[no-any-return]
 
 
+def on_root(work: Callable[[], T], comm: Any | None) -> T | None:
+    """``work()`` done on rank 0 alone: its answer there, None on the other ranks (just
+    ``work()`` without MPI). Call it on every rank once they are past their last collective
+    call: if ``work`` raises, every rank ends with that error (:func:`raise_together`),
+    rather than rank 0 alone (under mpi4py's runner its exit would abort the job with a line
+    of its own)."""
+    if comm is None:
+        return work()
+    answer: T | None = None
+    failure: Exception | None = None
+    if comm.Get_rank() == 0:
+        try:
+            answer = work()
+        except Exception as err:  # every rank must hear of it: re-raised below
+            failure = err
+    raise_together(failure, comm)
+    return answer
+
+
 def raise_together(failure: Exception | None, comm: Any | None) -> None:
     """Raise rank 0's ``failure`` (None: none) on every rank, as :func:`from_root` does: rank
     0 raises it, the others :class:`RootFailed`. Call on every rank, rank 0 having decided

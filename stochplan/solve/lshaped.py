@@ -175,7 +175,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from stochplan.errors import InfeasibleError, InputError, SolveError
-from stochplan.parallel import raise_together, share
+from stochplan.parallel import on_root, share
 from stochplan.solve.results import SOLVED, SolveResult, decomposition_status
 from stochplan.solve.solvers import DEVEX, relative_gap
 
@@ -1034,17 +1034,7 @@ def solve_lshaped(
             plan=plan, recourse=recourse, scenario_names=compiled.names,
             probabilities=compiled.probabilities, timings=timings, solver="highs", info=info)
 
-    answer: SolveResult | None = None
-    failure: SolveError | None = None
-    if rank == 0:
-        try:
-            answer = result()
-        except SolveError as err:
-            failure = err
-    # every rank ends with rank 0's failure, said once by rank 0 (not rank 0 alone: under
-    # mpi4py's runner its exit status would abort the job with a line of its own)
-    raise_together(failure, comm)
-    return answer
+    return on_root(result, comm)  # rank 0's failure ends every rank, said once
 
 
 def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,

@@ -81,6 +81,7 @@ import pandas as pd
 
 from stochplan import _mpisppy
 from stochplan.errors import InputError, SolveError
+from stochplan.parallel import on_root
 from stochplan.solve.results import SOLVED, SolveResult, decomposition_status
 from stochplan.solve.solvers import SOLVERS, relative_gap
 
@@ -334,56 +335,57 @@ def solve_ph(
         comm.Barrier()
         if options.log_dir is None and rank == 0:
             shutil.rmtree(log_dir, ignore_errors=True)
-    if rank != 0:
-        return None
+    def result() -> SolveResult:  # rank 0's: the run's result, or why there is none
+        assert outcome is not None
+        info = {
+            "iterations": outcome["iterations"],
+            "stop_reason": outcome["stop_reason"],
+            "ranks": size,
+            "cylinders": list(layout),
+            "bundle_size": per_bundle,
+            "linearized_proximal": linearize,
+            "rel_gap_target": options.rel_gap,
+            "backend": "pyomo" if fallback is None else f"pyomo (highspy guest: {fallback})",
+            "history": outcome["history"],
+        }
+        if options.log_dir is not None:
+            info["log_dir"] = log_dir
+        if outcome["plan"] is None:
+            raise SolveError(
+                f"progressive hedging found no feasible first-stage plan in "
+                f"{outcome['iterations']} iterations (stopped: {outcome['stop_reason']}); "
+                "allow more iterations or time",
+                "no_incumbent")
+        objective, bound = outcome["objective"], outcome["bound"]
+        gap = relative_gap(objective, bound)
+        status = decomposition_status(gap, options.rel_gap, outcome["stop_reason"])
+        if status in SOLVED:
+            info["stop_reason"] = "gap"
+        elif not allow_partial:
+            raise SolveError(
+                f"progressive hedging stopped ({outcome['stop_reason']}) after "
+                f"{outcome['iterations']} iterations with gap "
+                f"{gap if gap is not None else float('inf'):.2%} above the target "
+                f"{options.rel_gap:.2%} (incumbent {objective:,.2f}, bound "
+                f"{'none' if bound is None else f'{bound:,.2f}'}); "
+                "ask for partial results to keep it", status)
+        timings.update(outcome["timings"])
+        return SolveResult(
+            method="ph",
+            status=status,
+            objective=objective,
+            bound=bound,
+            gap=gap,
+            plan=outcome["plan"],
+            recourse=outcome["recourse"],
+            scenario_names=tuple(names),
+            probabilities=outcome["probabilities"],
+            timings=timings,
+            solver=options.solver,
+            info=info,
+        )
 
-    assert outcome is not None
-    info = {
-        "iterations": outcome["iterations"],
-        "stop_reason": outcome["stop_reason"],
-        "ranks": size,
-        "cylinders": list(layout),
-        "bundle_size": per_bundle,
-        "linearized_proximal": linearize,
-        "rel_gap_target": options.rel_gap,
-        "backend": "pyomo" if fallback is None else f"pyomo (highspy guest: {fallback})",
-        "history": outcome["history"],
-    }
-    if options.log_dir is not None:
-        info["log_dir"] = log_dir
-    if outcome["plan"] is None:
-        raise SolveError(
-            f"progressive hedging found no feasible first-stage plan in {outcome['iterations']} "
-            f"iterations (stopped: {outcome['stop_reason']}); allow more iterations or time",
-            "no_incumbent")
-    objective, bound = outcome["objective"], outcome["bound"]
-    gap = relative_gap(objective, bound)
-    status = decomposition_status(gap, options.rel_gap, outcome["stop_reason"])
-    if status in SOLVED:
-        info["stop_reason"] = "gap"
-    elif not allow_partial:
-        raise SolveError(
-            f"progressive hedging stopped ({outcome['stop_reason']}) after "
-            f"{outcome['iterations']} iterations with gap "
-            f"{gap if gap is not None else float('inf'):.2%} above the target "
-            f"{options.rel_gap:.2%} (incumbent {objective:,.2f}, bound "
-            f"{'none' if bound is None else f'{bound:,.2f}'}); "
-            "ask for partial results to keep it", status)
-    timings.update(outcome["timings"])
-    return SolveResult(
-        method="ph",
-        status=status,
-        objective=objective,
-        bound=bound,
-        gap=gap,
-        plan=outcome["plan"],
-        recourse=outcome["recourse"],
-        scenario_names=tuple(names),
-        probabilities=outcome["probabilities"],
-        timings=timings,
-        solver=options.solver,
-        info=info,
-    )
+    return on_root(result, comm if size > 1 else None)  # rank 0's failure ends every rank
 
 
 def _check_first_scenario(module: ModuleType, name: str, creator_kwargs: dict[str, Any],

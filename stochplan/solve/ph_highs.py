@@ -84,6 +84,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from stochplan.errors import InputError, SolveError
+from stochplan.parallel import on_root
 from stochplan.solve import matrix
 from stochplan.solve.ph import PHOptions, cylinders_for
 from stochplan.solve.results import SOLVED, SolveResult, decomposition_status
@@ -758,61 +759,62 @@ def solve_ph_highs(
     start = time.perf_counter()
     best = _value_candidates(compiled, run["candidates"], comm)
     timings["incumbent"] = time.perf_counter() - start
-    if rank != 0:
-        return None
+    def result() -> SolveResult:  # rank 0's: the run's result, or why there is none
+        sense = compiled.sense
+        iterations = int(run["iterations"])
+        info: dict[str, Any] = {
+            "iterations": iterations,
+            "stop_reason": run["stop_reason"],
+            "ranks": size,
+            "cylinders": list(layout),
+            "bundle_size": per_bundle,
+            "linearized_proximal": guest.prox == "linear" or bool(compiled.columns.integer.any()),
+            "prox": prox,
+            "rel_gap_target": options.rel_gap,
+            "backend": f"highspy guest (matrix {compiled.method})",
+            "subproblem_solves": run.get("solves"),
+            "xbar": run["xbar"],
+            "convergence": run["convergence"],
+            "deadline": {"stopped_solves": sum(c[0] for c in counts),
+                         "skipped_solves": sum(c[1] for c in counts)},
+        }
+        if options.log_dir is not None:
+            info["log_dir"] = log_dir
+        if best is None:
+            info["history"] = run["history"]
+            raise SolveError(
+                f"progressive hedging found no feasible first-stage plan in {iterations} "
+                f"iterations (stopped: {run['stop_reason']}); allow more iterations or time",
+                "no_incumbent")
+        value, first, second = best
+        bound_min = run["bound"]
+        objective = sense * value
+        bound = sense * bound_min if bound_min is not None and math.isfinite(bound_min) else None
+        gap = relative_gap(objective, bound)
+        status = decomposition_status(gap, options.rel_gap, run["stop_reason"])
+        if status in SOLVED:
+            info["stop_reason"] = "gap"
+        info["history"] = [[t, k, sense * lb, sense * ub] for t, k, lb, ub in run["history"]] + [
+            [run["elapsed"], iterations, objective if bound is None else bound, objective]]
+        if status not in SOLVED and not allow_partial:
+            raise SolveError(
+                f"progressive hedging stopped ({run['stop_reason']}) after {iterations} iterations "
+                f"with gap {gap if gap is not None else float('inf'):.2%} above the target "
+                f"{options.rel_gap:.2%} (incumbent {objective:,.2f}, bound "
+                f"{'none' if bound is None else f'{bound:,.2f}'}); ask for partial results to "
+                "keep it",
+                status)
+        index_names = tuple(getattr(module, "INDEX_NAMES", ()))
+        plan, recourse = matrix.solution_tables(compiled, first, second, index_names)
+        timings["extract"] = time.perf_counter() - start
+        timings["ph"] = run["elapsed"]
+        return SolveResult(
+            method="ph", status=status, objective=objective, bound=bound, gap=gap, plan=plan,
+            recourse=recourse, scenario_names=tuple(names),
+            probabilities=compiled.probabilities / compiled.probabilities.sum(),
+            timings=timings, solver="highspy", info=info)
 
-    sense = compiled.sense
-    iterations = int(run["iterations"])
-    info: dict[str, Any] = {
-        "iterations": iterations,
-        "stop_reason": run["stop_reason"],
-        "ranks": size,
-        "cylinders": list(layout),
-        "bundle_size": per_bundle,
-        "linearized_proximal": guest.prox == "linear" or bool(compiled.columns.integer.any()),
-        "prox": prox,
-        "rel_gap_target": options.rel_gap,
-        "backend": f"highspy guest (matrix {compiled.method})",
-        "subproblem_solves": run.get("solves"),
-        "xbar": run["xbar"],
-        "convergence": run["convergence"],
-        "deadline": {"stopped_solves": sum(c[0] for c in counts),
-                     "skipped_solves": sum(c[1] for c in counts)},
-    }
-    if options.log_dir is not None:
-        info["log_dir"] = log_dir
-    if best is None:
-        info["history"] = run["history"]
-        raise SolveError(
-            f"progressive hedging found no feasible first-stage plan in {iterations} "
-            f"iterations (stopped: {run['stop_reason']}); allow more iterations or time",
-            "no_incumbent")
-    value, first, second = best
-    bound_min = run["bound"]
-    objective = sense * value
-    bound = sense * bound_min if bound_min is not None and math.isfinite(bound_min) else None
-    gap = relative_gap(objective, bound)
-    status = decomposition_status(gap, options.rel_gap, run["stop_reason"])
-    if status in SOLVED:
-        info["stop_reason"] = "gap"
-    info["history"] = [[t, k, sense * lb, sense * ub] for t, k, lb, ub in run["history"]] + [
-        [run["elapsed"], iterations, objective if bound is None else bound, objective]]
-    if status not in SOLVED and not allow_partial:
-        raise SolveError(
-            f"progressive hedging stopped ({run['stop_reason']}) after {iterations} iterations "
-            f"with gap {gap if gap is not None else float('inf'):.2%} above the target "
-            f"{options.rel_gap:.2%} (incumbent {objective:,.2f}, bound "
-            f"{'none' if bound is None else f'{bound:,.2f}'}); ask for partial results to keep it",
-            status)
-    index_names = tuple(getattr(module, "INDEX_NAMES", ()))
-    plan, recourse = matrix.solution_tables(compiled, first, second, index_names)
-    timings["extract"] = time.perf_counter() - start
-    timings["ph"] = run["elapsed"]
-    return SolveResult(
-        method="ph", status=status, objective=objective, bound=bound, gap=gap, plan=plan,
-        recourse=recourse, scenario_names=tuple(names),
-        probabilities=compiled.probabilities / compiled.probabilities.sum(),
-        timings=timings, solver="highspy", info=info)
+    return on_root(result, comm if size > 1 else None)  # rank 0's failure ends every rank
 
 
 def _value_candidates(

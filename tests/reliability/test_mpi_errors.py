@@ -136,6 +136,22 @@ def test_an_infeasibility_rank_0_finds_is_said_once(runner: list[str], command: 
     assert not (tmp_path / "results.db").exists()
 
 
+def test_a_ph_run_short_of_its_target_is_said_once(tmp_path: Path) -> None:
+    """PH on 3 ranks stopped by its iteration limit without a plan: rank 0 alone finds it,
+    after the hub and spokes are done; every rank ends with status 3 and it is said once
+    (rank 0 ended alone, and mpi4py's runner added its abort line)."""
+    done = subprocess.run(
+        [_mpiexec(), "-n", "3", sys.executable, *MPI4PY, "solve", "electronics", "--method",
+         "ph", "--relax", "--scenarios", "poisson:30", "--rel-gap", "1e-6",
+         "--max-iterations", "2", "--db", "results.db"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr
+    assert done.stderr.startswith("stochplan: solve failed: progressive hedging"), done.stderr
+    assert done.stdout == ""
+
+
 def test_an_saa_plan_without_recourse_in_a_batch_is_said_once(tmp_path: Path) -> None:
     """The MRP's batches are shared among the ranks; a batch in which the SAA plan has no
     feasible recourse is made known to every rank, which all raise the same error: said once,
