@@ -10,8 +10,10 @@ found by every rank. The command line says it once (rank 0, :func:`follower`) an
 then end together with its exit status (:func:`leave`), rather than each rank printing it and
 mpi4py aborting the job with a line of its own. A check rank 0 alone makes after that (the
 results database, say) and broadcasts puts the ranks back in step when it fails
-(:func:`in_step_again`), so that mistake ends the same way; :func:`from_root` does so for
-work rank 0 alone does while the others wait for its answer (a solve, say).
+(:func:`in_step_again`), so that mistake ends the same way. Three helpers do so for the
+commands: :func:`from_root` for work rank 0 alone does while the others wait for its answer
+(a solve, say), :func:`on_root` for rank 0's work after the last collective call (a
+method's result), and :func:`alike` around work every rank does alike.
 """
 
 from __future__ import annotations
@@ -194,44 +196,31 @@ def from_root(work: Callable[[], T], comm: Any | None) -> T:
     """
     if comm is None:
         return work()
-    answer: Any = None
-    failure: Exception | None = None
-    if comm.Get_rank() == 0:
-        try:
-            answer = work()
-        except Exception as err:  # every rank must hear of it: re-raised below
-            failure = err
+    answer, failure = _on_rank_0(work, comm)
     return _together(failure, answer, comm)  # type: ignore[no-any-return]
 
 
 def on_root(work: Callable[[], T], comm: Any | None) -> T | None:
     """``work()`` done on rank 0 alone: its answer there, None on the other ranks (just
     ``work()`` without MPI). Call it on every rank once they are past their last collective
-    call: if ``work`` raises, every rank ends with that error (:func:`raise_together`),
+    call: if ``work`` raises, every rank ends with that error, as with :func:`from_root`,
     rather than rank 0 alone (under mpi4py's runner its exit would abort the job with a line
     of its own)."""
     if comm is None:
         return work()
-    answer: T | None = None
-    failure: Exception | None = None
-    if comm.Get_rank() == 0:
-        try:
-            answer = work()
-        except Exception as err:  # every rank must hear of it: re-raised below
-            failure = err
-    raise_together(failure, comm)
+    answer, failure = _on_rank_0(work, comm)
+    _together(failure, None, comm)
     return answer
 
 
-def raise_together(failure: Exception | None, comm: Any | None) -> None:
-    """Raise rank 0's ``failure`` (None: none) on every rank, as :func:`from_root` does: rank
-    0 raises it, the others :class:`RootFailed`. Call on every rank, rank 0 having decided
-    alone whether to fail (what the others passed is not looked at)."""
-    if comm is None:
-        if failure is not None:
-            raise failure
-        return
-    _together(failure if comm.Get_rank() == 0 else None, None, comm)
+def _on_rank_0(work: Callable[[], T], comm: Any) -> tuple[T | None, Exception | None]:
+    """``work()``'s answer on rank 0, or what it raised there; (None, None) elsewhere."""
+    if comm.Get_rank() != 0:
+        return None, None
+    try:
+        return work(), None
+    except Exception as err:  # every rank must hear of it: :func:`_together` re-raises it
+        return None, err
 
 
 def _together(failure: Exception | None, answer: Any, comm: Any) -> Any:

@@ -30,6 +30,23 @@ def _mpiexec() -> str:
     return found
 
 
+MPI4PY = ["-m", "mpi4py", "-m", "stochplan"]
+PLAIN = ["-m", "stochplan"]
+RUNNERS = pytest.mark.parametrize("runner", [MPI4PY, PLAIN], ids=["mpi4py", "plain"])
+
+
+def _said_once(ranks: int, runner: list[str], args: list[str], cwd: Path, status: int) -> str:
+    """Run ``stochplan ARGS`` on ``ranks`` ranks; check the exit ``status``, exactly one line
+    on stderr (no abort line) and nothing on stdout; return that line."""
+    done = subprocess.run([_mpiexec(), "-n", str(ranks), sys.executable, *runner, *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == status, done.stderr
+    assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr
+    assert done.stdout == ""
+    return done.stderr.strip()
+
+
 #: (arguments, the start of the one line expected): a usage error found by argparse, one
 #: found in the configuration, one in the family's options, and one in `value`'s inputs.
 CASES = [
@@ -44,27 +61,19 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("runner", [["-m", "mpi4py", "-m", "stochplan"], ["-m", "stochplan"]],
-                         ids=["mpi4py", "plain"])
+@RUNNERS
 @pytest.mark.parametrize("args, line", CASES, ids=[c[0][0] + "-" + c[1].split(":")[2].strip()
                                                    .split()[0] for c in CASES])
 def test_a_mistake_under_mpiexec_is_said_once(args: list[str], line: str, runner: list[str],
                                               tmp_path: Path) -> None:
     """Three ranks: exit 2, one line on stderr (rank 0's), nothing on stdout, no abort line,
     and no database written."""
-    done = subprocess.run(
-        [_mpiexec(), "-n", "3", sys.executable, *runner, *args, "--db", "results.db"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr
-    assert done.stderr.startswith(line), done.stderr
-    assert done.stdout == ""
+    said = _said_once(3, runner, [*args, "--db", "results.db"], tmp_path, 2)
+    assert said.startswith(line), said
     assert not (tmp_path / "results.db").exists()
 
 
-@pytest.mark.parametrize("runner", [["-m", "mpi4py", "-m", "stochplan"], ["-m", "stochplan"]],
-                         ids=["mpi4py", "plain"])
+@RUNNERS
 def test_a_results_database_rank_0_refuses_is_said_once(runner: list[str],
                                                         tmp_path: Path) -> None:
     """A decomposed solve has taken its communicator when rank 0 checks ``--db`` (the other
@@ -72,21 +81,12 @@ def test_a_results_database_rank_0_refuses_is_said_once(runner: list[str],
     back in step, so the mistake ends as one found by every rank, not with an abort line."""
     folder = tmp_path / "a folder"
     folder.mkdir()
-    done = subprocess.run(
-        [_mpiexec(), "-n", "3", sys.executable, *runner, "solve", "electronics", "--method",
-         "lshaped", "--scenarios", "poisson:3", "--db", str(folder)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.splitlines() == [
-        f"stochplan: error: --db = {str(folder)!r}: is a folder, not a database file"], \
-        done.stderr
-    assert done.stdout == ""
+    said = _said_once(3, runner, ["solve", "electronics", "--method", "lshaped", "--scenarios",
+                                  "poisson:3", "--db", str(folder)], tmp_path, 2)
+    assert said == f"stochplan: error: --db = {str(folder)!r}: is a folder, not a database file"
     assert list(folder.iterdir()) == []
 
 
-MPI4PY = ["-m", "mpi4py", "-m", "stochplan"]
-PLAIN = ["-m", "stochplan"]
 #: (runner, command, a word of its one line): ``value`` solves the recourse problem on rank 0
 #: while the other ranks wait for it; the L-shaped method finds on rank 0 (its master) that no
 #: plan has feasible recourse; PH checks the first scenario on every rank before mpi-sppy
@@ -123,16 +123,9 @@ def test_an_infeasibility_rank_0_finds_is_said_once(runner: list[str], command: 
     toml = folder / "instance.toml"
     assert "hours_per_worker = 40" in toml.read_text()
     toml.write_text(toml.read_text().replace("hours_per_worker = 40", "hours_per_worker = 0"))
-    done = subprocess.run(
-        [_mpiexec(), "-n", "3", sys.executable, *runner, command[0], str(folder), *command[1:],
-         "--scenarios", "poisson:3", "--db", "results.db"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 3, done.stderr
-    assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr
-    assert done.stderr.startswith("stochplan: infeasible:"), done.stderr
-    assert word in done.stderr
-    assert done.stdout == ""
+    said = _said_once(3, runner, [command[0], str(folder), *command[1:], "--scenarios",
+                                  "poisson:3", "--db", "results.db"], tmp_path, 3)
+    assert said.startswith("stochplan: infeasible:") and word in said, said
     assert not (tmp_path / "results.db").exists()
 
 
@@ -140,31 +133,20 @@ def test_a_ph_run_short_of_its_target_is_said_once(tmp_path: Path) -> None:
     """PH on 3 ranks stopped by its iteration limit without a plan: rank 0 alone finds it,
     after the hub and spokes are done; every rank ends with status 3 and it is said once
     (rank 0 ended alone, and mpi4py's runner added its abort line)."""
-    done = subprocess.run(
-        [_mpiexec(), "-n", "3", sys.executable, *MPI4PY, "solve", "electronics", "--method",
-         "ph", "--relax", "--scenarios", "poisson:30", "--rel-gap", "1e-6",
-         "--max-iterations", "2", "--db", "results.db"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 3, done.stderr
-    assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr
-    assert done.stderr.startswith("stochplan: solve failed: progressive hedging"), done.stderr
-    assert done.stdout == ""
+    said = _said_once(3, MPI4PY, ["solve", "electronics", "--method", "ph", "--relax",
+                                  "--scenarios", "poisson:30", "--rel-gap", "1e-6",
+                                  "--max-iterations", "2", "--db", "results.db"], tmp_path, 3)
+    assert said.startswith("stochplan: solve failed: progressive hedging"), said
 
 
 def test_an_saa_plan_without_recourse_in_a_batch_is_said_once(tmp_path: Path) -> None:
     """The MRP's batches are shared among the ranks; a batch in which the SAA plan has no
     feasible recourse is made known to every rank, which all raise the same error: said once,
     status 3 (electronics without lost sales lacks relatively complete recourse)."""
-    done = subprocess.run(
-        [_mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", "-m", "stochplan", "saa",
-         "electronics", "--relax", "--scenarios", "poisson:5", "--max-n", "10", "--batches",
-         "4", "--target-gap", "0.0001", "--db", "results.db"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 3, done.stderr
-    assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr
-    assert "has no feasible recourse" in done.stderr and "MRP batch" in done.stderr
+    said = _said_once(2, MPI4PY, ["saa", "electronics", "--relax", "--scenarios", "poisson:5",
+                                  "--max-n", "10", "--batches", "4", "--target-gap", "0.0001",
+                                  "--db", "results.db"], tmp_path, 3)
+    assert "has no feasible recourse" in said and "MRP batch" in said, said
     assert not (tmp_path / "results.db").exists()
 
 
