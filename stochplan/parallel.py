@@ -197,7 +197,7 @@ def from_root(work: Callable[[], T], comm: Any | None) -> T:
     if comm is None:
         return work()
     answer, failure = _on_rank_0(work, comm)
-    return _together(failure, answer, comm)  # type: ignore[no-any-return]
+    return together(failure, answer, comm)  # type: ignore[no-any-return]
 
 
 def on_root(work: Callable[[], T], comm: Any | None) -> T | None:
@@ -209,7 +209,7 @@ def on_root(work: Callable[[], T], comm: Any | None) -> T | None:
     if comm is None:
         return work()
     answer, failure = _on_rank_0(work, comm)
-    _together(failure, None, comm)
+    together(failure, None, comm)
     return answer
 
 
@@ -219,12 +219,21 @@ def _on_rank_0(work: Callable[[], T], comm: Any) -> tuple[T | None, Exception | 
         return None, None
     try:
         return work(), None
-    except Exception as err:  # every rank must hear of it: :func:`_together` re-raises it
+    except Exception as err:  # every rank must hear of it: :func:`together` re-raises it
         return None, err
 
 
-def _together(failure: Exception | None, answer: Any, comm: Any) -> Any:
-    """Broadcast rank 0's answer, or the kind of its failure (see :func:`from_root`)."""
+def together(failure: Exception | None, answer: Any, comm: Any | None) -> Any:
+    """Rank 0's ``answer`` on every rank, or, if rank 0 passes a ``failure`` (what the
+    others pass is not looked at), that failure raised on every rank as :func:`from_root`
+    raises it. For rank-0 work too entangled to pass as a function: call it on every rank
+    where they meet."""
+    if comm is None:
+        if failure is not None:
+            raise failure
+        return answer
+    if comm.Get_rank() != 0:
+        failure = None
     sent = None if failure is None else next(k for k, c in enumerate(KINDS)
                                              if isinstance(failure, c))
     kind, answer = comm.bcast((sent, answer), root=0)

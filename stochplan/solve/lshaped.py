@@ -175,7 +175,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from stochplan.errors import InfeasibleError, InputError, SolveError
-from stochplan.parallel import on_root, share
+from stochplan.parallel import on_root, share, together
 from stochplan.solve.results import SOLVED, SolveResult, decomposition_status
 from stochplan.solve.solvers import DEVEX, relative_gap
 
@@ -1145,51 +1145,55 @@ def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,
 
         t0 = time.perf_counter()
         decision = None
+        failure: Exception | None = None
         if rank == 0:
-            assert master is not None
-            elapsed = time.perf_counter() - start
-            if phase == "mip":
-                decision = _mip_step(d, master, options, x, parts, cluster, C, lb, ub, best_x,
-                                     iteration, elapsed, mip)
-            else:
-                decision = _master_step(d, master, relaxed, x, parts, cluster, C, lb, ub,
-                                        best_x, iteration, elapsed)
-            lb, ub, best_x = decision["lb"], decision["ub"], decision["best_x"]
-            feasibility_cuts += decision["feasibility_cuts"]
-            if phase == "relaxation" and decision["stop"] != "infeasible" and (
-                    decision["stop"] is not None or iteration >= options.max_iterations):
-                # phase 2: the master becomes a MIP; the relaxation's plans are no plans
-                relaxation = {"iterations": iteration, "bound": lb, "value": ub,
-                              "stop_reason": decision["stop"] or "iteration_limit"}
-                log.info("L-shaped relaxation done after %d iterations: bound %.6g, value "
-                         "%.6g; the master becomes a MIP", iteration, lb, ub)
-                phase = "mip"
-                relaxation_x = best_x
-                ub, best_x = math.inf, None
-                blocks = master.make_integer(
-                    np.array_split(np.arange(S), min(S, JENSEN_BLOCKS)) if JENSEN_BLOCKS else (),
-                    cluster)
-                relaxation["jensen_blocks"] = blocks
-                if start_x is not None:  # value the start plan before the first master MIP
-                    decision = {"lb": lb, "ub": ub, "best_x": None, "improved": False,
-                                "feasibility_cuts": 0, "n_infeasible": decision["n_infeasible"],
-                                "next_x": start_x.copy(), "stop": None}
-                    start_at = iteration + 1
+            try:
+                assert master is not None
+                elapsed = time.perf_counter() - start
+                if phase == "mip":
+                    decision = _mip_step(d, master, options, x, parts, cluster, C, lb, ub, best_x,
+                                         iteration, elapsed, mip)
                 else:
-                    decision = _mip_step(d, master, options, None, None, cluster, C, lb, ub,
-                                         None, iteration, time.perf_counter() - start, mip)
-                lb = decision["lb"]
-            if iteration == start_at:
-                start_value = decision["ub"]
-            decision["integer_plan"] = phase == "mip"
-            if relaxation_x is not None:  # the first core point
-                decision["core"], relaxation_x = relaxation_x, None
-            history.append((time.perf_counter() - called, iteration, lb,
-                            math.inf if phase == "relaxation" else ub))
-            log.info("L-shaped iteration %d (%s): bound %.6g, best %.6g, %d infeasible "
-                     "scenarios", iteration, phase, lb, ub, decision["n_infeasible"])
+                    decision = _master_step(d, master, relaxed, x, parts, cluster, C, lb, ub,
+                                            best_x, iteration, elapsed)
+                lb, ub, best_x = decision["lb"], decision["ub"], decision["best_x"]
+                feasibility_cuts += decision["feasibility_cuts"]
+                if phase == "relaxation" and decision["stop"] != "infeasible" and (
+                        decision["stop"] is not None or iteration >= options.max_iterations):
+                    # phase 2: the master becomes a MIP; the relaxation's plans are no plans
+                    relaxation = {"iterations": iteration, "bound": lb, "value": ub,
+                                  "stop_reason": decision["stop"] or "iteration_limit"}
+                    log.info("L-shaped relaxation done after %d iterations: bound %.6g, value "
+                             "%.6g; the master becomes a MIP", iteration, lb, ub)
+                    phase = "mip"
+                    relaxation_x = best_x
+                    ub, best_x = math.inf, None
+                    blocks = master.make_integer(
+                        np.array_split(np.arange(S), min(S, JENSEN_BLOCKS)) if JENSEN_BLOCKS
+                        else (), cluster)
+                    relaxation["jensen_blocks"] = blocks
+                    if start_x is not None:  # value the start plan before the first master MIP
+                        decision = {"lb": lb, "ub": ub, "best_x": None, "improved": False,
+                                    "feasibility_cuts": 0, "n_infeasible": decision["n_infeasible"],
+                                    "next_x": start_x.copy(), "stop": None}
+                        start_at = iteration + 1
+                    else:
+                        decision = _mip_step(d, master, options, None, None, cluster, C, lb, ub,
+                                             None, iteration, time.perf_counter() - start, mip)
+                    lb = decision["lb"]
+                if iteration == start_at:
+                    start_value = decision["ub"]
+                decision["integer_plan"] = phase == "mip"
+                if relaxation_x is not None:  # the first core point
+                    decision["core"], relaxation_x = relaxation_x, None
+                history.append((time.perf_counter() - called, iteration, lb,
+                                math.inf if phase == "relaxation" else ub))
+                log.info("L-shaped iteration %d (%s): bound %.6g, best %.6g, %d infeasible "
+                         "scenarios", iteration, phase, lb, ub, decision["n_infeasible"])
+            except Exception as err:  # the other ranks wait for the decision: tell them
+                failure = err
         t_master += time.perf_counter() - t0
-        decision = _bcast_obj(decision and {k: decision.get(k) for k in (
+        decision = together(failure, decision and {k: decision.get(k) for k in (
             "next_x", "improved", "stop", "integer_plan", "core")}, comm)
         integer_plan = decision["integer_plan"]
         if decision["core"] is not None:
@@ -1631,10 +1635,6 @@ def _bcast(x: np.ndarray | None, comm: Any) -> np.ndarray:
         assert x is not None
         return x
     return comm.bcast(x, root=0)
-
-
-def _bcast_obj(obj: Any, comm: Any) -> Any:
-    return obj if comm is None else comm.bcast(obj, root=0)
 
 
 def _allgather(comm: Any, items: list[int]) -> list[int]:

@@ -150,6 +150,33 @@ def test_an_saa_plan_without_recourse_in_a_batch_is_said_once(tmp_path: Path) ->
     assert not (tmp_path / "results.db").exists()
 
 
+#: The L-shaped master (rank 0's alone) fails at its first step while the other rank waits
+#: for its decision.
+MASTER_FAILS = """
+import sys
+from stochplan import parallel
+from stochplan.cli import main
+from stochplan.errors import SolveError
+from stochplan.solve import lshaped
+
+def fails(*args, **kwargs):
+    raise SolveError("HiGHS failed on the master (injected)")
+
+lshaped._master_step = fails
+parallel.leave(main(sys.argv[1:]))
+"""
+
+
+def test_a_master_that_fails_on_rank_0_ends_every_rank(tmp_path: Path) -> None:
+    """The L-shaped master lives on rank 0; when its step raises, the decision the other
+    ranks wait for carries the failure, so every rank ends with status 3, said once (the
+    other rank waited in its broadcast until the launcher killed it)."""
+    said = _said_once(2, ["-m", "mpi4py", "-c", MASTER_FAILS],
+                      ["solve", "electronics", "--method", "lshaped", "--relax", "--scenarios",
+                       "poisson:4", "--db", "results.db"], tmp_path, 3)
+    assert said == "stochplan: solve failed: HiGHS failed on the master (injected)"
+
+
 #: Rank 1 alone finds a mistake (rank 0 goes on, as if it had found none): rank 1's kept-back
 #: message must still be said, and the job must end, long before rank 0's 60 s.
 ONE_RANK_ONLY = """
