@@ -1,10 +1,5 @@
-"""``python -m stochplan``: the command line."""
+"""``python -m stochplan``: the command line (:func:`stochplan.cli.run`)."""
 
-from stochplan.cli import main
-from stochplan.parallel import leave
+from stochplan.cli import run
 
-try:
-    status = main()
-except SystemExit as stop:  # argparse: --help, --version and usage errors
-    status = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
-leave(status)
+run()

@@ -63,7 +63,8 @@ from stochplan.cli.common import (
 from stochplan.errors import InfeasibleError, SolveError, StochplanError, Terminated
 from stochplan.parallel import RootFailed, follower, say
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_SOLVE", "EXIT_TERMINATED", "EXIT_USAGE", "main", "parser"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_SOLVE", "EXIT_TERMINATED", "EXIT_USAGE", "main", "parser",
+           "run"]
 
 #: The command groups, in the order ``stochplan --help`` lists them.
 COMMAND_MODULES = (solve, analysis, reports, frontier, simulate, generate, model)
@@ -135,6 +136,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"stochplan: internal error: {type(err).__name__}: {err} (-v shows the "
             "traceback; please report it)")
         return EXIT_INTERNAL
+
+
+def run() -> NoReturn:
+    """The ``stochplan`` console script and ``python -m stochplan``: :func:`main`, then
+    :func:`stochplan.parallel.leave` with its status, so that the ranks of an MPI job that
+    failed together also end together (each waits for the others, then MPI is finalised)."""
+    from stochplan.parallel import leave
+
+    try:
+        status = main()
+    except SystemExit as stop:  # argparse: --help, --version and usage errors
+        status = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
+    leave(status)
 
 
 def _version() -> str:

@@ -93,9 +93,11 @@ def test_a_results_database_rank_0_refuses_is_said_once(runner: list[str],
 #: starts (whose hub and spokes would each fail in their own way); SAA solves the same
 #: problem on every rank. Both runners where they failed differently; else mpi4py's, which
 #: turns a rank's lone exit into an abort line.
+#: The console script, run by this interpreter (as its first line says).
+CONSOLE = [str(Path(sys.executable).parent / "stochplan")]
 INFEASIBLE = [
     *[pytest.param(runner, ["value"], "inventory_balance", id=f"value-{name}")
-      for runner, name in ((MPI4PY, "mpi4py"), (PLAIN, "plain"))],
+      for runner, name in ((MPI4PY, "mpi4py"), (PLAIN, "plain"), (CONSOLE, "console"))],
     *[pytest.param(runner, ["solve", "--method", "ph", "--relax"],
                    "scenario scen0 alone is infeasible", id=f"ph-{name}")
       for runner, name in ((MPI4PY, "mpi4py"), (PLAIN, "plain"))],
