@@ -80,8 +80,8 @@ import numpy as np
 import pandas as pd
 
 from stochplan import _mpisppy
-from stochplan.errors import InputError, SolveError
-from stochplan.parallel import on_root
+from stochplan.errors import InfeasibleError, InputError, SolveError
+from stochplan.parallel import in_step_again, on_root
 from stochplan.solve.results import SOLVED, SolveResult, decomposition_status
 from stochplan.solve.solvers import SOLVERS, relative_gap
 
@@ -335,6 +335,7 @@ def solve_ph(
         comm.Barrier()
         if options.log_dir is None and rank == 0:
             shutil.rmtree(log_dir, ignore_errors=True)
+
     def result() -> SolveResult:  # rank 0's: the run's result, or why there is none
         assert outcome is not None
         info = {
@@ -398,8 +399,6 @@ def _check_first_scenario(module: ModuleType, name: str, creator_kwargs: dict[st
     scenario (no labour hours, say) is found here first, by every rank alike (the same
     model), so it is said once and the job ends with status 3.
     """
-    from stochplan.errors import InfeasibleError
-    from stochplan.parallel import in_step_again
     from stochplan.solve.diagnose import scenario_alone
 
     why = scenario_alone(module, name, creator_kwargs)
@@ -637,8 +636,6 @@ def _cylinder_output(comm: Any, path: str, mode: str = "w",
             sys.stderr.flush()
             comm.Abort(3 if infeasible is not None else 1)
         if infeasible is not None:
-            from stochplan.errors import InfeasibleError
-
             raise InfeasibleError(infeasible) from exc
         raise
 

@@ -759,6 +759,7 @@ def solve_ph_highs(
     start = time.perf_counter()
     best = _value_candidates(compiled, run["candidates"], comm)
     timings["incumbent"] = time.perf_counter() - start
+
     def result() -> SolveResult:  # rank 0's: the run's result, or why there is none
         sense = compiled.sense
         iterations = int(run["iterations"])
