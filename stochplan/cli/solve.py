@@ -209,27 +209,18 @@ def solve_command(args: argparse.Namespace) -> int:
 
 def _solve_once(args: argparse.Namespace, config: Any, comm: Any = None) -> int:
     """Solve, store and print; under MPI (``comm``), ranks other than 0 only solve."""
-    me = 0 if comm is None else comm.Get_rank()
-    db_error: StochplanError | None = None
-    start_plan = None
-    if me == 0:
-        try:
-            db = check_config_db(config)  # a bad --db fails here, before solving
-            if args.start_plan is not None:
-                start_plan = _stored_plan(db, args.start_plan, config)
-        except StochplanError as err:
-            db_error = err
-    if comm is not None and not comm.bcast(db_error is None, root=0):
-        from stochplan.parallel import in_step_again
+    from stochplan.parallel import from_root
 
-        in_step_again()  # every rank knows: rank 0 says it, all end with its status
-        if db_error is not None:
-            raise db_error
-        return EXIT_USAGE
-    if db_error is not None:
-        raise db_error
-    if comm is not None and args.start_plan is not None:
-        start_plan = comm.bcast(start_plan, root=0)
+    me = 0 if comm is None else comm.Get_rank()
+
+    def checked() -> tuple[Any, Any]:  # rank 0's: a bad --db fails here, before solving
+        db = check_config_db(config)
+        return db, (None if args.start_plan is None
+                    else _stored_plan(db, args.start_plan, config))
+
+    # the database and start plan, on every rank; a mistake ends every rank with its status,
+    # said once
+    db, start_plan = from_root(checked, comm)
     show = me == 0 and not (args.quiet or args.json)
     with solving(), Progress(enabled=show) as progress:
         from stochplan.run import input_db_of, to_record
