@@ -12,8 +12,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,3 +103,34 @@ def pg_url() -> Iterator[str]:
     finally:
         run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def as_profit() -> Callable[[Any], Any]:
+    """A function that turns a minimising module into the same problem as a maximising family
+    states it (each scenario model maximises its negated cost; no declared scenario data)."""
+    return _as_profit
+
+
+def _as_profit(module: Any) -> Any:
+    """``module`` with each scenario model maximising its negated cost (the same problem, as
+    a maximising family states it); no declared scenario data."""
+    import types
+
+    import pyomo.environ as pyo
+
+    from stochplan import _mpisppy
+
+    proxy = types.ModuleType("electronics_as_profit")
+
+    def scenario_creator(name: str, **kwargs: Any) -> Any:
+        model = module.scenario_creator(name, **kwargs)
+        objective = next(model.component_data_objects(pyo.Objective, active=True))
+        objective.deactivate()
+        model.profit = pyo.Objective(expr=-objective.expr, sense=pyo.maximize)
+        return _mpisppy.attach_root(model, -_mpisppy.root_cost(model),
+                                    _mpisppy.nonant_vars(model), _mpisppy.probability(model))
+
+    proxy.scenario_creator = scenario_creator  # type: ignore[attr-defined]
+    proxy.INDEX_NAMES = module.INDEX_NAMES  # type: ignore[attr-defined]
+    return proxy

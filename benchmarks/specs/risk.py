@@ -8,9 +8,10 @@ child: ``python risk.py child METHOD S MEASURE``), through ``stochplan.run.solve
 - EF: the extensive form with HiGHS (matrix backend, dual simplex with devex pricing, the
   default), risk-neutral and under 0.5 E + 0.5 CVaR_95% (the Rockafellar-Uryasev form: one
   more first-stage column, one more column and row per scenario, the row holding the
-  recourse cost's columns). With HiGHS's steepest-edge pricing (before commit ea68424) the
-  EF cells at S = 1000 took 6.4 s and 10.2 s (1.59x): devex makes both faster, the
-  risk-neutral one more;
+  recourse cost's columns; from 200 scenarios solved classified, with the tail rows of the
+  scenarios near the value at risk only, ``stochplan.solve.cvar_ef``). With the whole form
+  the EF cells at S = 1000 took 3.7 s and 6.6 s (1.81x, commit 258a679); with HiGHS's
+  steepest-edge pricing before that (commit ea68424) 6.4 s and 10.2 s (1.59x);
 - L-shaped: serial, gap target 0.01 %, risk-neutral and under the same measure (the measure
   is taken by the method itself: per iteration one aggregated CVaR cut and one cut per tail
   scenario besides the expectation's).

@@ -189,7 +189,7 @@ def _solve_ef_matrix(
     result's ``solver`` says :data:`~stochplan.solve.solvers.MATRIX_SOLVER` and
     ``info["requested_solver"]`` keeps the name asked for.
     """
-    from stochplan.solve import matrix
+    from stochplan.solve import cvar_ef, matrix
 
     timings: dict[str, float] = {}
     note("build")
@@ -208,7 +208,12 @@ def _solve_ef_matrix(
         started["start_plan"] = f"{matrix.start_label(start_plan)}: {use}"
     note("solve")
     start = time.perf_counter()
-    sol = matrix.solve_extensive_form(compiled, solver, warm, x0)
+    risk = getattr(module, "RISK", None)
+    if risk is not None and warm is None and cvar_ef.applies(compiled, risk.weight):
+        # the mean-CVaR form with tail rows near the value at risk only (same solution)
+        sol = cvar_ef.solve(compiled, solver, risk.alpha)
+    else:
+        sol = matrix.solve_extensive_form(compiled, solver, warm, x0)
     timings["solve"] = time.perf_counter() - start
     _require(sol.status, sol.objective, sol.gap, allow_partial, note,
              lambda: build_ef(module, scenario_names, creator_kwargs), solver)
@@ -236,7 +241,7 @@ def _solve_ef_matrix(
         solver=MATRIX_SOLVER,
         info={"backend": f"matrix ({compiled.method})", "requested_solver": solver.name,
               **({"warm_start": bool(warm.get("started"))} if warm is not None else {}),
-              **started, **read},
+              **started, **read, **sol.info},
     )
 
 

@@ -30,7 +30,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -333,6 +333,9 @@ def _assemble(names: list[str], probs: np.ndarray, base: _Compiled, rhs: np.ndar
 
 @dataclass(frozen=True)
 class MatrixSolution:
+    """An extensive form's solution: first-stage values and each scenario's recourse (S x n2),
+    None without a solution; ``info``, what the solve reports besides."""
+
     status: str
     objective: float | None
     bound: float | None
@@ -340,6 +343,7 @@ class MatrixSolution:
     first: np.ndarray | None
     second: np.ndarray | None
     seconds: float
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 def _highs(options: SolverOptions) -> Any:
@@ -400,7 +404,9 @@ def _status(h: Any) -> str:
 
 def extensive_form_arrays(compiled: CompiledScenarios) -> dict[str, Any]:
     """The extensive form as arrays: first-stage columns once, then each scenario's recourse
-    columns; rows that involve only first-stage columns and never change appear once."""
+    columns; rows that involve only first-stage columns and never change appear once, first.
+    ``each`` lists the rows of the scenario model that every scenario has a copy of: copy
+    ``s`` of row ``each[i]`` is row ``n_once + s * len(each) + i``."""
     S, n1 = len(compiled.names), compiled.n_first
     A = compiled.A
     n2 = A.shape[1] - n1
@@ -425,7 +431,8 @@ def extensive_form_arrays(compiled: CompiledScenarios) -> dict[str, Any]:
                               np.tile(compiled.columns.integer[n1:], S)])
     offset = float(p @ compiled.offset)
     return {"A": A_ef, "cost": cost, "col_lo": col_lo, "col_hi": col_hi, "row_lo": row_lo,
-            "row_hi": row_hi, "integer": integer, "offset": offset}
+            "row_hi": row_hi, "integer": integer, "offset": offset,
+            "each": np.flatnonzero(each), "n_once": int(once.sum())}
 
 
 def write_extensive_form(compiled: CompiledScenarios, path: str) -> None:

@@ -182,6 +182,52 @@ def risk_module(module: ModuleType, risk: RiskConfig,
     return proxy
 
 
+@dataclass(frozen=True)
+class TailForm:
+    """Where the Rockafellar-Uryasev form sits in a compiled scenario model.
+
+    Each scenario's tail row reads ``u_s + eta - R_s >= r_s``, or the other way round
+    ``-u_s - eta + R_s <= -r_s`` as Pyomo may write it (``sign`` +1 or -1). ``coefficients``
+    is the row without eta and the excess, so the scenario's loss (its recourse loss, or its
+    total loss when eta has a box, see :func:`add_cvar`) is ``sign * (rhs_s - coefficients .
+    (x, y_s))`` (:meth:`losses`).
+    """
+
+    row: int
+    sign: float
+    coefficients: np.ndarray
+    eta: int
+    excess: int
+
+    def losses(self, compiled: Any, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """Each scenario's loss in the row (minimisation form) at first-stage values ``first``
+        and recourse values ``second`` (S x n2)."""
+        n1 = compiled.n_first
+        first = np.asarray(first, float)
+        second = np.atleast_2d(np.asarray(second, float))
+        a = self.coefficients
+        return np.asarray(self.sign * (compiled.rhs[:, self.row]
+                                       - (second @ a[n1:] + a[:n1] @ first)), float)
+
+
+def tail_form(compiled: Any) -> TailForm:
+    """The :class:`TailForm` of a module in Rockafellar-Uryasev form, compiled
+    (:class:`~stochplan.solve.matrix.CompiledScenarios`); :class:`SolveError` if it is not."""
+    rows = np.flatnonzero(np.asarray(compiled.row_family) == "risk_tail")
+    names = compiled.columns.variables
+    n1 = compiled.n_first
+    if rows.size != 1 or names[n1 - 1] != VAR_NAME or names.count(EXCESS_NAME) != 1:
+        raise SolveError("the extensive form is not in Rockafellar-Uryasev form")
+    row = compiled.A.getrow(int(rows[0])).toarray().ravel()
+    excess = names.index(EXCESS_NAME)
+    e = float(row[excess])
+    if abs(abs(e) - 1.0) > 1e-12 or row[n1 - 1] != e:
+        raise SolveError("the extensive form's tail row is not in Rockafellar-Uryasev form")
+    row[n1 - 1] = 0.0
+    row[excess] = 0.0
+    return TailForm(int(rows[0]), e, row, n1 - 1, excess)
+
+
 def ef_scenario_values(compiled: Any, first: np.ndarray, second: np.ndarray,
                        box: tuple[float, float] | None = None) -> np.ndarray:
     """Each scenario's objective (the family's: cost, or profit for a maximising family) read
@@ -189,31 +235,16 @@ def ef_scenario_values(compiled: Any, first: np.ndarray, second: np.ndarray,
 
     ``compiled`` is the wrapped module's :class:`~stochplan.solve.matrix.CompiledScenarios`;
     ``first`` its first-stage values (eta last) and ``second`` the recourse values (S x n2,
-    the excess among them). Each scenario's tail row ``u_s + eta - R_s >= r_s`` holds the
-    scenario's recourse loss ``R_s + r_s`` (its total loss when ``box`` is given, see
-    :func:`add_cvar`; Pyomo may write the row the other way round, ``-u - eta + R <= -r``), so
-    the loss is ``r_s - (tail row) . (x, y_s)`` without eta and the excess (signs flipped for
-    the other way round), plus the scenario's own first-stage cost ``c_s'x`` when the row holds the
-    recourse only. This is what the extensive form chose in every scenario: no scenario is
-    solved again.
+    the excess among them). Each scenario's tail row holds its recourse loss (its total loss
+    when ``box`` is given, see :func:`add_cvar`): the loss is read off the row
+    (:meth:`TailForm.losses`), plus the scenario's own first-stage cost ``c_s'x`` when the
+    row holds the recourse only. This is what the extensive form chose in every scenario: no
+    scenario is solved again.
     """
-    rows = np.flatnonzero(np.asarray(compiled.row_family) == "risk_tail")
-    names = compiled.columns.variables
-    if rows.size != 1 or names[compiled.n_first - 1] != VAR_NAME \
-            or names.count(EXCESS_NAME) != 1:
-        raise SolveError("the extensive form is not in Rockafellar-Uryasev form")
+    form = tail_form(compiled)
     n1 = compiled.n_first
-    row = compiled.A.getrow(int(rows[0])).toarray().ravel()
-    # the row is written either way round: e = +1 for u + eta - R >= r, -1 for R - u - eta
-    # <= -r
-    e = float(row[names.index(EXCESS_NAME)])
-    if abs(abs(e) - 1.0) > 1e-12 or row[n1 - 1] != e:
-        raise SolveError("the extensive form's tail row is not in Rockafellar-Uryasev form")
-    row[n1 - 1] = 0.0
-    row[names.index(EXCESS_NAME)] = 0.0
     first = np.asarray(first, float)
-    second = np.atleast_2d(np.asarray(second, float))
-    loss = e * (compiled.rhs[:, rows[0]] - (second @ row[n1:] + row[:n1] @ first))
+    loss = form.losses(compiled, first, second)
     if box is None:
         loss = loss + compiled.cost[:, : n1 - 1] @ first[: n1 - 1]
     return np.asarray(compiled.sense * loss, float)

@@ -327,28 +327,6 @@ def _electronics_module(spec: str = "poisson:20", seed: int = 3) -> tuple[Any, l
             family.creator_kwargs(inst, spec, seed))
 
 
-def _as_profit(module: Any) -> Any:
-    """``module`` with each scenario model maximising its negated cost (the same problem, as
-    a maximising family states it); no declared scenario data."""
-    import types
-
-    from stochplan import _mpisppy
-
-    proxy = types.ModuleType("electronics_as_profit")
-
-    def scenario_creator(name: str, **kwargs: Any) -> Any:
-        model = module.scenario_creator(name, **kwargs)
-        objective = next(model.component_data_objects(pyo.Objective, active=True))
-        objective.deactivate()
-        model.profit = pyo.Objective(expr=-objective.expr, sense=pyo.maximize)
-        return attach_root(model, -_mpisppy.root_cost(model), _mpisppy.nonant_vars(model),
-                           _mpisppy.probability(model))
-
-    proxy.scenario_creator = scenario_creator  # type: ignore[attr-defined]
-    proxy.INDEX_NAMES = module.INDEX_NAMES  # type: ignore[attr-defined]
-    return proxy
-
-
 def _without_read_values(result: Any) -> Any:
     import dataclasses
 
@@ -358,7 +336,7 @@ def _without_read_values(result: Any) -> Any:
 
 @pytest.mark.solve
 @pytest.mark.parametrize("sense", ["min", "max"])
-def test_extensive_form_scenario_costs_equal_solving_each_scenario_again(sense):
+def test_extensive_form_scenario_costs_equal_solving_each_scenario_again(sense, as_profit):
     """Electronics, 20 scenarios, 0.5 E + 0.5 CVaR_90%, matrix backend: each scenario's cost
     read off the extensive form equals the cost of its recourse solved alone at the plan
     (1e-9), so the in-sample expectation, VaR, CVaR and measure are those of the re-evaluation,
@@ -368,7 +346,7 @@ def test_extensive_form_scenario_costs_equal_solving_each_scenario_again(sense):
     from stochplan.solve.solvers import SolverOptions
 
     base, names, kwargs = _electronics_module()
-    module = base if sense == "min" else _as_profit(base)
+    module = base if sense == "min" else as_profit(base)
     risk = RiskConfig("cvar", 0.9, 0.5)
     solver = SolverOptions(backend="matrix")
     solved = solve_ef(risk_module(module, risk), names, kwargs, solver)
