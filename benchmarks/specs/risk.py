@@ -54,7 +54,9 @@ def _child(argv: list[str]) -> None:
     assert outcome is not None
     out = {"wall": wall, "cpu": cpu, "objective": outcome.result.objective,
            "gap": outcome.result.gap, "status": outcome.result.status, "timings": outcome.timings,
-           "iterations": outcome.result.info.get("iterations")}
+           "iterations": outcome.result.info.get("iterations"),
+           "cvar_rounds": outcome.result.info.get("cvar_rounds"),
+           "cvar_tail_rows": outcome.result.info.get("cvar_tail_rows")}
     out.update({k: v for k, v in outcome.kpis.headline.items() if k.startswith("risk_")})
     print(json.dumps(out, default=float))
 
@@ -86,7 +88,8 @@ def _s(x: Any) -> str:
 
 
 def report(rows: list[dict[str, Any]]) -> str:
-    lines = ["| S | method | risk-neutral s | mean-CVaR s | ratio | CPU ratio | iterations | "
+    lines = ["| S | method | risk-neutral s | mean-CVaR s | ratio | CPU ratio | iterations (EF: "
+             "classified rounds) | "
              "of which plan re-evaluation s | expected cost, neutral plan | expected cost, "
              "CVaR plan | CVaR 95 %, CVaR plan |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -99,7 +102,8 @@ def report(rows: list[dict[str, Any]]) -> str:
         ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else "—"
         cpu_ratio = f"{r['cpu_ratio']:.2f}x" if r.get("cpu_ratio") is not None else "—"
         its = (f"{a['iterations']} / {b['iterations']}" if a.get("iterations") is not None
-               else "—")
+               else f"{b['cvar_rounds']} rounds, {b['cvar_tail_rows']} of {r['S']} tail rows"
+               if b.get("cvar_rounds") is not None else "—")
         lines.append(
             f"| {r['S']} | {r['method']} | {_s(a['wall'])} | {_s(b['wall'])} | {ratio} | "
             f"{cpu_ratio} | {its} | {_s(b['timings'].get('risk'))} | {a['objective']:,.0f} | "
