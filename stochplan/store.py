@@ -55,7 +55,9 @@ A run is written in ONE transaction: a save that fails or is interrupted (any ex
 including :class:`KeyboardInterrupt`) part-way leaves the database as it was. Deleting a run
 deletes its plan, KPIs, recourse rows and tables (``ON DELETE CASCADE``). A write to an SQLite
 file waits for another process's write lock (saying so on the log) at most
-:data:`LOCK_TIMEOUT` seconds; a server handles concurrent writers itself.
+:data:`LOCK_TIMEOUT` seconds; a server handles concurrent writers itself, and a write waits
+for a lock another session holds (a table locked by hand, say) as long at most (PostgreSQL's
+``lock_timeout``), then fails: a run goes to a recovery file (:func:`save_or_recover`).
 
 Float conventions: ``objective``, ``bound``, ``gap``, plan, recourse and KPI values are
 SQLite ``REAL`` or PostgreSQL ``DOUBLE PRECISION``; both hold +-inf and every finite double,
@@ -487,6 +489,10 @@ def _connect(db: Path | DatabaseURL, lock_timeout: float) -> Connection:
         connect_args: dict[str, Any] = {}
         if db.url.get_backend_name() in ("postgresql", "mysql", "mariadb"):
             connect_args["connect_timeout"] = CONNECT_TIMEOUT
+        if db.url.get_backend_name() == "postgresql":
+            # a lock another session holds is waited for at most lock_timeout (0 would be
+            # for ever there)
+            connect_args["options"] = f"-c lock_timeout={max(1, round(lock_timeout * 1000))}"
         try:
             engine = _engine(db.url, connect_args)
         except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
@@ -692,8 +698,8 @@ class ResultsStore:
         See :func:`resolve_db`. For a file, missing parent directories and the file are
         created; on any database the schema is written on first use.
     lock_timeout : float or None
-        Seconds a write to an SQLite file waits for another process's write lock
-        (default :data:`LOCK_TIMEOUT`).
+        Seconds a write to an SQLite file waits for another process's write lock, or on
+        PostgreSQL for a lock another session holds (default :data:`LOCK_TIMEOUT`).
 
     Raises
     ------
@@ -1221,6 +1227,11 @@ def _is_locked(exc: sa_exc.DBAPIError) -> bool:
     return "locked" in text or "busy" in text
 
 
+def _lock_timed_out(exc: BaseException) -> bool:
+    """A server's statement cancelled after waiting its lock timeout (PostgreSQL 55P03)."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) == "55P03"
+
+
 def _lock_error(path: Path | DatabaseURL, seconds: float) -> Exception:
     return StoreError(f"database is locked: another process held the write lock on {path} for "
                       f"more than {seconds:g} s")
@@ -1274,6 +1285,9 @@ def save_or_recover(record: RunRecord, path_or_url: str | Path | DatabaseURL | N
         if isinstance(exc, InputError) and exc.field not in ("db",):
             raise  # the record itself is bad: a recovery file would not store it either
         reason = _reason(exc)
+        if _lock_timed_out(exc):
+            waited = LOCK_TIMEOUT if lock_timeout is None else lock_timeout
+            reason = f"another session held a lock on it for more than {waited:g} s"
     recovery, failures = None, []
     name = db.name if isinstance(db, DatabaseURL) else (db.name or DEFAULT_DB)
     for folder in _recovery_folders(db):

@@ -368,7 +368,8 @@ def test_unreachable_server_is_one_input_error_without_the_password() -> None:
 
 
 def test_server_connections_get_the_connect_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A server that does not answer (no refusal) is given up after CONNECT_TIMEOUT s."""
+    """A server that does not answer (no refusal) is given up after CONNECT_TIMEOUT s; a lock
+    another session holds is waited for LOCK_TIMEOUT s at most (in milliseconds)."""
     seen: dict[str, Any] = {}
     real = store_mod.sa.create_engine
 
@@ -379,7 +380,9 @@ def test_server_connections_get_the_connect_timeout(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(store_mod.sa, "create_engine", spy)
     with pytest.raises(InputError):
         ResultsStore(f"postgresql+psycopg://127.0.0.1:{_free_port()}/x")
-    assert seen == {"connect_timeout": store_mod.CONNECT_TIMEOUT} == {"connect_timeout": 5}
+    assert seen == {"connect_timeout": store_mod.CONNECT_TIMEOUT,
+                    "options": f"-c lock_timeout={round(store_mod.LOCK_TIMEOUT * 1000)}"} \
+        == {"connect_timeout": 5, "options": "-c lock_timeout=30000"}
 
 
 def test_newer_schema_version_is_refused(pg_db: str) -> None:
@@ -443,6 +446,35 @@ def test_save_or_recover_writes_a_recovery_file_in_the_working_directory(
     with ResultsStore(pg_db) as store:
         assert_same_record(store.get_run(2).record, make_record(label="kept"))
     assert save_or_recover(make_record(), pg_db) == (3, resolve_db(pg_db))
+
+
+def test_a_lock_held_by_another_session_ends_in_a_recovery_file(
+    pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another session holds the runs table locked: the save waits at most its lock timeout
+    (PostgreSQL's ``lock_timeout``), then the run goes to a recovery file that says why, and
+    `import` brings it in once the lock is gone. Before, the save waited for ever."""
+    import sqlalchemy as sa
+
+    with ResultsStore(pg_db) as store:
+        store.save_run(make_record(label="first"))
+    monkeypatch.chdir(tmp_path)
+    holder = sa.create_engine(pg_db, poolclass=sa.pool.NullPool)
+    with holder.connect() as conn:
+        conn.exec_driver_sql("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")  # an open transaction
+        began = time.monotonic()
+        with pytest.raises(StoreError) as info:
+            save_or_recover(make_record(label="kept"), pg_db, lock_timeout=1.0)
+        waited = time.monotonic() - began
+        conn.rollback()
+    holder.dispose()
+    err = info.value
+    assert 1.0 <= waited < 10.0
+    assert "lock" in str(err) and "1 s" in str(err) and err.recovery is not None
+    assert row_counts(pg_db)["runs"] == 1
+    assert import_runs(err.recovery, pg_db) == [2]
+    with ResultsStore(pg_db) as store:
+        assert_same_record(store.get_run(2).record, make_record(label="kept"))
 
 
 def test_the_results_database_password_is_not_stored(pg_db: str) -> None:
