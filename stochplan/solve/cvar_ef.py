@@ -8,7 +8,7 @@ through the one column ``eta``. HiGHS's dual simplex takes as many iterations on
 risk-neutral extensive form, but each costs about twice as much: on electronics with lost
 sales at 1,000 scenarios, 42,721 iterations in 6.0 s against 42,854 in 3.0 s (0.5 E + 0.5
 CVaR 95 %, one thread, devex). With the tail rows of 10 scenarios only (the others' excess
-written into the objective, see below) the same solve takes 2.7 s.
+written into the objective, see below) the same solve took 2.7 s in a first experiment.
 
 The classified problem
 ----------------------
@@ -99,7 +99,7 @@ log = logging.getLogger(__name__)
 
 #: Scenarios either side of the value at risk's place that get their tail row.
 BAND = 5
-#: After this many rounds every scenario still classified joins the band.
+#: After this many rounds every scenario still without its row gets it.
 MAX_ROUNDS = 8
 #: Fewer scenarios than this: the whole form (at 100 scenarios both take the same time).
 FROM_SCENARIOS = 200
