@@ -55,9 +55,10 @@ A run is written in ONE transaction: a save that fails or is interrupted (any ex
 including :class:`KeyboardInterrupt`) part-way leaves the database as it was. Deleting a run
 deletes its plan, KPIs, recourse rows and tables (``ON DELETE CASCADE``). A write to an SQLite
 file waits for another process's write lock (saying so on the log) at most
-:data:`LOCK_TIMEOUT` seconds; a server handles concurrent writers itself, and a write waits
-for a lock another session holds (a table locked by hand, say) as long at most (PostgreSQL's
-``lock_timeout``), then fails: a run goes to a recovery file (:func:`save_or_recover`).
+:data:`LOCK_TIMEOUT` seconds. A server handles concurrent writers itself; on PostgreSQL a
+write waits at most as long for a lock another session holds (a table locked by hand, say;
+PostgreSQL's ``lock_timeout``), then fails, and a run goes to a recovery file
+(:func:`save_or_recover`).
 
 Float conventions: ``objective``, ``bound``, ``gap``, plan, recourse and KPI values are
 SQLite ``REAL`` or PostgreSQL ``DOUBLE PRECISION``; both hold +-inf and every finite double,
