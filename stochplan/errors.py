@@ -49,7 +49,8 @@ class Terminated(KeyboardInterrupt):
 
 
 class StoreError(StochplanError):
-    """A run could not be written to the results database.
+    """A run could not be written to the results database, or a lock another process or
+    session held stopped a read or write there.
 
     ``recovery`` is the file the run was written to instead (the same SQLite schema; bring it
     in with ``stochplan import FILE``), or None when that failed too.

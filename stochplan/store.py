@@ -56,8 +56,9 @@ including :class:`KeyboardInterrupt`) part-way leaves the database as it was. De
 deletes its plan, KPIs, recourse rows and tables (``ON DELETE CASCADE``). A write to an SQLite
 file waits for another process's write lock (saying so on the log) at most
 :data:`LOCK_TIMEOUT` seconds. A server handles concurrent writers itself; on PostgreSQL a
-write waits at most as long for a lock another session holds (a table locked by hand, say;
-PostgreSQL's ``lock_timeout``), then fails, and a run goes to a recovery file
+read or write waits at most as long for a lock another session holds (a table locked by hand,
+say; PostgreSQL's ``lock_timeout``), then fails with a
+:class:`~stochplan.errors.StoreError` that says so, and a run goes to a recovery file
 (:func:`save_or_recover`).
 
 Float conventions: ``objective``, ``bound``, ``gap``, plan, recourse and KPI values are
@@ -490,12 +491,15 @@ def _connect(db: Path | DatabaseURL, lock_timeout: float) -> Connection:
         connect_args: dict[str, Any] = {}
         if db.url.get_backend_name() in ("postgresql", "mysql", "mariadb"):
             connect_args["connect_timeout"] = CONNECT_TIMEOUT
+        waits: float | None = None
         if db.url.get_backend_name() == "postgresql":
             # a lock another session holds is waited for at most lock_timeout (0 would be
             # for ever there)
-            connect_args["options"] = f"-c lock_timeout={max(1, round(lock_timeout * 1000))}"
+            milliseconds = max(1, round(lock_timeout * 1000))
+            connect_args["options"] = f"-c lock_timeout={milliseconds}"
+            waits = milliseconds / 1000
         try:
-            engine = _engine(db.url, connect_args)
+            engine = _engine(db.url, connect_args, waits)
         except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
             raise InputError("db", shown, f"cannot use this database ({exc}); install its "
                              "SQLAlchemy driver") from None
@@ -518,12 +522,26 @@ _ENGINES: OrderedDict[tuple[str, tuple[tuple[str, Any], ...]], Engine] = Ordered
 _ENGINE_CACHE_SIZE = 16
 
 
-def _engine(url: URL, connect_args: dict[str, Any]) -> Engine:
-    """The engine of ``url`` with ``connect_args`` (no connection pool), made once."""
+def _engine(url: URL, connect_args: dict[str, Any], lock_timeout: float | None = None) -> Engine:
+    """The engine of ``url`` with ``connect_args`` (no connection pool), made once.
+
+    ``lock_timeout``, the server's lock timeout in ``connect_args`` in seconds: a statement
+    it cancels raises :class:`~stochplan.errors.StoreError` saying so, whatever command ran
+    it, instead of the driver's error."""
     key = (url.render_as_string(hide_password=False), tuple(sorted(connect_args.items())))
     engine = _ENGINES.get(key)
     if engine is None:
         engine = sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
+        if lock_timeout is not None:
+            message = (f"database is locked: another session held a lock on "
+                       f"{url.render_as_string(hide_password=True)} for more than "
+                       f"{lock_timeout:g} s")
+
+            def locked(context: Any) -> None:
+                if _lock_timed_out(context.original_exception):
+                    raise StoreError(message)
+
+            sa.event.listen(engine, "handle_error", locked)
         _ENGINES[key] = engine
         while len(_ENGINES) > _ENGINE_CACHE_SIZE:
             _ENGINES.popitem(last=False)[1].dispose()
@@ -1228,9 +1246,10 @@ def _is_locked(exc: sa_exc.DBAPIError) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _lock_timed_out(exc: BaseException) -> bool:
-    """A server's statement cancelled after waiting its lock timeout (PostgreSQL 55P03)."""
-    return getattr(getattr(exc, "orig", None), "sqlstate", None) == "55P03"
+def _lock_timed_out(exc: BaseException | None) -> bool:
+    """A driver's error for a statement cancelled after waiting its lock timeout
+    (PostgreSQL's SQLSTATE 55P03)."""
+    return getattr(exc, "sqlstate", None) == "55P03"
 
 
 def _lock_error(path: Path | DatabaseURL, seconds: float) -> Exception:
@@ -1286,9 +1305,6 @@ def save_or_recover(record: RunRecord, path_or_url: str | Path | DatabaseURL | N
         if isinstance(exc, InputError) and exc.field not in ("db",):
             raise  # the record itself is bad: a recovery file would not store it either
         reason = _reason(exc)
-        if _lock_timed_out(exc):
-            waited = LOCK_TIMEOUT if lock_timeout is None else lock_timeout
-            reason = f"another session held a lock on it for more than {waited:g} s"
     recovery, failures = None, []
     name = db.name if isinstance(db, DatabaseURL) else (db.name or DEFAULT_DB)
     for folder in _recovery_folders(db):

@@ -477,6 +477,35 @@ def test_a_lock_held_by_another_session_ends_in_a_recovery_file(
         assert_same_record(store.get_run(2).record, make_record(label="kept"))
 
 
+@pytest.mark.parametrize("command", [["runs"], ["show", "1"], ["import", "RECOVERY"]])
+def test_commands_facing_a_held_lock_end_in_one_line(
+    command: list[str], pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A command that reads or writes while another session holds the runs table locked
+    ends after the lock timeout with one line saying so and exit status 2, not an internal
+    error; the database keeps its one run."""
+    import sqlalchemy as sa
+
+    with ResultsStore(pg_db) as store:
+        store.save_run(make_record(label="first"))
+    recovery = tmp_path / "r.db"
+    with ResultsStore(recovery) as store:
+        store.save_run(make_record(label="kept"))
+    monkeypatch.setattr(store_mod, "LOCK_TIMEOUT", 1.0)
+    argv = [str(recovery) if a == "RECOVERY" else a for a in command] + ["--db", pg_db]
+    holder = sa.create_engine(pg_db, poolclass=sa.pool.NullPool)
+    with holder.connect() as conn:
+        conn.exec_driver_sql("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
+        status = main(argv)
+        conn.rollback()
+    holder.dispose()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2, err
+    assert len(err) == 1 and "lock" in err[0] and "internal error" not in err[0]
+    assert row_counts(pg_db)["runs"] == 1
+
+
 def test_the_results_database_password_is_not_stored(pg_db: str) -> None:
     """A run's configuration names its database (``db``): stored with the password hidden."""
     config = {"db": pg_db.replace("postgres@", "postgres:pw-owner@", 1), "model": {"x": 1}}
