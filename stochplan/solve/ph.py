@@ -81,7 +81,7 @@ import pandas as pd
 
 from stochplan import _mpisppy
 from stochplan.errors import InfeasibleError, InputError, SolveError
-from stochplan.parallel import in_step_again, on_root
+from stochplan.parallel import abort, in_step_again, on_root
 from stochplan.solve.results import SOLVED, SolveResult, decomposition_status
 from stochplan.solve.solvers import SOLVERS, relative_gap
 
@@ -620,8 +620,7 @@ def _cylinder_output(comm: Any, path: str, mode: str = "w",
             stopped = isinstance(exc, Terminated)
             sys.stderr.write(f"stochplan: {'terminated' if stopped else 'interrupted'} (rank "
                              f"{comm.Get_rank()}); the results database is unchanged\n")
-            sys.stderr.flush()
-            comm.Abort(143 if stopped else 130)
+            abort(comm, 143 if stopped else 130)
         raise
     except BaseException as exc:
         infeasible = _infeasible_subproblem(exc)
@@ -633,8 +632,7 @@ def _cylinder_output(comm: Any, path: str, mode: str = "w",
                 sys.stderr.write(f"stochplan: progressive hedging failed on rank "
                                  f"{comm.Get_rank()}: {type(exc).__name__}: {exc} (mpi-sppy's "
                                  f"output: {path})\n")
-            sys.stderr.flush()
-            comm.Abort(3 if infeasible is not None else 1)
+            abort(comm, 3 if infeasible is not None else 1)
         if infeasible is not None:
             raise InfeasibleError(infeasible) from exc
         raise
