@@ -233,18 +233,20 @@ def _rho_setter(rho: np.ndarray) -> Any:
 
 
 def run_ph(guest: Guest, sub_names: list[str], options: PHOptions, layout: tuple[str, ...],
-           comm: Any, log_dir: str) -> dict[str, Any]:
+           comm: Any, log_dir: str, explain: pyomo_ph.Explain | None = None) -> dict[str, Any]:
     """Spin mpi-sppy's wheel over the guest's subproblems ``sub_names`` (on every rank).
 
     Returns, on every rank, the candidate plans to value (the best incumbent the cylinders
     found, PH's final xbar), and on rank 0 also the best bound, iterations, stop reason,
     history (``[seconds, iteration, bound, incumbent]`` per iteration, minimisation form) and
-    PH's wall time. mpi-sppy's output goes to ``log_dir/rank<r>.log``.
+    PH's wall time. mpi-sppy's output goes to ``log_dir/rank<r>.log``. A scenario without a
+    feasible solution even alone ends the job with status 3, named, with the constraint
+    families ``explain`` finds.
     """
     rank = comm.Get_rank()
     path = os.path.join(log_dir, f"rank{rank}.log")
     own_dir = None if options.log_dir is not None else log_dir
-    with pyomo_ph._cylinder_output(comm, path, temp_dir=own_dir):
+    with pyomo_ph._cylinder_output(comm, path, temp_dir=own_dir, explain=explain):
         mp = pyomo_ph._import_mpisppy(log_dir)
         raw = _mpisppy.ph_machinery(log_dir)
         return _spin(mp, raw, guest, sub_names, options, layout, comm)

@@ -35,10 +35,13 @@ class SolveError(StochplanError, RuntimeError):
 
 
 class InfeasibleError(SolveError):
-    """The model has no feasible solution; names the constraint families involved."""
+    """The model has no feasible solution; names the constraint families involved, and the
+    scenario that has none even alone when one was found (``scenario``)."""
 
-    def __init__(self, message: str, families: tuple[str, ...] = ()):
+    def __init__(self, message: str, families: tuple[str, ...] = (),
+                 scenario: str | None = None):
         self.families = families
+        self.scenario = scenario
         super().__init__(message, status="infeasible")
 
 

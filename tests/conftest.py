@@ -134,3 +134,24 @@ def _as_profit(module: Any) -> Any:
     proxy.scenario_creator = scenario_creator  # type: ignore[attr-defined]
     proxy.INDEX_NAMES = module.INDEX_NAMES  # type: ignore[attr-defined]
     return proxy
+
+
+@pytest.fixture
+def infeasible_in_scen4(tmp_path: Path) -> Path:
+    """A scenario file for electronics: six scenarios at the medium demand, the fifth
+    (``scen4``) at fifty times it, which no plan serves within the backorder cap. The first
+    scenario is feasible, so only a solve that meets scen4 finds the problem infeasible."""
+    import csv
+
+    from stochplan.data import resolve_instance
+
+    rows = list(csv.DictReader(
+        (resolve_instance("electronics").parent / "product_data.csv").open()))
+    path = tmp_path / "infeasible_in_scen4.csv"
+    with path.open("w") as out:
+        out.write("scenario,product,week,value\n")
+        for s in range(6):
+            for r in rows:
+                demand = float(r["med_demand"]) * (50 if s == 4 else 1)
+                out.write(f"s{s},{r['product']},{r['t']},{demand}\n")
+    return path

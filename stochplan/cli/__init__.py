@@ -100,6 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     STORED.clear()
+    # MPICH's transport warns at exit, on stdout, about MPI windows a failed PH run left open
+    # ("UCX WARN object ... was not returned to mpool"); its errors still show. Read when MPI
+    # starts: only runs that start it here (under ``mpiexec ... -m mpi4py`` an abort ends a
+    # failed run anyway).
+    os.environ.setdefault("UCX_LOG_LEVEL", "error")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:

@@ -594,16 +594,26 @@ def _subproblem_solver(name: str, role: str) -> Any:
 
 #: How long an idle spoke sleeps between looks at the hub's buffers, seconds.
 _IDLE_SECONDS = 0.02
+#: Seconds a rank other than 0 that finds the problem infeasible waits before saying so:
+#: rank 0 (PH's hub) meets the same scenario in the same iteration and, saying it first, ends
+#: the job, so the line is said once.
+INFEASIBLE_DEFER = 2.0
+
+#: Why a scenario alone is infeasible: (constraint families, the sentence naming them), or
+#: None (:func:`stochplan.solve.diagnose.scenario_alone` bound to a module).
+Explain = Callable[[str], "tuple[tuple[str, ...], str] | None"]
 
 
 @contextlib.contextmanager
-def _cylinder_output(comm: Any, path: str, mode: str = "w",
-                     temp_dir: str | None = None) -> Iterator[None]:
+def _cylinder_output(comm: Any, path: str, mode: str = "w", temp_dir: str | None = None,
+                     explain: Explain | None = None) -> Iterator[None]:
     """:func:`_rank_output` to ``path``; a failure on any rank is logged there with its
     traceback, said in one line on the real stderr and, as the other ranks may wait for this
     one in a collective call, ends the whole job. Ctrl-C (or SIGTERM) on a rank ends the job
     with status 130 (143) and the usual message; ``temp_dir`` (the run's own log folder) is
-    removed first, as no ``finally`` runs after ``Abort``."""
+    removed first, as no ``finally`` runs after ``Abort``. An infeasible problem ends it with
+    status 3, and ``explain`` names the constraint families of the scenario found infeasible
+    alone."""
     from stochplan.errors import Terminated
 
     try:
@@ -623,9 +633,11 @@ def _cylinder_output(comm: Any, path: str, mode: str = "w",
             abort(comm, 143 if stopped else 130)
         raise
     except BaseException as exc:
-        infeasible = _infeasible_subproblem(exc)
+        infeasible, families = _infeasible_subproblem(exc, explain)
         if comm.Get_size() > 1:  # the log folder is kept: the message points to it
             if infeasible is not None:
+                if comm.Get_rank() > 0:
+                    time.sleep(INFEASIBLE_DEFER)
                 sys.stderr.write(f"stochplan: infeasible: {infeasible} (mpi-sppy's output: "
                                  f"{path})\n")
             else:
@@ -634,17 +646,30 @@ def _cylinder_output(comm: Any, path: str, mode: str = "w",
                                  f"output: {path})\n")
             abort(comm, 3 if infeasible is not None else 1)
         if infeasible is not None:
-            raise InfeasibleError(infeasible) from exc
+            raise InfeasibleError(infeasible, families) from exc
         raise
 
 
-def _infeasible_subproblem(exc: BaseException) -> str | None:
-    """What to say when ``exc`` is mpi-sppy's report of a PH subproblem without a feasible
+def _infeasible_subproblem(exc: BaseException, explain: Explain | None = None
+                           ) -> tuple[str | None, tuple[str, ...]]:
+    """What to say when ``exc`` says the problem is infeasible, and the constraint families
+    involved: the guest's :class:`InfeasibleError` (a scenario alone, named, with the
+    families ``explain`` finds), or mpi-sppy's report of a PH subproblem without a feasible
     solution (a ``RuntimeError`` "Infeasibility detected ..." in iteration 0); else None."""
+    if isinstance(exc, InfeasibleError):
+        if exc.scenario is not None and explain is not None:
+            try:
+                why = explain(exc.scenario)
+            except Exception:  # a diagnosis that fails must not hide the infeasibility
+                log.exception("naming the constraint families of %s failed", exc.scenario)
+                why = None
+            if why is not None:
+                return f"scenario {exc.scenario} alone is infeasible: {why[1]}", why[0]
+        return str(exc), exc.families
     if isinstance(exc, RuntimeError) and str(exc).startswith("Infeasibility detected"):
         return ("a scenario subproblem has no feasible solution in PH's first iteration "
-                "(`--method ef` names the constraint families that cannot all hold)")
-    return None
+                "(`--method ef` names the constraint families that cannot all hold)"), ()
+    return None, ()
 
 
 @contextlib.contextmanager

@@ -83,7 +83,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from stochplan.errors import InputError, SolveError
+from stochplan.errors import InfeasibleError, InputError, SolveError
 from stochplan.parallel import on_root
 from stochplan.solve import matrix
 from stochplan.solve.ph import PHOptions, cylinders_for
@@ -216,6 +216,16 @@ def restrict(compiled: matrix.CompiledScenarios,
         offset=compiled.offset[idx])
 
 
+def _lp_feasible(compiled: matrix.CompiledScenarios) -> bool:
+    """Whether the LP relaxation of ``compiled``'s extensive form has a solution."""
+    ef = matrix.extensive_form_arrays(compiled)
+    h = matrix._highs(SolverOptions(threads=1))
+    matrix._pass(h, ef["A"], np.zeros(len(ef["cost"])), ef["col_lo"], ef["col_hi"],
+                 ef["row_lo"], ef["row_hi"], np.zeros(len(ef["cost"]), bool))
+    h.run()
+    return str(h.getModelStatus().name) != "kInfeasible"
+
+
 class Subproblem:
     """One PH subproblem (a bundle's extensive form) as a HiGHS model re-solved warm.
 
@@ -276,6 +286,7 @@ class Subproblem:
         self.bases: dict[str, Any] = {}
         self.prox_tol = prox_tol
         self.deadline = deadline if deadline is not None else Deadline()
+        self._compiled, self._members = compiled, members  # to name an infeasible scenario
         self.last_first: np.ndarray | None = None  # of the last solve with a free first stage
         self.stopped = 0  # solves stopped by the deadline
         self.skipped = 0  # solves not run: the deadline had passed
@@ -303,6 +314,19 @@ class Subproblem:
         if self._h is not None:
             self._parked = self._h.getModel()
             self._h = None
+
+    def _infeasible(self) -> InfeasibleError:
+        """Why this subproblem has no solution with its first stage free: no first-stage plan
+        at all satisfies its scenarios, so the whole problem is infeasible. Names the first
+        member scenario whose LP relaxation alone has no solution (one small LP each, only
+        now), else the members together. mpi-sppy itself fails later and differently on each
+        cylinder (the hub says "Infeasibility detected", a bound spoke misses an attribute)."""
+        names = [self._compiled.names[i] for i in self._members]
+        for i, name in zip(self._members, names, strict=True):
+            if len(names) == 1 or not _lp_feasible(restrict(self._compiled, [i])):
+                return InfeasibleError(f"scenario {name} alone is infeasible", scenario=name)
+        return InfeasibleError(f"scenarios {names[0]} to {names[-1]} (a PH bundle) have no "
+                               "first-stage plan in common: the problem is infeasible")
 
     # -- what changes between solves ---------------------------------------------------------
 
@@ -468,6 +492,8 @@ class Subproblem:
                 self.integer and info.primal_solution_status == 2
                 and status in ("kTimeLimit", "kInterrupt", "kSolutionLimit"))
             if not has_solution:
+                if status == "kInfeasible" and np.isnan(self.fixed).all():
+                    raise self._infeasible()
                 return Outcome(False, math.inf, -math.inf, math.inf, np.full(self.n1, np.nan))
             x = np.asarray(h.getSolution().col_value)
             value = float(info.objective_function_value) + const
@@ -604,6 +630,13 @@ def _module_of(family: Any) -> ModuleType:
     if not isinstance(module, ModuleType):
         raise InputError("family", family, "expected a model module or a Family")
     return module
+
+
+def _explainer(module: ModuleType, creator_kwargs: dict[str, Any] | None) -> Any:
+    """Names the constraint families of a scenario infeasible alone (the Pyomo model's)."""
+    from stochplan.solve.diagnose import scenario_alone
+
+    return lambda name: scenario_alone(module, name, dict(creator_kwargs or {}))
 
 
 def _members(names: list[str], per_bundle: int) -> dict[str, list[int]]:
@@ -745,7 +778,8 @@ def solve_ph_highs(
 
         note("solve")
         start = time.perf_counter()
-        run = _mpisppy_highs.run_ph(guest, list(members), options, layout, comm, log_dir)
+        run = _mpisppy_highs.run_ph(guest, list(members), options, layout, comm, log_dir,
+                                    explain=_explainer(module, creator_kwargs))
         timings["solve"] = time.perf_counter() - start
     finally:
         comm.Barrier()

@@ -131,6 +131,42 @@ def test_an_infeasibility_rank_0_finds_is_said_once(runner: list[str], command: 
     assert not (tmp_path / "results.db").exists()
 
 
+def test_ph_meeting_a_scenario_infeasible_alone_says_it_once(tmp_path: Path,
+                                                              infeasible_in_scen4: Path) -> None:
+    """The first scenario is feasible, so the check before mpi-sppy starts passes; PH meets
+    scen4 in its first iteration. The hub says it once, naming the scenario and its
+    constraint families, and the job ends with status 3 (a spoke failed first with an
+    AttributeError, status 1, beside the hub's vaguer line). MPI_Abort adds its own line."""
+    done = subprocess.run(
+        [_mpiexec(), "-n", "3", sys.executable, *MPI4PY, "solve", "electronics", "--method",
+         "ph", "--scenarios", f"file:{infeasible_in_scen4}", "--db", "results.db"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 3, done.stderr
+    said = [line for line in done.stderr.splitlines() if line.startswith("stochplan:")]
+    assert len(said) == 1, done.stderr
+    assert said[0].startswith("stochplan: infeasible: scenario scen4 alone is infeasible: "
+                              "constraint families that cannot all hold: inventory_balance")
+    others = [line for line in done.stderr.splitlines() if not line.startswith("stochplan:")]
+    assert all(line.startswith("Abort(3)") for line in others), done.stderr
+    assert not (tmp_path / "results.db").exists()
+
+
+def test_ph_on_one_process_meeting_it_says_one_line(tmp_path: Path,
+                                                    infeasible_in_scen4: Path) -> None:
+    """The same without mpiexec: one line, status 3, nothing on stdout (MPICH's transport
+    printed two warnings there at exit, about the MPI windows the failed run left open)."""
+    done = subprocess.run(
+        [sys.executable, *PLAIN, "solve", "electronics", "--method", "ph", "--scenarios",
+         f"file:{infeasible_in_scen4}", "--db", "results.db"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.splitlines() == [done.stderr.strip()], done.stderr
+    assert "scenario scen4 alone is infeasible" in done.stderr
+    assert done.stdout == ""
+
+
 def test_a_ph_run_short_of_its_target_is_said_once(tmp_path: Path) -> None:
     """PH on 3 ranks stopped by its iteration limit without a plan: rank 0 alone finds it,
     after the hub and spokes are done; every rank ends with status 3 and it is said once

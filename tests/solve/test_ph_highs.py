@@ -100,6 +100,28 @@ def test_a_subproblem_of_every_scenario_is_the_extensive_form():
 
 
 @pytest.mark.solve
+def test_a_subproblem_without_any_plan_names_the_scenario_infeasible_alone(
+        infeasible_in_scen4):
+    """A bundle with no feasible first stage at all makes the problem infeasible: the guest
+    says so, naming the member infeasible alone (mpi-sppy's cylinders each failed in their
+    own way, a spoke with an AttributeError and status 1). A plan that merely has no
+    recourse in a scenario is no such error: its valuation is just not ok."""
+    from stochplan.errors import InfeasibleError
+
+    inst = aggregate.resolve("electronics", {"integer": False})
+    spec = f"file:{infeasible_in_scen4}"
+    names = aggregate.scenario_set(inst, spec, 0).names
+    compiled = matrix.compile_scenarios(aggregate, names, aggregate.creator_kwargs(inst, spec, 0))
+    with pytest.raises(InfeasibleError, match="^scenario scen4 alone is infeasible$") as err:
+        Subproblem(compiled, range(len(names))).solve()
+    assert err.value.scenario == "scen4"
+    feasible = Subproblem(compiled, [0, 1, 2, 3]).solve()
+    assert feasible.ok
+    alone = Subproblem(compiled, [4])
+    alone.fix(feasible.first)
+    assert not alone.solve(role="eval").ok
+
+
 def test_the_linearised_proximal_term_agrees_with_the_quadratic_one():
     """The tangent-cut approximation reaches the QP's optimum: the exact PH objective at
     the linearised solution is within 1e-6 (relative) of the QP's value, and the LP's own
