@@ -594,10 +594,11 @@ def _subproblem_solver(name: str, role: str) -> Any:
 
 #: How long an idle spoke sleeps between looks at the hub's buffers, seconds.
 _IDLE_SECONDS = 0.02
-#: Seconds a rank other than 0 that finds the problem infeasible waits before saying so:
-#: rank 0 (PH's hub) meets the same scenario in the same iteration and, saying it first, ends
-#: the job, so the line is said once.
-INFEASIBLE_DEFER = 2.0
+#: Seconds a rank other than 0 waits after a failure before saying it and ending the job. A
+#: failure is often every cylinder's (a scenario infeasible alone: the hub meets it in the
+#: same iteration, while a bound spoke then misses an attribute); rank 0, the hub's, says why
+#: and ends the job first, so one line is said, and the clearest.
+FAILURE_DEFER = 2.0
 
 #: Why a scenario alone is infeasible: (constraint families, the sentence naming them), or
 #: None (:func:`stochplan.solve.diagnose.scenario_alone` bound to a module).
@@ -635,9 +636,9 @@ def _cylinder_output(comm: Any, path: str, mode: str = "w", temp_dir: str | None
     except BaseException as exc:
         infeasible, families = _infeasible_subproblem(exc, explain)
         if comm.Get_size() > 1:  # the log folder is kept: the message points to it
+            if comm.Get_rank() > 0:
+                time.sleep(FAILURE_DEFER)
             if infeasible is not None:
-                if comm.Get_rank() > 0:
-                    time.sleep(INFEASIBLE_DEFER)
                 sys.stderr.write(f"stochplan: infeasible: {infeasible} (mpi-sppy's output: "
                                  f"{path})\n")
             else:

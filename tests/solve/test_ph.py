@@ -258,6 +258,30 @@ def test_a_failure_on_one_rank_is_said_and_ends_the_job(tmp_path):
     assert "Traceback" in log.read_text() and "no data for scen2" in log.read_text()
 
 
+@pytest.mark.mpi
+def test_the_pyomo_path_meeting_a_later_infeasible_scenario_says_it_once(
+        tmp_path, infeasible_in_scen4):
+    """On the Pyomo subproblem path the hub says "no feasible solution in PH's first
+    iteration" while the Lagrangian spoke fails with an AttributeError; the spoke waits, so
+    the hub's line is the one said, with status 3 (both were said, and the spoke's status 1
+    could win)."""
+    if not MPIEXEC.exists():
+        pytest.skip(f"no mpiexec beside {sys.executable}")
+    script = ("from stochplan.models import aggregate\n"
+              "from stochplan.parallel import world\n"
+              "from stochplan.solve.ph import PHOptions, solve_ph\n"
+              "inst = aggregate.resolve('electronics', {})\n"
+              f"spec = 'file:{infeasible_in_scen4}'\n"
+              "solve_ph(aggregate, aggregate.scenario_set(inst, spec, 0).names,\n"
+              "         aggregate.creator_kwargs(inst, spec, 0),\n"
+              "         PHOptions(backend='pyomo', log_dir='logs'), comm=world())\n")
+    run = subprocess.run([str(MPIEXEC), "-n", "3", sys.executable, "-m", "mpi4py", "-c", script],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 3, run.stderr[-2000:]
+    said = [line for line in run.stderr.splitlines() if line.startswith("stochplan:")]
+    assert len(said) == 1 and said[0].startswith("stochplan: infeasible: "), run.stderr[-2000:]
+
+
 class _OneRank:
     def Get_size(self) -> int:
         return 1
