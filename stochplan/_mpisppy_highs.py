@@ -303,6 +303,27 @@ def _spin(mp: Any, raw: Any, guest: Guest, sub_names: list[str], options: PHOpti
     return _collect(wheel, guest, options, comm, wall)
 
 
+#: Plans each hub rank adds to the candidates when some of its MIP bundles were solved as LP
+#: relaxations (first met after the time limit): its MIP-solved bundles' own plans nearest
+#: PH's average.
+FALLBACK_PLANS = 2
+
+
+def _fallback_plans(guest: Guest, xbar: np.ndarray) -> list[np.ndarray]:
+    """When PH's average mixes LP relaxations (a MIP bundle first met after the time limit,
+    see :meth:`Subproblem._relaxed`), its rounding is a poor plan: the plans of this rank's
+    bundles solved as MIPs, the :data:`FALLBACK_PLANS` nearest the average (l1), are valued
+    too, as the incumbent spoke would have valued them had time been left."""
+    subs = list(guest.subproblems.values())
+    if not any(sub.relaxed for sub in subs):
+        return []
+    plans = [sub.last_first for sub in subs
+             if sub.integer and not sub.relaxed and sub.last_first is not None]
+    plans.sort(key=lambda plan: float(np.abs(plan - xbar).sum()))
+    return [np.where(guest.integer_first, np.round(plan), plan)
+            for plan in plans[:FALLBACK_PLANS]]
+
+
 def _collect(wheel: Any, guest: Guest, options: PHOptions, comm: Any,
              wall: float) -> dict[str, Any]:
     """Bound, iterations and the candidate plans (the same list on every rank)."""
@@ -321,16 +342,21 @@ def _collect(wheel: Any, guest: Guest, options: PHOptions, comm: Any,
             getattr(bounder, "best_x", None) is not None:
         mine = bounder.best_x
     xbar = None
-    if on_hub and opt.cylinder_rank == 0:
+    fallback: list[np.ndarray] = []
+    if on_hub:
         xbar = np.array(_mpisppy.xbar_values(next(iter(opt.local_scenarios.values()))))
+        fallback = _fallback_plans(guest, xbar)
         xbar = np.where(guest.integer_first, np.round(xbar), xbar)
+        if opt.cylinder_rank != 0:
+            xbar = None
     solves = sum(sub.solves for sub in guest.subproblems.values())
-    parts = comm.allgather((mine, xbar))
+    parts = comm.allgather((mine, xbar, fallback))
     solves = comm.reduce(solves, root=0)
     # PH's final xbar first: it wins ties, so a run whose subproblems agree on the first
     # stage returns that plan whichever cylinder found an equally good one
-    candidates = [pair[1] for pair in parts if pair[1] is not None] + [
-        pair[0] for pair in parts if pair[0] is not None]
+    candidates = [part[1] for part in parts if part[1] is not None] + [
+        part[0] for part in parts if part[0] is not None] + [
+        plan for part in parts for plan in part[2]]
     out: dict[str, Any] = {"candidates": candidates}
     if rank == 0:
         bound = float(wheel.BestOuterBound)

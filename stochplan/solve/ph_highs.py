@@ -66,8 +66,11 @@ past the limit are the bundles not yet solved at iteration 0 (mpi-sppy needs eac
 solution), each given the floor. With hundreds of MIP bundles per rank those bundles took
 minutes (furniture, poisson:5000, bundles of 10: 794 s for a 300 s limit), so a MIP bundle
 first met after the limit is solved as its LP relaxation instead (:meth:`Subproblem._relaxed`):
-its optimum bounds the bundle's from below, so the Lagrangian bound stays valid (weaker), and
-PH's average, from which one candidate plan comes, is rounded before it is valued.
+its optimum bounds the bundle's from below, so the Lagrangian bound stays valid (weaker).
+PH's average then mixes LP solutions and rounds to a poor plan, so the plans of the bundles
+solved as MIPs nearest it are valued too (:func:`stochplan._mpisppy_highs._fallback_plans`).
+Measured (furniture, poisson:1000 seed 0, bundles of 10, 60 s limit, 3 ranks): PH 157 s,
+plan 13,438.34, bound 15,270.08 before; PH 71 s, plan 14,614.96, bound 15,828.36 after.
 """
 
 from __future__ import annotations

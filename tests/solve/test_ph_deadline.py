@@ -213,6 +213,37 @@ def test_a_mip_bundle_first_met_past_the_deadline_is_solved_as_its_lp_relaxation
     assert sub.solve().stale and sub.relaxed == 1
 
 
+@pytest.mark.solve
+def test_bundles_solved_as_mips_give_plans_when_others_were_relaxed():
+    """With some bundles relaxed, PH's rounded average is a poor plan: the plans of the
+    bundles solved as MIPs join the candidates, the nearest the average first, at most
+    FALLBACK_PLANS; none when no bundle was relaxed."""
+    import types
+
+    from stochplan._mpisppy_highs import FALLBACK_PLANS, _fallback_plans
+
+    compiled = _furniture()
+    solved = [Subproblem(compiled, [k], mip_rel_gap=1e-4) for k in range(3)]
+    integer_first = compiled.columns.integer[: compiled.n_first]
+    plans = [np.where(integer_first, np.round(x), x) for x in (s.solve().first for s in solved)]
+    guest = types.SimpleNamespace(subproblems=dict(enumerate(solved)),
+                                  integer_first=integer_first)
+    xbar = plans[2] + 0.1
+    assert _fallback_plans(guest, xbar) == []  # nothing relaxed: PH's own candidates serve
+    clock = Clock()
+    deadline = Deadline(1.0, clock=clock)
+    deadline.start()
+    clock.now += 2.0
+    relaxed = Subproblem(compiled, [3], mip_rel_gap=1e-4, deadline=deadline)
+    relaxed.solve()
+    guest.subproblems[3] = relaxed
+    out = _fallback_plans(guest, xbar)
+    assert len(out) == min(FALLBACK_PLANS, 3) and np.array_equal(out[0], plans[2])
+    distances = [float(np.abs(p - xbar).sum()) for p in out]
+    assert distances == sorted(distances)
+    assert not any(np.array_equal(p, relaxed.last_first) for p in out)
+
+
 def _lp(ef: dict) -> object:
     """The extensive form ``ef`` (arrays) as a HighsLp without integrality."""
     import highspy
