@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.stochplan-installed
 DOCS_STAMP := $(VENV)/.stochplan-docs-installed
 
-.PHONY: demo test lint docs bench clean
+.PHONY: demo test lint docs bench bench-smoke clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ lint: $(STAMP)
 docs: $(DOCS_STAMP)
 	$(PY) -m sphinx -E -W --keep-going -q -b html docs docs/_build/html
 	@echo "docs/_build/html/index.html"
+
+# Every benchmark spec at its smallest size, checked (about 2 minutes; marked slow, so not in
+# `make test`); .ci/run calls it after the tests.
+bench-smoke: $(STAMP)
+	$(PY) -m pytest --runslow tests/test_benchmarks.py
 
 # The full benchmark suite (about 6 hours on 2 cores): writes benchmarks/RESULTS.md and RESULTS.json.
 bench: $(STAMP)

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.solve
+@pytest.mark.slow  # about 2 minutes: `make bench-smoke` runs it, and CI after `make test`
 def test_every_spec_runs_at_its_smallest_size(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke",
                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
