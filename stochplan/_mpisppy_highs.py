@@ -343,12 +343,12 @@ def _collect(wheel: Any, guest: Guest, options: PHOptions, comm: Any,
         mine = bounder.best_x
     xbar = None
     fallback: list[np.ndarray] = []
-    if on_hub:
-        xbar = np.array(_mpisppy.xbar_values(next(iter(opt.local_scenarios.values()))))
-        fallback = _fallback_plans(guest, xbar)
-        xbar = np.where(guest.integer_first, np.round(xbar), xbar)
-        if opt.cylinder_rank != 0:
-            xbar = None
+    hosts = list(opt.local_scenarios.values()) if on_hub else []
+    if hosts:  # every hub rank holds PH's average
+        average = np.array(_mpisppy.xbar_values(hosts[0]))
+        fallback = _fallback_plans(guest, average)
+        if opt.cylinder_rank == 0:
+            xbar = np.where(guest.integer_first, np.round(average), average)
     solves = sum(sub.solves for sub in guest.subproblems.values())
     parts = comm.allgather((mine, xbar, fallback))
     solves = comm.reduce(solves, root=0)
