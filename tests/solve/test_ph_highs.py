@@ -122,6 +122,7 @@ def test_a_subproblem_without_any_plan_names_the_scenario_infeasible_alone(
     assert not alone.solve(role="eval").ok
 
 
+@pytest.mark.solve
 def test_the_linearised_proximal_term_agrees_with_the_quadratic_one():
     """The tangent-cut approximation reaches the QP's optimum: the exact PH objective at
     the linearised solution is within 1e-6 (relative) of the QP's value, and the LP's own
