@@ -35,7 +35,10 @@ What a family declares
 here-and-now variables, in the order handed to mpi-sppy), ``options_type`` (a frozen pydantic
 model: the options a researcher varies, validated when a run configuration is loaded),
 ``default_instance`` and the folder of its built-in instances. Methods: :meth:`Family.load`
-(an instance folder to a frozen, validated record), :meth:`Family.uncertainty` (what is random
+(an instance folder to a frozen, validated record; :mod:`stochplan.data` has the loaders'
+helpers: :func:`~stochplan.data.instance_files` for the files an ``instance.toml`` names,
+:class:`~stochplan.data.Table` for a CSV whose columns are checked as it is read, each refusal
+one line naming the column, row, value and file), :meth:`Family.uncertainty` (what is random
 and how it is drawn), :meth:`Family.build` (one scenario's Pyomo model; mpi-sppy annotations are
 added here, not by the family), and optionally :meth:`Family.mean_instance`,
 :meth:`Family.kpis`, :meth:`Family.instance_tables`, :meth:`Family.report_text` and

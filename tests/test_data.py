@@ -403,3 +403,82 @@ def test_unknown_builtin_instance_lists_the_builtins():
 def test_missing_toml_path(tmp_path):
     msg = load_error(tmp_path / "nowhere" / TOML)
     assert_names(msg, "instance", str(tmp_path / "nowhere" / TOML))
+
+
+# ----------------------------------------------------------------------------------------------
+# Table: the checked CSV reader every family's loader shares
+
+
+def _table_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    return path
+
+
+def test_table_reads_every_kind(tmp_path):
+    from stochplan.data import Table
+
+    path = _table_file(tmp_path, "id, name ,x,n,flag,rate,extra\n"
+                                 "3,a,-1.5,2,1,0.25,?\n7, b ,4,0,0,1,!\n")
+    t = Table(path, {"id": "int", "name": "str", "x": "real", "n": "num", "flag": "flag",
+                     "rate": "rate"})
+    assert t.ids("id") == [3, 7] and all(type(i) is int for i in t.col("id"))
+    assert t.col("name") == ["a", "b"]
+    assert t.array("x", "n").tolist() == [[-1.5, 2.0], [4.0, 0.0]]
+    assert t.col("flag") == [1.0, 0.0] and t.col("rate") == [0.25, 1.0]
+    assert t.raw("extra", 1) == "!"  # kept, not checked
+    assert t.rows("id", "name") == [(0, (3, "a")), (1, (7, "b"))]
+    assert t.lookup("id", 0, 7, {3: 0, 7: 1}, "thing") == 1
+
+
+@pytest.mark.parametrize(("kind", "cell", "words"), [
+    ("int", "2.5", "'2.5': must be a whole number"),
+    ("num", "-4.0", "-4: must be non-negative"),
+    ("real", "x", "'x': not a number"),
+    ("real", "inf", "'inf': not a finite number"),
+    ("flag", "2", "2: must be 0 or 1"),
+    ("rate", "1.5", "1.5: must be a probability in [0, 1]"),
+    ("str", " ", "'': empty"),
+    ("real", "2e10", "beyond the supported range"),
+])
+def test_table_refuses_a_bad_cell_naming_column_row_value_and_file(tmp_path, kind, cell,
+                                                                   words):
+    from stochplan.data import Table
+
+    path = _table_file(tmp_path, f"id,v\n1,0\n2,{cell}\n")
+    with pytest.raises(InputError) as err:
+        Table(path, {"id": "int", "v": kind})
+    message = str(err.value)
+    assert "v (row 3)" in message and words in message and "t.csv" in message
+    assert "\n" not in message
+
+
+def test_table_refuses_missing_columns_duplicates_unknown_ids_and_repeats(tmp_path):
+    from stochplan.data import KNOWN_IDS_SHOWN, Table
+
+    path = _table_file(tmp_path, "id,other\n1,5\n2,6\n1,7\n")
+    with pytest.raises(InputError, match=r"column.*'v'.*missing \(columns found: id, other\)"):
+        Table(path, {"v": "int"})
+    t = Table(path, {"id": "int", "other": "int"})
+    with pytest.raises(InputError, match=r"id \(row 4\).*1.*appears more than once"):
+        t.ids("id")
+    many = {i: i for i in range(KNOWN_IDS_SHOWN + 3)}
+    with pytest.raises(InputError) as err:
+        t.lookup("other", 0, 99, many, "machine")
+    message = str(err.value)
+    assert "other (row 2)" in message and "unknown machine" in message
+    assert f"{KNOWN_IDS_SHOWN - 1}, ... ({KNOWN_IDS_SHOWN + 3} in all)" in message
+    assert f", {KNOWN_IDS_SHOWN}," not in message
+    t.once(0, (1, 5), "id, other", (1, 5))
+    with pytest.raises(InputError, match=r"id, other \(row 3\).*given twice"):
+        t.once(2, (1, 5), "id, other", (1, 5))
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (-4.0, -4), (2.5, 2.5), (np.int64(3), 3), (np.float64(7.0), 7), ("abc", "abc"),
+    (None, None)])
+def test_plain_shows_whole_numbers_as_ints(value, shown):
+    from stochplan.data import plain
+
+    out = plain(value)
+    assert out == shown and type(out) is type(shown)

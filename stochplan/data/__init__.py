@@ -8,6 +8,7 @@ family named in the file reads the rest (:meth:`stochplan.family.Family.load`).
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 from stochplan.errors import InputError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
-__all__ = ["MAX_VALUE", "builtin_instances", "check_magnitude", "instance_family",
-           "instance_files", "load_instance", "read_csv", "read_toml", "resolve_instance"]
+__all__ = ["MAX_VALUE", "Table", "builtin_instances", "check_magnitude", "instance_family",
+           "instance_files", "load_instance", "plain", "read_csv", "read_toml",
+           "resolve_instance"]
 
 #: The largest magnitude any number of instance data may have: costs ($), demands, capacities,
 #: quantities and times. HiGHS treats 1e20 as infinite and loses accuracy well before it (its
@@ -90,6 +93,129 @@ def read_csv(path: Path, text: bool = True) -> pd.DataFrame:
         raise InputError("file", path.name, f"not a readable CSV ({err})", path) from None
     df.columns = [str(c).strip() for c in df.columns]
     return df
+
+
+#: Ids listed at most by an "unknown id" message (:meth:`Table.lookup`), so that it stays one
+#: readable line.
+KNOWN_IDS_SHOWN = 12
+
+
+class Table:
+    """One CSV of an instance, its columns checked as it is read.
+
+    ``columns`` maps the required columns to their kind: ``"int"`` (whole numbers, ids),
+    ``"num"`` (finite numbers >= 0), ``"real"`` (finite numbers, coordinates), ``"flag"`` (0
+    or 1), ``"rate"`` (a probability in [0, 1]) or ``"str"`` (non-empty text). Other columns
+    are kept but not checked. Every refusal is an :class:`~stochplan.errors.InputError` naming
+    the column, the row as a spreadsheet shows it (the header is row 1), the value and the
+    file.
+
+    Examples
+    --------
+    >>> machines = Table(path, {"id": "int", "name": "str", "available_hours": "num"})
+    >>> ids = machines.ids("id")                  # unique, or the row given twice is named
+    >>> hours = machines.col("available_hours")   # floats, each checked
+    """
+
+    def __init__(self, path: Path, columns: Mapping[str, str]) -> None:
+        self.path = path
+        df = read_csv(path)
+        for col in columns:
+            if col not in df.columns:
+                raise InputError("column", col, f"missing (columns found: "
+                                 f"{', '.join(df.columns)})", path)
+        self.df = df
+        self._seen: set[tuple[Any, ...]] = set()
+        self.values: dict[str, list[Any]] = {}
+        for col, kind in columns.items():
+            self.values[col] = [self._parse(col, kind, row, text)
+                                for row, text in enumerate(df[col].astype(str))]
+
+    def _parse(self, col: str, kind: str, row: int, text: str) -> Any:
+        text = text.strip()
+        where = f"{col} (row {row + 2})"
+        if kind == "str":
+            if not text:
+                raise InputError(where, text, "empty", self.path)
+            return text
+        try:
+            value = float(text)
+        except ValueError:
+            raise InputError(where, text, "not a number", self.path) from None
+        if not math.isfinite(value):
+            raise InputError(where, text, "not a finite number", self.path)
+        if kind == "int":
+            if value != int(value):
+                raise InputError(where, text, "must be a whole number", self.path)
+            return int(value)
+        if kind == "flag" and value not in (0.0, 1.0):
+            raise InputError(where, plain(value), "must be 0 or 1", self.path)
+        if kind == "rate" and not 0.0 <= value <= 1.0:
+            raise InputError(where, plain(value), "must be a probability in [0, 1]", self.path)
+        if kind == "num" and value < 0:
+            raise InputError(where, plain(value), "must be non-negative", self.path)
+        check_magnitude(where, plain(value), self.path)
+        return value
+
+    def raw(self, col: str, row: int) -> str:
+        """The cell as written in the file."""
+        return str(self.df[col].iloc[row])
+
+    def col(self, name: str) -> list[Any]:
+        """The checked values of a column, in row order."""
+        return self.values[name]
+
+    def array(self, *names: str) -> np.ndarray:
+        """The named columns as an (n, len(names)) float array."""
+        import numpy as np
+
+        return np.array([self.values[n] for n in names], dtype=float).T.reshape(
+            len(self.df), len(names))
+
+    def ids(self, name: str) -> list[Any]:
+        """The column of ids, checked to be unique."""
+        ids = self.values[name]
+        seen: set[Any] = set()
+        for row, x in enumerate(ids):
+            if x in seen:
+                raise InputError(f"{name} (row {row + 2})", x, "appears more than once",
+                                 self.path)
+            seen.add(x)
+        return list(ids)
+
+    def rows(self, *names: str) -> list[tuple[int, tuple[Any, ...]]]:
+        """(row, values of the named columns) for every row."""
+        return [(row, values) for row, values in
+                enumerate(zip(*(self.values[n] for n in names)))]
+
+    def lookup(self, col: str, row: int, value: Any, positions: Mapping[Any, int],
+               what: str) -> int:
+        """The position of a referenced id; an unknown one names the column, row and file,
+        and the known ids (the first :data:`KNOWN_IDS_SHOWN` of them)."""
+        if value not in positions:
+            known = [str(x) for x in positions]
+            shown = ", ".join(known[:KNOWN_IDS_SHOWN])
+            if len(known) > KNOWN_IDS_SHOWN:
+                shown += f", ... ({len(known)} in all)"
+            raise InputError(f"{col} (row {row + 2})", value, f"unknown {what} "
+                             f"(known ids: {shown})", self.path)
+        return positions[value]
+
+    def once(self, row: int, key: tuple[Any, ...], cols: str, value: Any) -> None:
+        """Refuse a second row for the same key."""
+        if key in self._seen:
+            raise InputError(f"{cols} (row {row + 2})", value, "given twice", self.path)
+        self._seen.add(key)
+
+
+def plain(value: Any) -> Any:
+    """A value as a message shows it: a number as a Python int when whole (-4.0 and
+    ``np.int64(-4)`` as -4), else as a float (2.5); anything else unchanged."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return value
+    return int(f) if f.is_integer() else f
 
 
 def read_toml(path: Path) -> dict[str, Any]:

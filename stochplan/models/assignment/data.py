@@ -32,7 +32,6 @@ Units: money and volumes in $ (order value), distances in map units, charged one
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -41,7 +40,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pydantic
 
-from stochplan.data import check_magnitude, instance_files, read_csv
+from stochplan.data import Table, instance_files, plain
 from stochplan.errors import InputError
 from stochplan.family import validate_options
 
@@ -352,14 +351,14 @@ def load_assignment(folder: Path, meta: dict[str, Any], toml_path: Path) -> Assi
         raise InputError("options", options_meta, "must be an [options] table", toml_path)
     options = validate_options(AssignmentOptions, dict(options_meta), "options", toml_path)
 
-    prod = _Table(paths["producers"], _PRODUCER_COLUMNS)
+    prod = Table(paths["producers"], _PRODUCER_COLUMNS)
     producer_ids = prod.ids("producer_id")
     for axis in "xy":
         for row, (lo, hi) in prod.rows(f"min_dimensions_{axis}", f"max_dimensions_{axis}"):
             if lo > hi:
-                raise InputError(f"min_dimensions_{axis} (row {row + 2})", _plain(lo),
+                raise InputError(f"min_dimensions_{axis} (row {row + 2})", plain(lo),
                                  f"exceeds max_dimensions_{axis} ({hi:g})", prod.path)
-    orders = _Table(paths["orders"], _ORDER_COLUMNS)
+    orders = Table(paths["orders"], _ORDER_COLUMNS)
     order_ids = orders.ids("order_id")
 
     requires = orders.array("requires_bending", "requires_deburring", "requires_galvanizing")
@@ -374,16 +373,15 @@ def load_assignment(folder: Path, meta: dict[str, Any], toml_path: Path) -> Assi
     pair_rate = None
     kept_ids = [o for o, k in zip(order_ids, keep.tolist()) if k]
     if "pair_rates" in paths:
-        table = _Table(paths["pair_rates"], {"order_id": "int", "producer_id": "int",
+        table = Table(paths["pair_rates"], {"order_id": "int", "producer_id": "int",
                                              "acceptance_rate": "rate"})
         o_pos = {o: i for i, o in enumerate(kept_ids)}
-        all_orders = set(order_ids)
+        all_orders = {o: i for i, o in enumerate(order_ids)}
         p_pos = {p: j for j, p in enumerate(producer_ids)}
         pair_rate = np.broadcast_to(prod.array("acceptance_rate")[:, 0],
                                     (len(kept_ids), len(producer_ids))).copy()
         for row, (o, p, r) in table.rows("order_id", "producer_id", "acceptance_rate"):
-            if o not in all_orders:
-                raise InputError(f"order_id (row {row + 2})", o, "unknown order", table.path)
+            table.lookup("order_id", row, o, all_orders, "order")
             j = table.lookup("producer_id", row, p, p_pos, "producer")
             table.once(row, (o, p), "order_id, producer_id", (o, p))
             if o in o_pos:
@@ -417,90 +415,6 @@ def load_assignment(folder: Path, meta: dict[str, Any], toml_path: Path) -> Assi
     return inst
 
 
-class _Table:
-    """One CSV of an instance, its columns checked as it is read.
-
-    ``columns`` maps the required columns to their kind: ``"int"`` (whole numbers, ids),
-    ``"num"`` (finite numbers >= 0), ``"real"`` (finite numbers, coordinates), ``"flag"``
-    (0 or 1) or ``"rate"`` (a probability in [0, 1]).
-    """
-
-    def __init__(self, path: Path, columns: dict[str, str]) -> None:
-        self.path = path
-        df = read_csv(path)
-        for col in columns:
-            if col not in df.columns:
-                raise InputError("column", col, f"missing (columns found: "
-                                 f"{', '.join(df.columns)})", path)
-        self.df = df
-        self._seen: set[tuple[int, ...]] = set()
-        self.values: dict[str, list[Any]] = {}
-        for col, kind in columns.items():
-            self.values[col] = [self._parse(col, kind, row, text)
-                                for row, text in enumerate(df[col].astype(str))]
-
-    def _parse(self, col: str, kind: str, row: int, text: str) -> Any:
-        text = text.strip()
-        where = f"{col} (row {row + 2})"
-        try:
-            value = float(text)
-        except ValueError:
-            raise InputError(where, text, "not a number", self.path) from None
-        if not math.isfinite(value):
-            raise InputError(where, text, "not a finite number", self.path)
-        if kind == "int":
-            if value != int(value):
-                raise InputError(where, text, "must be a whole number", self.path)
-            return int(value)
-        if kind == "flag" and value not in (0.0, 1.0):
-            raise InputError(where, _plain(value), "must be 0 or 1", self.path)
-        if kind == "rate" and not 0.0 <= value <= 1.0:
-            raise InputError(where, _plain(value), "must be a probability in [0, 1]",
-                             self.path)
-        if kind == "num" and value < 0:
-            raise InputError(where, _plain(value), "must be non-negative", self.path)
-        check_magnitude(where, _plain(value), self.path)
-        return value
-
-    def array(self, *names: str) -> np.ndarray:
-        """The named columns as an (n, len(names)) float array."""
-        return np.array([self.values[n] for n in names], dtype=float).T.reshape(
-            len(self.df), len(names))
-
-    def ids(self, name: str) -> list[int]:
-        """The column of ids, checked to be unique."""
-        ids = self.values[name]
-        seen: set[int] = set()
-        for row, x in enumerate(ids):
-            if x in seen:
-                raise InputError(f"{name} (row {row + 2})", x, "appears more than once",
-                                 self.path)
-            seen.add(x)
-        return list(ids)
-
-    def rows(self, *names: str) -> list[tuple[int, tuple[Any, ...]]]:
-        return [(row, values) for row, values in
-                enumerate(zip(*(self.values[n] for n in names)))]
-
-    def lookup(self, col: str, row: int, value: Any, positions: dict[Any, int],
-               what: str) -> int:
-        """The position of a referenced id; an unknown one names the column, row and file."""
-        if value not in positions:
-            raise InputError(f"{col} (row {row + 2})", value, f"unknown {what}", self.path)
-        return positions[value]
-
-    def once(self, row: int, key: tuple[int, ...], cols: str, value: Any) -> None:
-        """Refuse a second row for the same key."""
-        if key in self._seen:
-            raise InputError(f"{cols} (row {row + 2})", value, "given twice", self.path)
-        self._seen.add(key)
-
-
 def _frozen(arr: np.ndarray) -> np.ndarray:
     arr.setflags(write=False)
     return arr
-
-
-def _plain(value: float) -> float | int:
-    """-4.0 -> -4 in messages."""
-    return int(value) if float(value).is_integer() else value

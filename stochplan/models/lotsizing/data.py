@@ -41,7 +41,6 @@ and weeks, money in $.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -49,7 +48,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pydantic
 
-from stochplan.data import MAX_VALUE, check_magnitude, instance_files, read_csv
+from stochplan.data import MAX_VALUE, Table, instance_files
 from stochplan.errors import InputError
 from stochplan.family import validate_options
 
@@ -396,13 +395,13 @@ def load_lotsizing(folder: Path, meta: dict[str, Any], toml_path: Path) -> LotSi
         raise InputError("options", options_meta, "must be an [options] table", toml_path)
     options = validate_options(LotSizingOptions, dict(options_meta), "options", toml_path)
 
-    periods = _Table(paths["periods"], {"id": "int", "week_number": "int"})
+    periods = Table(paths["periods"], {"id": "int", "week_number": "int"})
     weeks = sorted(periods.col("week_number"))
     if weeks != list(range(1, len(weeks) + 1)):
         raise InputError("week_number", weeks, "weeks must be 1, 2, ..., T", periods.path)
     week_of = dict(zip(periods.ids("id"), periods.col("week_number")))
 
-    products = _Table(paths["products"], {
+    products = Table(paths["products"], {
         "id": "int", "name": "str", "profit_per_unit": "num", "min_demand": "num",
         "max_demand": "num", "holding_cost_per_unit": "num"})
     product_ids = products.ids("id")
@@ -419,17 +418,17 @@ def load_lotsizing(folder: Path, meta: dict[str, Any], toml_path: Path) -> LotSi
     P = len(product_ids)
     prod_pos = {pid: i for i, pid in enumerate(product_ids)}
 
-    machines = _Table(paths["machines"], {"id": "int", "name": "str", "available_hours": "num"})
+    machines = Table(paths["machines"], {"id": "int", "name": "str", "available_hours": "num"})
     machine_ids = machines.ids("id")
     mach_pos = {mid: i for i, mid in enumerate(machine_ids)}
-    materials = _Table(paths["materials"], {"id": "int", "name": "str",
+    materials = Table(paths["materials"], {"id": "int", "name": "str",
                                             "available_quantity_per_period": "num"})
     material_ids = materials.ids("id")
     mat_pos = {kid: i for i, kid in enumerate(material_ids)}
     M, K = len(machine_ids), len(material_ids)
 
     hours = np.zeros((P, M))
-    table = _Table(paths["machine_hours"], {"product_id": "int", "machine_id": "int",
+    table = Table(paths["machine_hours"], {"product_id": "int", "machine_id": "int",
                                             "hours_required": "num"})
     for row, (p, m, h) in table.rows("product_id", "machine_id", "hours_required"):
         i = table.lookup("product_id", row, p, prod_pos, "product")
@@ -443,7 +442,7 @@ def load_lotsizing(folder: Path, meta: dict[str, Any], toml_path: Path) -> LotSi
                              "least one machine", table.path)
 
     use = np.zeros((P, K))
-    table = _Table(paths["material_requirements"], {"product_id": "int", "material_id": "int",
+    table = Table(paths["material_requirements"], {"product_id": "int", "material_id": "int",
                                                     "quantity_required": "num"})
     for row, (p, k, q) in table.rows("product_id", "material_id", "quantity_required"):
         i = table.lookup("product_id", row, p, prod_pos, "product")
@@ -452,14 +451,14 @@ def load_lotsizing(folder: Path, meta: dict[str, Any], toml_path: Path) -> LotSi
         use[i, j] = q
 
     batch = np.zeros(P)
-    table = _Table(paths["min_batches"], {"product_id": "int", "min_batch_size": "num"})
+    table = Table(paths["min_batches"], {"product_id": "int", "min_batch_size": "num"})
     for row, (p, b) in table.rows("product_id", "min_batch_size"):
         i = table.lookup("product_id", row, p, prod_pos, "product")
         table.once(row, (i,), "product_id", p)
         batch[i] = b
 
     setup_cost, setup_hours = np.zeros((P, M)), np.zeros((P, M))
-    table = _Table(paths["setup_costs"], {"product_id": "int", "machine_id": "int",
+    table = Table(paths["setup_costs"], {"product_id": "int", "machine_id": "int",
                                           "cost": "num", "setup_hours": "num"})
     for row, (p, m, c, h) in table.rows("product_id", "machine_id", "cost", "setup_hours"):
         i = table.lookup("product_id", row, p, prod_pos, "product")
@@ -467,7 +466,7 @@ def load_lotsizing(folder: Path, meta: dict[str, Any], toml_path: Path) -> LotSi
         table.once(row, (i, j), "product_id, machine_id", (p, m))
         setup_cost[i, j], setup_hours[i, j] = c, h
 
-    customers = _Table(paths["customers"], {"id": "int", "name": "str", "tier": "str"})
+    customers = Table(paths["customers"], {"id": "int", "name": "str", "tier": "str"})
     customer_ids = customers.ids("id")
     cust_pos = {cid: i for i, cid in enumerate(customer_ids)}
     tiers = []
@@ -478,7 +477,7 @@ def load_lotsizing(folder: Path, meta: dict[str, Any], toml_path: Path) -> LotSi
                              f"expected one of {', '.join(TIERS)}", customers.path)
         tiers.append(tier)
 
-    orders = _Table(paths["orders"], {"customer_id": "int", "product_id": "int",
+    orders = Table(paths["orders"], {"customer_id": "int", "product_id": "int",
                                       "period_id": "int", "target_quantity": "num"})
     if "id" in orders.df.columns:
         order_ids = [str(x).strip() for x in orders.df["id"]]
@@ -533,87 +532,3 @@ def load_lotsizing(folder: Path, meta: dict[str, Any], toml_path: Path) -> LotSi
         options=options,
         source=str(toml_path),
     )
-
-
-class _Table:
-    """One CSV of an instance, its columns checked as it is read.
-
-    ``columns`` maps the required columns to their kind: ``"int"`` (whole numbers, ids),
-    ``"num"`` (finite numbers >= 0) or ``"str"``. Other columns are kept but not checked.
-    """
-
-    def __init__(self, path: Path, columns: dict[str, str]) -> None:
-        self.path = path
-        df = read_csv(path)
-        for col in columns:
-            if col not in df.columns:
-                raise InputError("column", col, f"missing (columns found: "
-                                 f"{', '.join(df.columns)})", path)
-        self.df = df
-        self._seen: set[tuple[int, ...]] = set()
-        self.values: dict[str, list[Any]] = {}
-        for col, kind in columns.items():
-            self.values[col] = [self._parse(col, kind, row, text)
-                                for row, text in enumerate(df[col].astype(str))]
-
-    def _parse(self, col: str, kind: str, row: int, text: str) -> Any:
-        text = text.strip()
-        where = f"{col} (row {row + 2})"
-        if kind == "str":
-            if not text:
-                raise InputError(where, text, "empty", self.path)
-            return text
-        try:
-            value = float(text)
-        except ValueError:
-            raise InputError(where, text, "not a number", self.path) from None
-        if not math.isfinite(value):
-            raise InputError(where, text, "not a finite number", self.path)
-        if kind == "int":
-            if value != int(value):
-                raise InputError(where, text, "must be a whole number", self.path)
-            return int(value)
-        if value < 0:
-            raise InputError(where, _plain(value), "must be non-negative", self.path)
-        check_magnitude(where, _plain(value), self.path)
-        return value
-
-    def raw(self, col: str, row: int) -> str:
-        return str(self.df[col].iloc[row])
-
-    def col(self, name: str) -> list[Any]:
-        return self.values[name]
-
-    def ids(self, name: str) -> list[int]:
-        """The column of ids, checked to be unique."""
-        ids = self.values[name]
-        seen: set[int] = set()
-        for row, x in enumerate(ids):
-            if x in seen:
-                raise InputError(f"{name} (row {row + 2})", x, "appears more than once", self.path)
-            seen.add(x)
-        return list(ids)
-
-    def rows(self, *names: str) -> list[tuple[int, tuple[Any, ...]]]:
-        return [(row, values) for row, values in
-                enumerate(zip(*(self.values[n] for n in names)))]
-
-    def lookup(self, col: str, row: int, value: Any, positions: dict[Any, int],
-               what: str) -> int:
-        """The position of a referenced id; an unknown one names the column, row and file."""
-        if value not in positions:
-            known = ", ".join(str(x) for x in positions)
-            raise InputError(f"{col} (row {row + 2})", value, f"unknown {what} "
-                             f"(known ids: {known})", self.path)
-        return positions[value]
-
-    def once(self, row: int, key: tuple[int, ...], cols: str, value: Any) -> None:
-        """Refuse a second row for the same key."""
-        if key in self._seen:
-            raise InputError(f"{cols} (row {row + 2})", value, "given twice", self.path)
-        self._seen.add(key)
-
-
-def _plain(value: float) -> float | int:
-    """-4.0 -> -4 in messages."""
-    return int(value) if float(value).is_integer() else value

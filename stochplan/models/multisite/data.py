@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import pydantic
 
-from stochplan.data import instance_files, read_csv
+from stochplan.data import instance_files, plain, read_csv
 from stochplan.errors import InfeasibleError, InputError
 from stochplan.family import validate_options
 
@@ -314,16 +314,8 @@ def _numbers(df: pd.DataFrame, table: str, col: str, keys: list[str],
                    "must be non-negative" if values[i] < 0 else
                    f"is beyond the supported range: at most {MAX_VALUE:g} (HiGHS cannot solve "
                    "reliably with larger coefficients)")
-        raise InputError(f"{table}.{col} ({where})", _plain(raw), problem, source)
+        raise InputError(f"{table}.{col} ({where})", plain(raw), problem, source)
     return values
-
-
-def _plain(value: Any) -> Any:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return value
-    return int(f) if f.is_integer() else f
 
 
 def from_tables(tables: dict[str, pd.DataFrame], source: str | Mapping[str, str],
@@ -398,7 +390,7 @@ def from_tables(tables: dict[str, pd.DataFrame], source: str | Mapping[str, str]
     if np.any(lo[n, p] > hi[n, p]):
         i = int(np.argmax(lo[n, p] > hi[n, p]))
         raise InputError(f"ProductData.min_demand (site {prod_df['site'].iloc[i]}, product "
-                         f"{prod_df['product'].iloc[i]})", _plain(lo[n[i], p[i]]),
+                         f"{prod_df['product'].iloc[i]})", plain(lo[n[i], p[i]]),
                          f"exceeds max_demand ({hi[n[i], p[i]]:g})", src("ProductData"))
     mean = np.zeros((N, P))
     if "mean_demand" in prod_df.columns:
