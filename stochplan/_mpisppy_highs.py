@@ -269,37 +269,12 @@ def _spin(mp: Any, raw: Any, guest: Guest, sub_names: list[str], options: PHOpti
     rho_setter = None if rho is None else _rho_setter(rho)
     hub = mp.vanilla.ph_hub(*beans, scenario_creator_kwargs=kwargs, ph_extensions=None,
                             ph_converger=bounder, rho_setter=rho_setter)
-    if options.adaptive_rho:
-        mp.vanilla.extension_adder(hub, mp.PrimalDualRho)
-        hub["opt_kwargs"]["options"]["primal_dual_rho_options"] = {
-            "verbose": False, "rho_update_threshold": 2.0, "primal_bias": 1.0}
     hub["opt_kwargs"]["options"]["cfg"] = cfg
-    hub["opt_kwargs"]["options"]["Ag"] = callouts
     hub["opt_class"] = _guest_class(raw.PH)
-    hub["hub_class"] = mp.Hub
-    spokes = []
-    if "lagrangian" in layout:
-        spoke = mp.vanilla.lagrangian_spoke(*beans, scenario_creator_kwargs=kwargs,
-                                            rho_setter=None)
-        spoke["spoke_class"] = mp.LagrangianSpoke
-        spoke["opt_class"] = _guest_class(raw.PHBase)
-        spoke["opt_kwargs"]["options"]["Ag"] = callouts
-        spokes.append(spoke)
-    if "xhat" in layout:
-        spoke = mp.vanilla.xhatshuffle_spoke(*beans, scenario_creator_kwargs=kwargs)
-        spoke["spoke_class"] = mp.XhatSpoke
-        spoke["opt_class"] = _guest_class(raw.Xhat_Eval)
-        spoke["opt_kwargs"]["options"]["Ag"] = callouts
-        looper = spoke["opt_kwargs"]["options"]["xhat_looper_options"]
-        looper.pop("dump_prefix", None)
-        looper.pop("csvname", None)
-        spokes.append(spoke)
-    if comm.Get_size() > len(layout):
-        hub["rank_ratio"] = float(comm.Get_size() - len(spokes))
-    wheel = mp.WheelSpinner(hub, spokes)
-    start = time.perf_counter()
-    wheel.spin(comm_world=comm)
-    wall = time.perf_counter() - start
+    spokes = pyomo_ph.cylinders(mp, layout, beans, kwargs, _guest_class(raw.PHBase),
+                                _guest_class(raw.Xhat_Eval), adaptive_rho=options.adaptive_rho,
+                                hub=hub, options={"Ag": callouts})
+    wheel, wall = pyomo_ph.spin(mp, hub, spokes, layout, comm)
     return _collect(wheel, guest, options, comm, wall)
 
 

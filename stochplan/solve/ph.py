@@ -972,36 +972,60 @@ def _run_wheel(
         mp.vanilla.add_sep_rho(hub, cfg)
     elif options.rho == "coeff":
         mp.vanilla.add_coeff_rho(hub, cfg)
-    if options.adaptive_rho:
+    hub["opt_kwargs"]["options"]["cfg"] = cfg
+    hub["opt_class"] = mp.PH
+    spokes = cylinders(mp, layout, beans, kwargs, mp.PHBase, mp.Xhat_Eval,
+                       adaptive_rho=options.adaptive_rho, hub=hub)
+    wheel, seconds = spin(mp, hub, spokes, layout, comm)
+    return _Run(wheel, layout, per_bundle, members, creator, kwargs, denouement, sub_names, cfg,
+                seconds)
+
+
+def cylinders(mp: Any, layout: tuple[str, ...], beans: tuple[Any, ...], kwargs: Any,
+              lagrangian_class: Any, xhat_class: Any, adaptive_rho: bool, hub: dict[str, Any],
+              options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Complete ``hub`` (mpi-sppy's hub dictionary; with the primal-dual adaptive rho when
+    ``adaptive_rho``) and return the spokes ``layout`` names: a Lagrangian bound and an
+    xhat-shuffle incumbent finder, solved by ``lagrangian_class`` and ``xhat_class``.
+    ``options`` join the hub's and each spoke's options (the highspy guest's callouts). The
+    Pyomo path and the highspy guest build their wheels with it."""
+    extra = options or {}
+    if adaptive_rho:
         mp.vanilla.extension_adder(hub, mp.PrimalDualRho)
         hub["opt_kwargs"]["options"]["primal_dual_rho_options"] = {
             "verbose": False, "rho_update_threshold": 2.0, "primal_bias": 1.0}
-    hub["opt_kwargs"]["options"]["cfg"] = cfg
-    hub["opt_class"] = mp.PH
+    hub["opt_kwargs"]["options"].update(extra)
     hub["hub_class"] = mp.Hub
     spokes = []
     if "lagrangian" in layout:
         spoke = mp.vanilla.lagrangian_spoke(*beans, scenario_creator_kwargs=kwargs,
                                             rho_setter=None)
         spoke["spoke_class"] = mp.LagrangianSpoke
-        spoke["opt_class"] = mp.PHBase
+        spoke["opt_class"] = lagrangian_class
+        spoke["opt_kwargs"]["options"].update(extra)
         spokes.append(spoke)
     if "xhat" in layout:
         spoke = mp.vanilla.xhatshuffle_spoke(*beans, scenario_creator_kwargs=kwargs)
         spoke["spoke_class"] = mp.XhatSpoke
-        spoke["opt_class"] = mp.Xhat_Eval
+        spoke["opt_class"] = xhat_class
+        spoke["opt_kwargs"]["options"].update(extra)
         looper = spoke["opt_kwargs"]["options"]["xhat_looper_options"]
         looper.pop("dump_prefix", None)
         looper.pop("csvname", None)
         spokes.append(spoke)
+    return spokes
+
+
+def spin(mp: Any, hub: dict[str, Any], spokes: list[dict[str, Any]], layout: tuple[str, ...],
+         comm: Any) -> tuple[Any, float]:
+    """Spin the wheel of ``hub`` and ``spokes`` on ``comm``: (the wheel, its wall seconds).
+    Ranks beyond one per cylinder go to the hub (the spokes keep one rank each)."""
     if comm.Get_size() > len(layout):
-        # flexible rank assignment: the spokes keep one rank each, the hub takes the rest
         hub["rank_ratio"] = float(comm.Get_size() - len(spokes))
     wheel = mp.WheelSpinner(hub, spokes)
     start = time.perf_counter()
     wheel.spin(comm_world=comm)
-    return _Run(wheel, layout, per_bundle, members, creator, kwargs, denouement, sub_names, cfg,
-                time.perf_counter() - start)
+    return wheel, time.perf_counter() - start
 
 
 # ----------------------------------------------------------------------------------------------
