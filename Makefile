@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.stochplan-installed
 DOCS_STAMP := $(VENV)/.stochplan-docs-installed
 
-.PHONY: demo test lint docs bench bench-smoke clean
+.PHONY: demo test test-heavy lint docs bench bench-smoke clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The tests marked heavy (tens of seconds each, mostly one solve on 1, 2 and 3 ranks, about 3
+# minutes together): not in `make test`, which stays under 15 minutes; .ci/run calls it after.
+test-heavy: $(STAMP)
+	$(PY) -m pytest --runheavy -m heavy
 
 # ruff (lint) on everything, mypy on the package; .ci/run calls it before the tests.
 lint: $(STAMP)

@@ -1,6 +1,8 @@
-"""Shared fixtures and the --runslow switch.
+"""Shared fixtures and the --runheavy and --runslow switches.
 
 Markers (registered in pyproject.toml): ``solve`` (HiGHS, seconds), ``mpi`` (under mpiexec),
+``heavy`` (tens of seconds, mostly the same solve on 1, 2 and 3 ranks; skipped unless
+``--runheavy`` or ``--runslow``: ``make test-heavy`` runs them, and CI after ``make test``),
 ``slow`` (a minute or more; skipped unless ``--runslow``). ``pg_url`` starts a throw-away
 PostgreSQL server for the tests that use it.
 """
@@ -24,16 +26,20 @@ TINY = TESTS / "data" / "tiny"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
+    parser.addoption("--runheavy", action="store_true", help="also run tests marked heavy")
+    parser.addoption("--runslow", action="store_true",
+                     help="also run tests marked slow (and those marked heavy)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--runslow"):
-        return
-    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    runslow = config.getoption("--runslow")
+    runheavy = runslow or config.getoption("--runheavy")
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+        if "slow" in item.keywords and not runslow:
+            item.add_marker(pytest.mark.skip(reason="slow: run with --runslow"))
+        elif "heavy" in item.keywords and not runheavy:
+            item.add_marker(pytest.mark.skip(reason="heavy: run with --runheavy "
+                                                    "(make test-heavy)"))
 
 
 @pytest.fixture(scope="session")

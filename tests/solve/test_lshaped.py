@@ -201,6 +201,7 @@ def test_cli_refuses_integer_recourse_under_cvar_without_traceback(tmp_path, cap
 # Under mpiexec
 
 
+@pytest.mark.heavy
 @pytest.mark.mpi
 def test_same_result_bit_for_bit_on_1_2_3_ranks(tmp_path):
     """Each scenario is re-solved from its own basis and cuts are summed in scenario order on

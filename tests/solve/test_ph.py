@@ -195,6 +195,7 @@ def test_ph_brackets_the_extensive_form(tmp_path, ranks, case):
     assert value == pytest.approx(out["objective"], rel=1e-9)
 
 
+@pytest.mark.heavy
 @pytest.mark.mpi
 def test_same_seed_same_scenarios_and_plan_on_1_2_3_ranks(tmp_path):
     """Same seed => the same scenarios and the same plan, whatever the ranks.

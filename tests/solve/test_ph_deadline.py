@@ -272,6 +272,7 @@ def _integrality(ef: dict) -> list:
 # Under mpiexec: hub, Lagrangian bound spoke, incumbent spoke
 
 
+@pytest.mark.heavy
 @pytest.mark.mpi
 def test_a_ph_run_whose_iteration_outlasts_the_limit_stops_near_it(tmp_path):
     """Furniture, 60 scenarios in 3 bundles of 20 (about 55 s each to the 1e-4 subproblem gap:

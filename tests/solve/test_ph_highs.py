@@ -438,6 +438,7 @@ if r is not None:
 """
 
 
+@pytest.mark.heavy
 @pytest.mark.mpi
 def test_the_value_at_risk_gets_its_own_rho(tmp_path):
     """Under 0.5 E + 0.5 CVaR 90 % (3 ranks, bundles of 3, 30 iterations) the value-at-risk
@@ -481,6 +482,7 @@ def test_the_value_at_risk_gets_its_own_rho(tmp_path):
                       PHOptions()) is None  # risk-neutral: mpi-sppy's default rho
 
 
+@pytest.mark.heavy
 @pytest.mark.mpi
 def test_same_iterates_on_1_2_3_ranks_at_the_iteration_limit(tmp_path):
     """The README's statement for the Pyomo path holds here: the hub's PH iterates do not

@@ -422,6 +422,7 @@ def test_lotsizing_matches_the_extensive_form(spec, gap, model):
 # Under mpiexec
 
 
+@pytest.mark.heavy
 @pytest.mark.mpi
 @pytest.mark.parametrize("args, gap", [
     (["furniture", "--scenarios", "poisson:2", "--seed", "3", "--rel-gap", "0.02"], 0.02),
