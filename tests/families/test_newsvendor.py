@@ -141,3 +141,37 @@ def test_independent_lp_on_sample_20():
     stochplan_q = np.array([plan[p] for p in inst.products])
     assert inst.cost @ stochplan_q <= inst.options.budget + 1e-9
     assert np.all(q >= -1e-9)
+
+
+@pytest.mark.solve
+def test_a_ph_bundle_without_an_order_in_common_is_said_infeasible():
+    """With all demand sold, nothing left over and no budget, every kiosk scenario alone is
+    feasible (order exactly its demand) but no order serves two of them: the highspy guest's
+    bundle says so, naming its first and last scenario, and each member alone still solves.
+    Within the kiosk's $220 budget the mid scenario alone is infeasible, and named."""
+    from stochplan.errors import InfeasibleError
+    from stochplan.solve import matrix
+    from stochplan.solve.ph_highs import Subproblem
+
+    family = newsvendor.FAMILY
+    inst = family.resolve("kiosk", {"min_fill": 1.0, "max_leftover": 0.0, "budget": None})
+    spec = "named"
+    names = family.scenario_set(inst, spec, 0).names
+    compiled = matrix.compile_scenarios(newsvendor, names,
+                                        family.creator_kwargs(inst, spec, 0))
+    with pytest.raises(InfeasibleError, match=r"^scenarios scen0 to scen2 \(a PH bundle\) have "
+                       r"no first-stage plan in common: the problem is infeasible$") as err:
+        Subproblem(compiled, range(len(names))).solve()
+    assert err.value.scenario is None
+    # the compiled first stage's order of the products
+    order = [inst.products.index(index[0]) for index in
+             compiled.columns.indices[:compiled.n_first]]
+    demand = inst.scenario_demand[:, order]
+    for k in range(len(names)):
+        alone = Subproblem(compiled, [k]).solve()
+        assert alone.ok and np.allclose(alone.first, demand[k])
+    budgeted = family.resolve("kiosk", {"min_fill": 1.0, "max_leftover": 0.0})
+    compiled = matrix.compile_scenarios(newsvendor, names,
+                                        family.creator_kwargs(budgeted, spec, 0))
+    with pytest.raises(InfeasibleError, match="^scenario scen1 alone is infeasible$"):
+        Subproblem(compiled, range(len(names))).solve()

@@ -20,6 +20,8 @@ Constraints::
     demand     S[i] <= D[i]
     stock      S[i] <= Q[i]
     leftover   V[i] = Q[i] - S[i]
+    service    S[i] >= f D[i]                     (only when options.min_fill f > 0)
+    waste      V[i] <= L                          (only when options.max_leftover L is set)
 
 Objective (minimise, $)::
 
@@ -30,7 +32,10 @@ Objective (minimise, $)::
 ``Q[i] <= 3 x (largest demand of i in the instance) + 100``: finite, as decomposition needs,
 and never binding, since an order above every demand only adds units salvaged below cost
 (a ``file:`` scenario set with larger demands than that would meet it).
-An LP unless ``options.integer``, so the L-shaped method applies.
+An LP unless ``options.integer``, so the L-shaped method applies. ``service`` and ``waste``
+take away relatively complete recourse: with ``min_fill = 1`` and ``max_leftover = 0`` each
+scenario alone asks for an order equal to its demand, so scenarios with different demands have
+no order in common (the tests of that error use it).
 """
 
 from __future__ import annotations
@@ -63,6 +68,10 @@ class NewsvendorOptions(pydantic.BaseModel):
 
     budget: float | None = pydantic.Field(None, ge=0.0, description="$ for orders (none: no limit)")
     integer: bool = pydantic.Field(False, description="order whole units")
+    min_fill: float = pydantic.Field(0.0, ge=0.0, le=1.0,
+                                     description="share of each demand that must be sold")
+    max_leftover: float | None = pydantic.Field(
+        None, ge=0.0, description="units of each product that may be left over (none: no limit)")
 
 
 @dataclass(frozen=True)
@@ -180,6 +189,13 @@ class Newsvendor(Family):
         m.stock = pyo.Constraint(m.I, rule=lambda m, i: m.S[i] <= m.Q[i])
         # V[i] = Q[i] - S[i]
         m.leftover = pyo.Constraint(m.I, rule=lambda m, i: m.V[i] == m.Q[i] - m.S[i])
+        f, cap = inst.options.min_fill, inst.options.max_leftover
+        if f > 0:
+            # S[i] >= f D[i]
+            m.service = pyo.Constraint(m.I, rule=lambda m, i: m.S[i] >= f * D[i])
+        if cap is not None:
+            # V[i] <= L
+            m.waste = pyo.Constraint(m.I, rule=lambda m, i: m.V[i] <= cap)
         m.FirstStageCost = pyo.Expression(expr=sum(c[i] * m.Q[i] for i in m.I))
         m.SecondStageCost = pyo.Expression(expr=-sum(p[i] * m.S[i] + s[i] * m.V[i] for i in m.I))
         m.total_cost = pyo.Objective(expr=m.FirstStageCost + m.SecondStageCost)
