@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["MAX_VALUE", "Table", "builtin_instances", "check_magnitude", "instance_family",
-           "instance_files", "load_instance", "plain", "read_csv", "read_toml",
-           "resolve_instance"]
+__all__ = ["KNOWN_IDS_SHOWN", "MAX_VALUE", "Table", "builtin_instances", "check_magnitude",
+           "instance_family", "instance_files", "load_instance", "plain", "read_csv",
+           "read_toml", "resolve_instance"]
 
 #: The largest magnitude any number of instance data may have: costs ($), demands, capacities,
 #: quantities and times. HiGHS treats 1e20 as infinite and loses accuracy well before it (its
