@@ -79,6 +79,24 @@ every scenario, phase 2 also adds the recourse of the mean scenario to the maste
 block, :func:`jensen_blocks`): a valid lower bound on the expected recourse that gives HiGHS
 the model's structure to branch on.
 
+The master MIP costs far more than a pass over the scenarios, and on its way HiGHS finds
+other plans (its improving solutions), each one the master found good. Up to
+:data:`EXTRA_PLANS` of them, best first, are valued before the master is solved again; their
+cuts join it, and a better plan among them becomes the incumbent. Measured side by side (2-core
+machine, the two runs at once, 300 s, gap target 0.1 %; ``python
+benchmarks/specs/mip_decomposition.py child lshaped INSTANCE S '{"rel_gap": 0.001,
+"time_limit": 300}'``), the master's own plans alone against with the others:
+
+- lot sizing at 100 scenarios: gap 1.42 % against 0.49 % (bound 15,033.98 against 14,944.98;
+  plan 14,822.88 against the optimum, 14,871.66), 17 master MIPs against 8 and 27 other plans;
+- lot sizing at 1,000 scenarios: 4.29 % against 3.84 % (bound 15,196.71 against 15,131.27,
+  the same plan), 10 master MIPs against 6 and 22 other plans;
+- order assignment (relaxed, 200 scenarios): 0.162 % against 0.145 % (plan 168,587.67 against
+  168,617.77, the bound unchanged at 168,860).
+
+It is no rule: at two and three lot-sizing scenarios to 1 % (four seeds) it needed fewer
+master MIPs in four of the eight cases and one more in two; 140 s against 234 s in all.
+
 Integer recourse (with an integer first stage and the expected cost) keeps the cuts of the
 recourse's LP relaxation, valid because the relaxation bounds the integer recourse from below,
 so the master's bound stays a bound. Each phase-2 plan is valued with every scenario's
@@ -268,6 +286,11 @@ TAIL_CUTS = True
 #: better than cuts at a vertex; a plan's own cuts, tight there, join the master when it
 #: proposes that plan again. 0: the cuts at the plan itself.
 CORE_STEP = 0.2
+#: Integer first stages, phase 2: besides the master MIP's plan, up to this many of the other
+#: plans HiGHS found while solving it (its improving solutions, best first) are valued before
+#: the master is solved again. Each costs one pass over the scenarios and brings its cuts; the
+#: master MIP costs far more. 0: the master's plan alone.
+EXTRA_PLANS = 5
 
 
 # ----------------------------------------------------------------------------------------------
@@ -655,6 +678,9 @@ class _Master:
         self.active = np.zeros(C, bool)
         self.n_cuts = 0
         self.integer = False
+        #: phase 2: the plans HiGHS found while solving the master MIP last, in the order found
+        #: (each better than the one before; integer columns rounded)
+        self.found: list[np.ndarray] = []
         #: phase 2: each evaluated plan's own optimality cuts, held back while the master has
         #: its interior cuts instead (:data:`CORE_STEP`); key: the plan's bytes
         self.held: dict[bytes, tuple[np.ndarray, sp.csr_matrix, np.ndarray]] = {}
@@ -767,6 +793,12 @@ class _Master:
         h.changeColsIntegrality(cols.size, cols, np.ones(cols.size, np.uint8))
         h.setOptionValue("mip_rel_gap", 0.0)
         self.integer = True
+
+        def improving(event: Any) -> None:  # HiGHS found a better plan: keep it
+            x = np.asarray(event.data_out.mip_solution)[: self.n1]
+            self.found.append(np.where(d.integer, np.round(x), x))
+
+        h.cbMipImprovingSolution.subscribe(improving)
         blocks = jensen_blocks(d, groups) if groups and self.active.all() else []
         if not blocks:
             return 0
@@ -811,9 +843,10 @@ class _Master:
         Solved to the relative gap ``rel_gap`` (HiGHS's: relative to the incumbent) within
         ``time_limit`` seconds; ``start`` (a plan) is offered as the first incumbent, its
         thetas completed by HiGHS. The bound is HiGHS's dual bound, valid whatever the gap;
-        integer columns of x are rounded.
+        integer columns of x are rounded. The plans found on the way are in :attr:`found`.
         """
         h = self.lp
+        self.found = []
         h.setOptionValue("mip_rel_gap", float(rel_gap))
         h.setOptionValue("time_limit", math.inf if time_limit is None else float(time_limit))
         if start is not None:
@@ -1217,7 +1250,8 @@ def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,
     if integer and rank == 0:
         out["relaxation"] = relaxation
         out["master_mip"] = {"solves": mip.master_solves, "seconds": mip.master_seconds,
-                             "rel_gap": mip.master_gap, "plans_proposed_again": mip.again}
+                             "rel_gap": mip.master_gap, "plans_proposed_again": mip.again,
+                             "extra_plans": mip.extra}
     return out
 
 
@@ -1506,6 +1540,21 @@ class _MipState:
     master_solves: int = 0
     master_seconds: float = 0.0
     again: int = 0  # plans the master proposed again, whose own cuts then joined it
+    #: plans the last master MIP found besides its own, best first, still to be valued
+    queue: list[np.ndarray] = dataclasses.field(default_factory=list)
+    extra: int = 0  # such plans valued
+
+    def keep_found(self, found: Sequence[np.ndarray], plan: np.ndarray) -> None:
+        """Queue up to :data:`EXTRA_PLANS` of the master's plans ``found`` (in the order HiGHS
+        found them, so the best last) other than ``plan`` and those valued already."""
+        seen = {plan.tobytes()} | self.evaluated
+        self.queue = []
+        for x in reversed(found):
+            if len(self.queue) >= EXTRA_PLANS:
+                break
+            if x.tobytes() not in seen:
+                seen.add(x.tobytes())
+                self.queue.append(x)
 
 
 def _mip_step(d: Decomposition, master: _Master, options: LShapedOptions, x: np.ndarray | None,
@@ -1534,6 +1583,10 @@ def _mip_step(d: Decomposition, master: _Master, options: LShapedOptions, x: np.
         if options.time_limit is not None and elapsed >= options.time_limit:
             out["stop"] = "time_limit"
             return out
+    if state.queue:  # value the other plans of the last master MIP first (they bring cuts)
+        state.extra += 1
+        out["next_x"] = state.queue.pop(0)
+        return out
     target = MASTER_GAP_SHARE * options.rel_gap
     state.master_gap = target
     step_start = time.perf_counter()
@@ -1558,6 +1611,7 @@ def _mip_step(d: Decomposition, master: _Master, options: LShapedOptions, x: np.
             out["stop"] = "time_limit"
             return out
         if nxt.tobytes() not in state.evaluated:
+            state.keep_found(master.found, nxt)
             out["next_x"] = nxt
             return out
         # the master's incumbent is a plan already evaluated: its own cuts, held back while

@@ -5,8 +5,9 @@ scenario's recourse in closed form), against the extensive form on the lot-sizin
 (a maximisation, solved by HiGHS as one MIP), on integer recourse (a toy with lots bought
 outside, enumerated; the assignment family against its extensive form), and for identical
 results on 1, 2 and 3 MPI ranks; phase 2's cuts at an interior point (by hand on the toy,
-and a plan the master proposes again getting its own cuts); start plans (``--start-plan``)
-on the toy, each plan's value by hand, and as the assignment extensive form's MIP start.
+and a plan the master proposes again getting its own cuts); the master MIP's other plans,
+queued best first and bringing their cuts; start plans (``--start-plan``) on the toy, each
+plan's value by hand, and as the assignment extensive form's MIP start.
 """
 
 from __future__ import annotations
@@ -163,12 +164,14 @@ def test_a_cut_taken_at_an_interior_point_bounds_the_recourse_everywhere():
 
 def test_a_plan_proposed_again_brings_its_own_cuts(monkeypatch):
     """With the cuts taken far toward the core point (0.9 of the way), the master proposes a
-    plan it has already seen, whose own cuts were held back (measured: on this instance, once).
+    plan it has already seen, whose own cuts were held back (measured: on this instance, once,
+    with the master's other plans left unvalued; valuing them, it never comes back to one).
     They join the master and the method goes on to its gap; the result brackets the extensive
     form (HiGHS to 1e-6). Without them the method would stop, stalled, at that plan."""
     from stochplan.solve import lshaped
 
     monkeypatch.setattr(lshaped, "CORE_STEP", 0.9)
+    monkeypatch.setattr(lshaped, "EXTRA_PLANS", 0)
     family = get_family("assignment")
     inst = family.resolve("laser", {"recourse_integer": False})
     names = family.scenario_set(inst, "sample:2", 1).names
@@ -181,6 +184,52 @@ def test_a_plan_proposed_again_brings_its_own_cuts(monkeypatch):
     assert result.info["stop_reason"] == "gap" and result.gap <= 1e-3
     tol = 1e-6 * abs(ef.objective)
     assert result.objective <= ef.bound + tol and ef.objective <= result.bound + tol
+
+
+def test_the_master_mips_other_plans_are_queued_best_first(monkeypatch):
+    """Of the plans HiGHS found on its way through a master MIP (in the order found, each
+    better than the last), the method values at most EXTRA_PLANS, best first, leaving out the
+    master's own plan, plans valued already and repeats."""
+    from stochplan.solve import lshaped
+
+    monkeypatch.setattr(lshaped, "EXTRA_PLANS", 3)
+    plans = [np.array([float(b) for b in f"{k:04b}"]) for k in range(8)]
+    state = lshaped._MipState(master_gap=0.0)
+    state.evaluated = {plans[1].tobytes()}
+    found = [plans[0], plans[1], plans[2], plans[3], plans[2], plans[4], plans[5], plans[6]]
+    state.keep_found(found, plans[6])
+    assert [p.tolist() for p in state.queue] == [p.tolist() for p in (plans[5], plans[4],
+                                                                       plans[2])]
+    state.keep_found([plans[1], plans[6]], plans[7])
+    assert [p.tolist() for p in state.queue] == [plans[6].tolist()]
+    monkeypatch.setattr(lshaped, "EXTRA_PLANS", 0)
+    state.keep_found(found, plans[7])
+    assert state.queue == []
+
+
+@pytest.mark.heavy
+def test_the_master_mips_other_plans_bring_cuts(monkeypatch):
+    """Lot sizing at two scenarios to 0.5 %: valuing the master MIP's other plans (each adds
+    its cuts for one pass over the scenarios) closes the gap in fewer master MIPs than valuing
+    its own plan alone (measured: 13 against 22, 20 s against 39 s), and both results bracket
+    the extensive form (HiGHS to 1e-6). Not so on every instance: at 1 % and seed 1 it took 11
+    master MIPs against 10."""
+    from stochplan.solve import lshaped
+
+    module, names, kwargs = _lotsizing("poisson:2", seed=1)
+    compiled = matrix.compile_scenarios(module, names, kwargs)
+    ef = matrix.solve_extensive_form(compiled, SolverOptions(backend="matrix", mip_rel_gap=1e-6))
+    runs = {}
+    for extra in (0, lshaped.EXTRA_PLANS):
+        monkeypatch.setattr(lshaped, "EXTRA_PLANS", extra)
+        result = solve_lshaped(module, names, kwargs, LShapedOptions(rel_gap=5e-3),
+                               compiled=compiled)
+        tol = 1e-6 * abs(ef.objective)
+        assert result.info["stop_reason"] == "gap" and result.gap <= 5e-3
+        assert result.objective <= ef.bound + tol and ef.objective <= result.bound + tol
+        runs[extra] = result.info["master_mip"]
+    assert runs[0]["extra_plans"] == 0 and runs[lshaped.EXTRA_PLANS]["extra_plans"] >= 1
+    assert runs[lshaped.EXTRA_PLANS]["solves"] < runs[0]["solves"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -408,6 +457,7 @@ def test_lotsizing_matches_the_extensive_form(spec, gap, model):
     assert ef.objective <= result.bound + tol
     assert result.gap == pytest.approx(relative_gap(result.objective, result.bound))
     assert (ef.objective - result.objective) / abs(ef.objective) <= gap + 1e-6
+    assert result.info["master_mip"]["extra_plans"] >= 1  # the master MIPs' other plans valued
     value = evaluate_plan(module, result.plan, names, kwargs).expected()
     assert value == pytest.approx(result.objective, rel=1e-9)
     setups = result.plan.loc[result.plan["variable"] == "y", "value"]
