@@ -74,10 +74,10 @@ point starts at the relaxation's best plan and moves halfway toward each plan ev
 is convex, so a cut taken anywhere bounds it everywhere; the plan's own cuts, exact there, are
 held back and join the master only if it proposes that plan again. Measured on lot sizing
 (furniture, ``poisson:100``, 300 s, before the master's other plans were valued, below): the
-bound 1.0 % above the optimal plan, against 2.2 % with the cuts at the plans. When the recourse costs are the same in
-every scenario, phase 2 also adds the recourse of the mean scenario to the master (a Jensen
-block, :func:`jensen_blocks`): a valid lower bound on the expected recourse that gives HiGHS
-the model's structure to branch on.
+bound 1.0 % above the optimal plan, against 2.2 % with the cuts at the plans. When the
+recourse costs are the same in every scenario, phase 2 also adds the recourse of the mean
+scenario to the master (a Jensen block, :func:`jensen_blocks`): a valid lower bound on the
+expected recourse that gives HiGHS the model's structure to branch on.
 
 The master MIP costs far more than a pass over the scenarios, and on its way HiGHS finds
 other plans (its improving solutions), each one the master found good. Up to
