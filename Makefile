@@ -25,7 +25,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# The tests marked heavy (tens of seconds each, mostly one solve on 1, 2 and 3 ranks, about 3.5
+# The tests marked heavy (tens of seconds each, mostly one solve on 1, 2 and 3 ranks, 3.5 to 4
 # minutes together): not in `make test`, which stays under 15 minutes; .ci/run calls it after.
 test-heavy: $(STAMP)
 	$(PY) -m pytest --runheavy -m heavy
