@@ -299,7 +299,9 @@ class Family:
         upper, -1 lower), ``row_family`` (m constraint names), ``rhs`` (S x m), ``col_lo``,
         ``col_hi``, ``cost`` (S x n), ``offset`` (S), ``variables`` and ``indices`` (n
         component names and index tuples), ``n_first``, ``integer`` (n booleans) and
-        ``sense`` (+1 minimise, -1 maximise). The solves of a block
+        ``sense`` (+1 minimise, -1 maximise); optionally ``cuts``, a family's own optimality
+        cuts for the L-shaped method's master MIP (:attr:`CompiledScenarios.cuts
+        <stochplan.solve.matrix.CompiledScenarios.cuts>`). The solves of a block
         (:mod:`stochplan.solve.blocks`, and :func:`stochplan.analysis.value.value_by_blocks`)
         then skip Pyomo, and so does every matrix solve when :attr:`compile_from_arrays` is
         set (``scenarios`` then holds the ``names``, ``probabilities`` and ``data`` of the

@@ -135,7 +135,8 @@ def family_arrays(family: Any, record: Any, scenarios: Any) -> Any:
         row_family=tuple(arrays["row_family"]),
         **{key: np.asarray(arrays[key], dtype=float)
            for key in ("rhs", "col_lo", "col_hi", "cost", "offset")},
-        columns=columns, sense=int(arrays["sense"]), method="family")
+        columns=columns, sense=int(arrays["sense"]), method="family",
+        cuts=arrays.get("cuts"))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -81,6 +81,15 @@ class CompiledScenarios:
     ``A`` (m x n, CSR) and ``row_sense`` (0 equality, 1 upper, -1 lower) are shared; the other
     arrays have one row per scenario. ``sense`` is +1 for minimisation and -1 for maximisation
     (costs are stored for minimisation).
+
+    ``cuts`` (only from a family's :meth:`~stochplan.family.Family.scenario_arrays`, None
+    otherwise): the family's own optimality cuts for an integer first stage, a callable
+    ``cuts(s, duals) -> (constant, coefficients)`` such that scenario ``s``'s recourse cost
+    (``offset_s`` included) is at least ``constant + coefficients @ x`` at every integer
+    plan ``x`` (the first-stage columns) that meets the first-stage rows, given the row duals
+    (HiGHS's, over all ``m`` rows; first-stage rows read as 0) of that scenario's recourse LP
+    at some plan, and equal to it at that plan when it is integer. The L-shaped method's
+    master MIP takes them instead of the Benders cuts from the same duals.
     """
 
     names: tuple[str, ...]
@@ -96,6 +105,7 @@ class CompiledScenarios:
     columns: Columns
     sense: int
     method: str
+    cuts: Any = None
 
     @property
     def n_first(self) -> int:

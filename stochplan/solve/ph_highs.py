@@ -220,7 +220,7 @@ def restrict(compiled: matrix.CompiledScenarios,
         compiled, names=tuple(compiled.names[i] for i in idx),
         probabilities=compiled.probabilities[idx], rhs=compiled.rhs[idx],
         col_lo=compiled.col_lo[idx], col_hi=compiled.col_hi[idx], cost=compiled.cost[idx],
-        offset=compiled.offset[idx])
+        offset=compiled.offset[idx], cuts=None)  # the family's cuts count scenarios whole
 
 
 def _lp_feasible(compiled: matrix.CompiledScenarios) -> bool:

@@ -12,6 +12,8 @@ optionally pulling producers toward their volume targets. One folder holds the w
   docstring (and how it differs from the public code), and the same scenario models written
   as arrays (:func:`.model.scenario_arrays`), which every matrix solve takes instead of
   compiling the Pyomo models (200 laser scenarios: 0.02 s instead of 6.9 s);
+- :mod:`.cuts`: the Lagrangian cuts of the offers that the arrays carry for the L-shaped
+  method's master MIP (capacity rows dualised, every other offer priced exactly);
 - :mod:`.kpis`: profit and its parts, acceptance and fulfilment, producers' volumes against
   their targets, the net benefit per scenario;
 - :mod:`.simulate`: the day-by-day simulation of plans and the public code's heuristic;

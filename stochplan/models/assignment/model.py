@@ -290,7 +290,8 @@ def scenario_arrays(inst: AssignmentInstance, scenarios: Any) -> dict[str, Any] 
     -------
     dict
         The keys of :meth:`stochplan.family.Family.scenario_arrays` (every option is
-        covered, so never None).
+        covered, so never None), ``cuts`` among them: the Lagrangian cuts of the offers
+        (:class:`.cuts.OfferCuts`; None where the options allow none).
     """
     import scipy.sparse as sparse
 
@@ -356,7 +357,9 @@ def scenario_arrays(inst: AssignmentInstance, scenarios: Any) -> dict[str, Any] 
     # not_to_rejecter: x + z <= 1
     block("not_to_rejecter", np.repeat(k, 2), np.stack([xcol, zcol], 1).ravel(), ones.repeat(2),
           np.ones(n_pairs), n_pairs)
+    capacity_rows = None
     if opts.capacity == "gap":
+        capacity_rows = m + row_of[pj]
         # capacity: sum_i v_i (a[i,j] + z[i,j]) <= C_j
         block("capacity", np.repeat(row_of[pj], 2), np.stack([acol, zcol], 1).ravel(),
               vp.repeat(2), gap[served], len(served))
@@ -398,7 +401,7 @@ def scenario_arrays(inst: AssignmentInstance, scenarios: Any) -> dict[str, Any] 
     integer = np.zeros(n_cols, dtype=bool)
     integer[:n_pairs] = bool(opts.integer)
     integer[zcol] = bool(opts.integer and opts.recourse_integer)
-    return {
+    arrays = {
         "A": A,
         "row_sense": np.ones(m, dtype=np.int8),
         "row_family": tuple(family),
@@ -411,3 +414,8 @@ def scenario_arrays(inst: AssignmentInstance, scenarios: Any) -> dict[str, Any] 
         "integer": integer,
         "sense": -1 if opts.sense == "max" else 1,
     }
+    from stochplan.models.assignment.cuts import offer_cuts
+
+    arrays["cuts"] = offer_cuts(inst, arrays, {"x": xcol, "a": acol, "z": zcol}, willing,
+                                capacity_rows, None if capacity_rows is None else gap[served])
+    return arrays
