@@ -105,12 +105,14 @@ point too), phase 1 stops after :data:`FAMILY_CUTS_RELAXATION` iteration (enough
 cluster a cut; more of phase 1's cuts only slow the master MIP down) and the master gets no
 Jensen block. The order assignment family's cuts (:mod:`stochplan.models.assignment.cuts`)
 dualise the capacity rows only, so that every other offer of every order is priced exactly.
-Measured on laser ``sample:200``, reassignments relaxed (2-core machine, one rank; the
-extensive form takes HiGHS 122 s to 0.1 %): 0.1 % reached in 8.8 s, 3 master MIPs and 5 other
-plans, against 0.15 % after 300 s with the Benders cuts; with 2 or 4 phase-1 iterations 22.6 s
-and 30.7 s; cuts at the plans instead of the interior point, or no other plans valued, 15.9 s
-each. With a Jensen block as well, the bound stood on the mean scenario's plateau for longer
-(0.07 % after 41 s, against 14 s without, in a loop of these cuts alone).
+Measured on laser ``sample:200``, reassignments relaxed (2-core machine, one rank; HiGHS
+takes 177.7 s on the extensive form to 0.1 % there, ``benchmarks/RESULTS.md``): 0.1 % reached
+in 8.8 s, 3 master MIPs and 5 other plans, against 0.15 % after 300 s with the Benders cuts
+and the Jensen block; with 2 or 4 phase-1 iterations 22.6 s and 30.7 s; cuts at the plans
+instead of the interior point, or no other plans valued, 15.9 s each. With a Jensen block as
+well, the bound stood on the mean scenario's plateau for longer (0.07 % after 41 s, against
+14 s without, in a loop of these cuts alone). At 1,000 scenarios: 0.06 % after 36 s, where
+the Benders cuts stood at 0.15 % after 600 s.
 
 Integer recourse (with an integer first stage and the expected cost) keeps the cuts of the
 recourse's LP relaxation, valid because the relaxation bounds the integer recourse from below,
