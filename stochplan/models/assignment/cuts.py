@@ -58,7 +58,6 @@ class OfferCuts:
                  capacity: np.ndarray | None, n_first: int) -> None:
         # pairs sorted by order so that each order's pairs are one run (reduceat)
         sort = np.argsort(order, kind="stable")
-        self.sort = sort
         self.order = order[sort]
         starts = np.flatnonzero(np.r_[True, self.order[1:] != self.order[:-1]])
         self.starts = starts
@@ -86,7 +85,7 @@ class OfferCuts:
         # each order's best and second-best reassignment at these prices (0: none)
         e = np.minimum(0.0, self.cost_z + price)
         best = np.minimum.reduceat(e, self.starts)
-        first = _first_argmin(e, self.starts, best, self.run)
+        first = _first_argmin(e, best, self.run)
         masked = e.copy()
         masked[first] = 0.0
         second = np.minimum.reduceat(masked, self.starts)
@@ -98,9 +97,9 @@ class OfferCuts:
         return const, coef
 
 
-def _first_argmin(e: np.ndarray, starts: np.ndarray, best: np.ndarray,
-                  run: np.ndarray) -> np.ndarray:
-    """Position of the first minimum of each run of ``e`` (runs begin at ``starts``)."""
+def _first_argmin(e: np.ndarray, best: np.ndarray, run: np.ndarray) -> np.ndarray:
+    """Position of the first minimum of each run of ``e`` (``run``: each entry's run,
+    ``best``: each run's minimum)."""
     hit = e == best[run]
     idx = np.flatnonzero(hit)
     _, first = np.unique(run[idx], return_index=True)
