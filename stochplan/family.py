@@ -177,6 +177,12 @@ class Family:
     #: scenario models from :meth:`scenario_arrays` instead of compiling the Pyomo models. Set
     #: it only when a test checks the arrays against the compiled models for every option.
     compile_from_arrays: ClassVar[bool] = False
+    #: Constraint families that alone couple the recourse: with their rows dualised, the rest
+    #: splits into blocks, each touched by a few binary first-stage variables (lot sizing: the
+    #: machine-hour and material rows, shared by products whose chains are otherwise apart).
+    #: The L-shaped method then gives its master Lagrangian cuts over each block's patterns
+    #: (:mod:`stochplan.solve.patterns`). Empty (the default): none.
+    coupling_rows: ClassVar[tuple[str, ...]] = ()
 
     # -- what the family must provide --------------------------------------------------------
 

@@ -358,6 +358,9 @@ class Decomposition:
     cuts: Any = None
     rows: np.ndarray | None = None
     n_rows: int = 0
+    #: the model's own first-stage columns, the first of the master's (None: all of them);
+    #: the others are the pattern columns of :meth:`with_patterns`
+    n_plan: int | None = None
 
     @property
     def integer_recourse(self) -> bool:
@@ -416,6 +419,39 @@ class Decomposition:
             rows=np.flatnonzero(recourse_rows),
             n_rows=A.shape[0],
         )
+
+    def with_patterns(self, coupling: np.ndarray) -> Decomposition:
+        """This decomposition with the Lagrangian cuts over block patterns of the recourse
+        rows ``coupling`` (a mask over ``W``'s rows) as its own cuts
+        (:class:`~stochplan.solve.patterns.PatternCuts`); itself when those rows give none.
+
+        The first stage gains one binary column per block and pattern, tied to the plan by
+        first-stage rows (``sum_k z_bk = 1``, ``x_b = sum_k v_k z_bk``), with no cost and no
+        recourse row: they live in the master alone, and :attr:`n_plan` says where the model's
+        own columns end.
+        """
+        from stochplan.solve.patterns import PatternCuts
+
+        cuts = PatternCuts.build(self, coupling)
+        if cuts is None:
+            return self
+        n1, n = self.n_first, cuts.n_extra
+        E, e_lo, e_hi = cuts.extra_rows()
+        m1 = self.A1.shape[0]
+        return dataclasses.replace(
+            self,
+            c=np.concatenate([self.c, np.zeros(n)]),
+            x_lo=np.concatenate([self.x_lo, np.zeros(n)]),
+            x_hi=np.concatenate([self.x_hi, np.ones(n)]),
+            A1=sp.vstack([sp.hstack([self.A1, sp.csr_matrix((m1, n))]), E], format="csr"),
+            a_lo=np.concatenate([self.a_lo, e_lo]),
+            a_hi=np.concatenate([self.a_hi, e_hi]),
+            T=sp.hstack([self.T, sp.csr_matrix((self.T.shape[0], n))], format="csr"),
+            link=np.concatenate([self.link, n1 + np.arange(n)]),
+            integer=np.concatenate([self.integer, np.ones(n, bool)]),
+            first_cost=None if self.first_cost is None else np.hstack(
+                [self.first_cost, np.zeros((self.first_cost.shape[0], n))]),
+            cuts=cuts, n_plan=n1)
 
     def family_cut(self, s: int, pi: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray]:
         """Scenario ``s``'s cut from the family's own cuts (:attr:`cuts`) at the recourse
@@ -1030,6 +1066,11 @@ def solve_lshaped(
     index_names = tuple(getattr(module, "INDEX_NAMES", ()))
     x0 = None if start_plan is None else matrix.start_vector(start_plan, compiled, index_names)
     d = Decomposition.of(compiled)
+    coupling = _coupling(module, compiled, d)
+    if coupling is not None:
+        d = d.with_patterns(coupling)
+        if x0 is not None and d.n_plan is not None:
+            x0 = d.cuts.extend(x0)
     timings["build"] = time.perf_counter() - start
 
     note("solve")
@@ -1062,7 +1103,7 @@ def solve_lshaped(
             raise SolveError(f"the L-shaped method found no plan feasible in every scenario "
                              f"in {run['iterations']} iterations ({run['stop_reason']})",
                              "no_incumbent")
-        plan = matrix.plan_table(compiled.columns, x, index_names)
+        plan = matrix.plan_table(compiled.columns, x[: compiled.n_first], index_names)
         recourse = matrix.recourse_table(compiled.names, compiled.columns, best_y, index_names)
         timings["extract"] = time.perf_counter() - start
 
@@ -1087,7 +1128,8 @@ def solve_lshaped(
             info["relaxation"] = {
                 "iterations": relax.get("iterations"), "stop_reason": relax.get("stop_reason"),
                 "bound": d.sense * relax["bound"] if relax else None,
-                "value": d.sense * relax["value"] if relax else None,
+                "value": d.sense * relax["value"] if relax and math.isfinite(relax["value"])
+                else None,
                 "rel_gap_target": options.relaxation_gap,
                 "jensen_blocks": relax.get("jensen_blocks", 0)}
             info["master_mip"] = run["master_mip"]
@@ -1112,6 +1154,20 @@ def solve_lshaped(
             probabilities=compiled.probabilities, timings=timings, solver="highs", info=info)
 
     return on_root(result, comm)  # rank 0's failure ends every rank, said once
+
+
+def _coupling(module: ModuleType, compiled: Any, d: Decomposition) -> np.ndarray | None:
+    """The recourse rows (a mask over ``d.W``'s) of the constraint families the module's
+    family names as coupling its recourse (:attr:`~stochplan.family.Family.coupling_rows`),
+    when the pattern cuts may serve: a binary first stage, continuous recourse and no cuts of
+    the family's own; else None."""
+    names = tuple(getattr(getattr(module, "FAMILY", None), "coupling_rows", ()) or ())
+    if not names or d.cuts is not None or d.integer_recourse or not d.integer.any() \
+            or d.rows is None:
+        return None
+    families = np.asarray(compiled.row_family, dtype=object)[d.rows]
+    mask = np.isin(families, names)
+    return mask if mask.any() else None
 
 
 def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,
@@ -1143,6 +1199,10 @@ def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,
             rel_gap=options.relaxation_gap,
             time_limit=None if options.time_limit is None else options.time_limit / 2)
     mip = _MipState(master_gap=MASTER_GAP_SHARE * options.rel_gap)
+    # phase 1 on the family's own cuts (Kelley's method, see _kelley_step): the master LP's
+    # value at the plan the last one proposed
+    kelley = integer and d.cuts is not None and bool(getattr(d.cuts, "relaxation", False))
+    model = -math.inf
     relaxation: dict[str, Any] = {}
     master = None
     if rank == 0:
@@ -1189,8 +1249,9 @@ def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,
         exact = integer_plan and d.integer_recourse
         int_values = np.full(len(mine), math.inf) if exact else None
         int_bounds = np.full(len(mine), math.inf) if exact else None
-        # phase 2 with the family's own cuts: each cut's value at x, apart from Q_s(x)
-        family = integer_plan and d.cuts is not None
+        # phase 2 with the family's own cuts (phase 1 too when they serve the relaxation):
+        # each cut's value at x, apart from Q_s(x)
+        family = d.cuts is not None and (integer_plan or kelley)
         at = np.full(len(mine), math.inf) if family else None
         for i, s in enumerate(mine):
             status, value, pi, y = recourse.solve(s, Tx)
@@ -1237,6 +1298,10 @@ def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,
                 if phase == "mip":
                     decision = _mip_step(d, master, options, x, parts, cluster, C, lb, ub, best_x,
                                          iteration, elapsed, mip)
+                elif kelley:
+                    decision = _kelley_step(d, master, relaxed, x, parts, cluster, C, lb, model,
+                                            iteration, elapsed)
+                    model = decision["model"]
                 else:
                     decision = _master_step(d, master, relaxed, x, parts, cluster, C, lb, ub,
                                             best_x, iteration, elapsed)
@@ -1244,7 +1309,8 @@ def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,
                 feasibility_cuts += decision["feasibility_cuts"]
                 if phase == "relaxation" and decision["stop"] != "infeasible" and (
                         decision["stop"] is not None or iteration >= options.max_iterations
-                        or (d.cuts is not None and iteration >= FAMILY_CUTS_RELAXATION)):
+                        or (d.cuts is not None and not kelley
+                            and iteration >= FAMILY_CUTS_RELAXATION)):
                     # phase 2: the master becomes a MIP; the relaxation's plans are no plans
                     relaxation = {"iterations": iteration, "bound": lb, "value": ub,
                                   "stop_reason": decision["stop"] or "iteration_limit"}
@@ -1692,6 +1758,47 @@ def _mip_step(d: Decomposition, master: _Master, options: LShapedOptions, x: np.
             out["stop"] = "stalled"
             return out
         state.master_gap = 0.0 if state.master_gap <= target else target
+
+
+def _kelley_step(d: Decomposition, master: _Master, options: LShapedOptions, x: np.ndarray,
+                 parts: list[Any], cluster: np.ndarray, C: int, lb: float, model: float,
+                 iteration: int, elapsed: float) -> dict[str, Any]:
+    """Rank 0, phase 1 with a family's cuts that serve the relaxation (Kelley's cutting
+    planes): add the cuts taken at ``x``, the master LP's last solution (``model`` its value
+    there), and solve the master LP again for the next one.
+
+    Those cuts bound the master MIP, not the model's LP relaxation (they are tighter than the
+    relaxation's recourse), so no value of a fractional plan bounds the master from above and
+    the level method has nothing to aim at. The phase ends when the new cuts raise the
+    master's value at ``x`` by at most the relaxation gap (stop ``"gap"``), or at the
+    iteration or time limit.
+    """
+    _value, n_feas, n_infeasible = _add_cuts(d, master, x, parts, cluster, C)
+    S = len(d.names)
+    at = np.full(S, math.inf)
+    for mine, _v, cut_v, *_rest in parts:
+        if cut_v is not None:
+            at[mine] = cut_v
+    status, value_lp, x_lp = master.solve_lp()
+    out: dict[str, Any] = {
+        "lb": lb, "ub": math.inf, "best_x": x_lp, "improved": False,
+        "feasibility_cuts": n_feas, "n_infeasible": n_infeasible, "next_x": x_lp,
+        "stop": None, "model": value_lp}
+    if status == "infeasible":
+        out["stop"] = "infeasible"
+        return out
+    if status != "optimal":
+        raise SolveError(f"the L-shaped master problem ended {status}", status)
+    if master.active.all():
+        out["lb"] = max(lb, value_lp)
+    raised = float(d.c @ x + d.p @ at) - model
+    if math.isfinite(model) and raised <= options.rel_gap * max(1.0, abs(model)):
+        out["stop"] = "gap"
+    elif iteration >= options.max_iterations:
+        out["stop"] = "iteration_limit"
+    elif options.time_limit is not None and elapsed >= options.time_limit:
+        out["stop"] = "time_limit"
+    return out
 
 
 def _cvar_floor(d: Decomposition, floor: np.ndarray, alpha: float) -> float:

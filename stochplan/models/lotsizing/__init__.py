@@ -81,6 +81,9 @@ class LotSizingFamily(Family):
     first_stage = FIRST_STAGE
     options_type = LotSizingOptions
     default_instance = "furniture"
+    #: dualised, these leave one block per product (its chain of stock, orders and sales),
+    #: touched by its T setups (see :mod:`stochplan.solve.patterns`)
+    coupling_rows = ("machine_hours", "materials")
 
     def load(self, folder: Path, meta: dict[str, Any], toml_path: Path) -> LotSizingInstance:
         return load_lotsizing(folder, meta, toml_path)
