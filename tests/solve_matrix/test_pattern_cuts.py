@@ -199,6 +199,7 @@ def test_lshaped_with_pattern_cuts_brackets_the_extensive_form():
     # the pattern cuts' relaxation is the tighter: it closes 45 % of the LP's gap here
     assert relax["bound"] - ef.objective < 0.6 * (relaxed.objective - ef.objective)
     assert result.info["master_mip"]["family_cuts"] is True
+    assert result.info["integer_first_stage"] == 36 and result.info["pattern_columns"] == 144
     assert result.objective <= ef.objective + tol <= result.bound + 2 * tol
     plan = result.plan.set_index(["variable", "product", "week"])["value"]
     x = np.array([plan[(v, *i)] for v, i in zip(compiled.columns.variables[:36],
