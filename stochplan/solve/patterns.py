@@ -166,7 +166,7 @@ class PatternCuts:
         graph = sp.bmat([[None, Wr], [Wr.T, None]], format="csr")
         n_comp, label = connected_components(graph != 0, directed=False)
         row_label, col_label = label[: rest.size], label[rest.size:]
-        T = d.T.tocsr()
+        T, W = d.T.tocsr(), d.W.tocsr()
         binary = d.integer & (d.x_lo >= 0) & (d.x_hi <= 1)
         blocks = []
         for b in range(n_comp):
@@ -179,7 +179,7 @@ class PatternCuts:
             link = np.unique(T[rows].indices)
             if link.size > MAX_BITS or not binary[link].all():
                 return None
-            blocks.append(_Block(rows, cols, link, d.W.tocsr(), T))
+            blocks.append(_Block(rows, cols, link, W, T))
         if not any(b.link.size for b in blocks):
             return None
         return cls(d, coupling, blocks)
@@ -190,7 +190,7 @@ class PatternCuts:
         """Rows over ``[x, z]`` tying the patterns to the plan: ``sum_k z_bk = 1`` per block
         and ``x_j = sum_k v_kj z_bk`` for each block's linking column j."""
         n1, rows, lo = self.n_first, [], []
-        for b, block in zip(range(len(self.blocks)), self.blocks, strict=True):
+        for b, block in enumerate(self.blocks):
             start = n1 + self.offsets[b]
             cols = start + np.arange(block.n_copies)
             row = sp.csr_matrix((np.ones(cols.size), (np.zeros(cols.size, int), cols)),
