@@ -471,6 +471,37 @@ def test_lotsizing_matches_the_extensive_form(spec, gap, model):
     assert np.all(history[finite, 2] >= history[finite, 3] - tol)  # bound above incumbent
 
 
+def test_the_master_mip_stops_once_its_bound_closes_the_gap(monkeypatch):
+    """The last master MIP needs only to lift its bound to within the gap target of the best
+    plan: HiGHS is interrupted there instead of closing its own gap (measured on this
+    instance: the last of 3 master MIPs stops so). The bound it reports is still valid: above
+    the extensive form's optimum (maximisation; HiGHS to 1e-6)."""
+    from stochplan.solve import lshaped
+
+    calls = []
+    solve_mip = lshaped._Master.solve_mip
+
+    def recorded(self, rel_gap, time_limit, start=None, stop_at=math.inf):
+        out = solve_mip(self, rel_gap, time_limit, start, stop_at)
+        calls.append((stop_at, out[0], out[1]))
+        return out
+
+    monkeypatch.setattr(lshaped._Master, "solve_mip", recorded)
+    module, names, kwargs = _lotsizing("poisson:2", seed=1)
+    compiled = matrix.compile_scenarios(module, names, kwargs)
+    result = solve_lshaped(module, names, kwargs, LShapedOptions(rel_gap=0.01),
+                           compiled=compiled)
+    stop_at, status, bound = calls[-1]
+    assert status == "closed" and bound >= stop_at  # minimisation form inside
+    assert all(status == "optimal" for _, status, _ in calls[:-1])
+    assert result.info["master_mip"]["closed_by_bound"] == 1
+    assert result.info["stop_reason"] == "gap" and result.gap <= 0.01
+    assert result.bound == pytest.approx(-bound, rel=1e-12)
+    ef = matrix.solve_extensive_form(compiled, SolverOptions(backend="matrix", mip_rel_gap=1e-6))
+    tol = 1e-6 * abs(ef.objective)
+    assert ef.objective <= result.bound + tol and result.objective <= ef.bound + tol
+
+
 # ----------------------------------------------------------------------------------------------
 # Under mpiexec
 
