@@ -27,8 +27,9 @@ convex hull of each block's patterns, which the Benders cuts over ``x`` never se
 
 :class:`PatternCuts` builds the blocks from the decomposition of a compiled problem and the
 coupling rows a family names (:attr:`stochplan.family.Family.coupling_rows`), and values the
-``2**k`` patterns of a block in one LP (``2**k`` copies side by side). Blocks with more than
-:data:`MAX_BITS` linking columns, or linking columns that are not binary, give no cuts.
+``2**k`` patterns of every block in one LP (``2**k`` copies of each block side by side).
+Blocks with more than :data:`MAX_BITS` linking columns, or linking columns that are not
+binary, give no cuts.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ INFEASIBLE_FACTOR = 1e3
 
 class _Block:
     """One block: its recourse rows and columns, its linking first-stage columns and their
-    patterns, and a HiGHS LP holding one copy of the block per pattern."""
+    patterns (``T_b v_k`` for each)."""
 
     def __init__(self, rows: np.ndarray, cols: np.ndarray, link: np.ndarray,
                  W: sp.csr_matrix, T: sp.csr_matrix) -> None:
@@ -61,60 +62,10 @@ class _Block:
         self.Wb = W[rows][:, cols].tocsr()
         self.Tv = (T[rows][:, link] @ self.patterns.T).T  # (patterns, rows): T_b v_k
         self.n_copies = self.patterns.shape[0]
-        self.h: Any = None
-        self.basis: Any = None  # the LP's first basis: every solve starts from it
 
-    def _lp(self, reference: tuple[np.ndarray, ...]) -> Any:
-        """The LP, built on first use; ``reference`` (cost, column and row bounds of a
-        scenario every rank has) gives the basis every solve starts from."""
-        if self.h is None:
-            from stochplan.solve.lshaped import _highs, _pass_lp
-
-            K, m, n = self.n_copies, self.rows.size, self.cols.size
-            self.h = _highs()
-            _pass_lp(self.h, sp.block_diag([self.Wb] * K, format="csc"), np.zeros(K * n),
-                     np.zeros(K * n), np.zeros(K * n), np.full(K * m, -np.inf),
-                     np.full(K * m, np.inf))
-            self._set(*reference)
-            self.h.run()
-            self.basis = self.h.getBasis()
-        return self.h
-
-    def _set(self, cost: np.ndarray, y_lo: np.ndarray, y_hi: np.ndarray, lo: np.ndarray,
-             hi: np.ndarray) -> None:
-        h, K, n = self.h, self.n_copies, self.cols.size
-        all_cols = np.arange(K * n, dtype=np.int32)
-        all_rows = np.arange(K * self.rows.size, dtype=np.int32)
-        h.changeColsCost(all_cols.size, all_cols, np.tile(cost, K))
-        h.changeColsBounds(all_cols.size, all_cols, np.tile(y_lo, K), np.tile(y_hi, K))
-        h.changeRowsBounds(all_rows.size, all_rows, (lo[None, :] - self.Tv).ravel(),
-                           (hi[None, :] - self.Tv).ravel())
-
-    def values(self, cost: np.ndarray, y_lo: np.ndarray, y_hi: np.ndarray, lo: np.ndarray,
-               hi: np.ndarray, reference: tuple[np.ndarray, ...]) -> np.ndarray:
-        """Each pattern's block value (+inf where the block has no solution), (patterns,)."""
-        h = self._lp(reference)
-        K, n = self.n_copies, self.cols.size
-        self._set(cost, y_lo, y_hi, lo, hi)
-        # from the same start whatever was solved before, so that every rank (whichever
-        # scenarios it holds) gets the same values to the last bit
-        h.clearSolver()
-        h.setBasis(self.basis)
-        h.run()
-        status = h.getModelStatus().name
-        if status == "kOptimal":
-            y = np.asarray(h.getSolution().col_value).reshape(K, n)
-            return y @ cost
-        if status not in ("kInfeasible", "kUnboundedOrInfeasible"):
-            raise SolveError(f"a block of the pattern cuts ended {status}", status)
-        # some pattern has no solution: value each copy alone
-        out = np.empty(K)
-        for k in range(K):
-            out[k] = self._one(k, cost, y_lo, y_hi, lo, hi)
-        return out
-
-    def _one(self, k: int, cost: np.ndarray, y_lo: np.ndarray, y_hi: np.ndarray,
-             lo: np.ndarray, hi: np.ndarray) -> float:
+    def value_one(self, k: int, cost: np.ndarray, y_lo: np.ndarray, y_hi: np.ndarray,
+                  lo: np.ndarray, hi: np.ndarray) -> float:
+        """Pattern ``k``'s value alone (+inf where it has no solution)."""
         from stochplan.solve.lshaped import _highs, _pass_lp
 
         h = _highs()
@@ -126,6 +77,86 @@ class _Block:
         if status == "kInfeasible":
             return math.inf
         raise SolveError(f"a block of the pattern cuts ended {status}", status)
+
+
+class _Copies:
+    """Every block's patterns as one LP: ``2**k`` copies of each block side by side, solved
+    at once for a scenario's costs and bounds.
+
+    Each scenario's solve starts from the basis its own last solve ended at (the first from
+    the basis of scenario 0's data): a scenario's bounds are the same at every solve, only
+    the prices of the dualised rows move, so its last basis stays primal feasible and is
+    usually a few pivots from optimal. The start depends on the scenario alone, not on what
+    else the rank solved, so 1, 2 and 3 ranks get the same values to the last bit. Measured
+    on furniture (200 scenarios, the duals of one setup plan after another's): 6.0 ms per
+    scenario against 10.0 ms for the nine blocks solved one by one from one basis.
+    """
+
+    def __init__(self, blocks: list[_Block]) -> None:
+        self.blocks = blocks
+        self.cols = np.concatenate([np.tile(b.cols, b.n_copies) for b in blocks])
+        self.rows = np.concatenate([np.tile(b.rows, b.n_copies) for b in blocks])
+        self.Tv = np.concatenate([b.Tv.ravel() for b in blocks])
+        #: where each block's copies start among the LP's columns
+        self.offsets = np.cumsum([0] + [b.n_copies * b.cols.size for b in blocks])
+        self.h: Any = None
+        self.bases: dict[int, Any] = {}  # each scenario's last basis
+        self.first: Any = None  # the basis a scenario's first solve starts from
+
+    def _lp(self, reference: tuple[np.ndarray, ...]) -> Any:
+        """The LP, built on first use; ``reference`` (cost, column and row bounds of a
+        scenario every rank has) gives the basis every scenario's first solve starts from."""
+        if self.h is None:
+            from stochplan.solve.lshaped import _highs, _pass_lp
+
+            A = sp.block_diag([sp.block_diag([b.Wb] * b.n_copies) for b in self.blocks],
+                              format="csc")
+            m, n = A.shape
+            self.h = _highs()
+            _pass_lp(self.h, A, np.zeros(n), np.zeros(n), np.zeros(n), np.full(m, -np.inf),
+                     np.full(m, np.inf))
+            self._set(*reference)
+            self.h.run()
+            self.first = self.h.getBasis()
+        return self.h
+
+    def _set(self, cost: np.ndarray, y_lo: np.ndarray, y_hi: np.ndarray, lo: np.ndarray,
+             hi: np.ndarray) -> np.ndarray:
+        """Pass a scenario's data (over the recourse columns and rows) to every copy; returns
+        the copies' costs."""
+        h = self.h
+        n, m = self.cols.size, self.rows.size
+        all_cols = np.arange(n, dtype=np.int32)
+        all_rows = np.arange(m, dtype=np.int32)
+        c = cost[self.cols]
+        h.changeColsCost(n, all_cols, c)
+        h.changeColsBounds(n, all_cols, y_lo[self.cols], y_hi[self.cols])
+        h.changeRowsBounds(m, all_rows, lo[self.rows] - self.Tv, hi[self.rows] - self.Tv)
+        return c
+
+    def values(self, s: int, cost: np.ndarray, y_lo: np.ndarray, y_hi: np.ndarray,
+               lo: np.ndarray, hi: np.ndarray,
+               reference: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+        """Scenario ``s``'s value of each block at each pattern (+inf where the block has no
+        solution), one array per block."""
+        h = self._lp(reference)
+        c = self._set(cost, y_lo, y_hi, lo, hi)
+        h.clearSolver()
+        h.setBasis(self.bases.get(s, self.first))
+        h.run()
+        status = h.getModelStatus().name
+        if status == "kOptimal":
+            self.bases[s] = h.getBasis()
+            spent = np.asarray(h.getSolution().col_value) * c
+            return [spent[self.offsets[b]:self.offsets[b + 1]].reshape(
+                block.n_copies, block.cols.size).sum(axis=1)
+                for b, block in enumerate(self.blocks)]
+        if status not in ("kInfeasible", "kUnboundedOrInfeasible"):
+            raise SolveError(f"a block of the pattern cuts ended {status}", status)
+        # some pattern has no solution: value each copy alone
+        return [np.array([block.value_one(k, cost[block.cols], y_lo[block.cols],
+                                          y_hi[block.cols], lo[block.rows], hi[block.rows])
+                          for k in range(block.n_copies)]) for block in self.blocks]
 
 
 class PatternCuts:
@@ -145,6 +176,7 @@ class PatternCuts:
         self.d = d
         self.coupling = np.flatnonzero(coupling)  # recourse rows dualised
         self.blocks = blocks
+        self.copies = _Copies(blocks)
         self.n_first = d.n_first
         self.offsets = np.cumsum([0] + [b.n_copies for b in blocks])
         self.n_extra = int(self.offsets[-1])
@@ -233,12 +265,9 @@ class PatternCuts:
         coef = np.zeros(self.n_first + self.n_extra)
         coef[: self.n_first] = -(self.Tc.T @ pi)
         cost = d.q[s] - self.Wc.T @ pi
-        for b, block in enumerate(self.blocks):
-            vals = block.values(cost[block.cols], d.y_lo[s, block.cols], d.y_hi[s, block.cols],
-                                lo[block.rows], hi[block.rows], (
-                                    d.q[0, block.cols], d.y_lo[0, block.cols],
-                                    d.y_hi[0, block.cols], d.lo[0, block.rows],
-                                    d.hi[0, block.rows]))
+        values = self.copies.values(s, cost, d.y_lo[s], d.y_hi[s], lo, hi, (
+            d.q[0], d.y_lo[0], d.y_hi[0], d.lo[0], d.hi[0]))
+        for b, vals in enumerate(values):
             finite = np.isfinite(vals)
             if not finite.any():  # no pattern of the block has recourse: no plan has
                 raise SolveError("a block of the pattern cuts has no solution at any "
