@@ -88,8 +88,9 @@ class _Copies:
     the prices of the dualised rows move, so its last basis stays primal feasible and is
     usually a few pivots from optimal. The start depends on the scenario alone, not on what
     else the rank solved, so 1, 2 and 3 ranks get the same values to the last bit. Measured
-    on furniture (200 scenarios, the duals of one setup plan after another's): 6.0 ms per
-    scenario against 10.0 ms for the nine blocks solved one by one from one basis.
+    on furniture (``poisson:1000``, one rank, 600 s of the L-shaped method): the recourse,
+    these LPs included, took 261 s over 44 iterations, against 477 s with the nine blocks
+    solved one by one, each from one fixed basis.
     """
 
     def __init__(self, blocks: list[_Block]) -> None:
