@@ -307,6 +307,15 @@ PROJECTION_WEIGHTS = (1.0, 10.0)
 #: Integer first stages: the master MIP is solved to this share of the gap target (its
 #: proven bound is the lower bound, so the rest of the gap is left to the cuts).
 MASTER_GAP_SHARE = 0.25
+#: Integer first stages: HiGHS's ``mip_pscost_minreliable`` in the master MIP, the strong
+#: branching each column gets before its pseudocosts are trusted (HiGHS's default: 8). The
+#: master's rows are dense cuts, so each LP is dear and strong branching took two thirds of
+#: its LP iterations. Measured on two lot-sizing masters (furniture, poisson:300 after 5
+#: master MIPs and poisson:1000 after 6, each started from the method's best plan): 29.4 s
+#: and 49.3 s with 8, 20.4 s and 31.7 s with 0, the same plan and a bound as tight. Over a
+#: whole run (poisson:1000, one rank, 600 s) it gave 10 master MIPs in 303 s against 8 in
+#: 342 s and the same gap at the end (1.04 %), reached about 25 s sooner.
+MASTER_MIN_RELIABLE = 0
 #: Integer first stages: groups of scenarios whose mean scenario's recourse joins the master.
 JENSEN_BLOCKS = 1
 #: Integer recourse: the relative gap each scenario's recourse MIP is solved to (its value
@@ -894,6 +903,7 @@ class _Master:
         cols = np.flatnonzero(d.integer).astype(np.int32)
         h.changeColsIntegrality(cols.size, cols, np.ones(cols.size, np.uint8))
         h.setOptionValue("mip_rel_gap", 0.0)
+        h.setOptionValue("mip_pscost_minreliable", MASTER_MIN_RELIABLE)
         self.integer = True
 
         def improving(event: Any) -> None:  # HiGHS found a better plan: keep it
