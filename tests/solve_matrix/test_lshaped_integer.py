@@ -162,12 +162,16 @@ def test_a_cut_taken_at_an_interior_point_bounds_the_recourse_everywhere():
             assert cut <= _recourse_by_hand(y, demand) + 1e-9
 
 
-def test_a_plan_proposed_again_brings_its_own_cuts(monkeypatch):
+@pytest.mark.parametrize("family_cuts", [True, False], ids=["family-cuts", "benders-cuts"])
+def test_a_plan_proposed_again_brings_its_own_cuts(monkeypatch, family_cuts):
     """With the cuts taken far toward the core point (0.9 of the way), the master proposes a
-    plan it has already seen, whose own cuts were held back (measured: on this instance, once,
-    with the master's other plans left unvalued; valuing them, it never comes back to one).
-    They join the master and the method goes on to its gap; the result brackets the extensive
-    form (HiGHS to 1e-6). Without them the method would stop, stalled, at that plan."""
+    plan it has already seen, whose own cuts are not in the master (measured: on this
+    instance, once either way, with the master's other plans left unvalued; valuing them, it
+    never comes back to one). The family's cuts at a plan wait for the interior point's and
+    are taken only where that point has no recourse, so the plan is valued again, now with its
+    own cuts; the Benders cuts at a plan are cheap, held back and added then. Either way the
+    method goes on to its gap; the result brackets the extensive form (HiGHS to 1e-6).
+    Without them the method would stop, stalled, at that plan."""
     from stochplan.solve import lshaped
 
     monkeypatch.setattr(lshaped, "CORE_STEP", 0.9)
@@ -177,9 +181,12 @@ def test_a_plan_proposed_again_brings_its_own_cuts(monkeypatch):
     names = family.scenario_set(inst, "sample:2", 1).names
     kwargs = family.creator_kwargs(inst, "sample:2", 1)
     compiled = matrix.compile_scenarios(family.module, names, kwargs)
+    if not family_cuts:
+        compiled = dataclasses.replace(compiled, cuts=None)
     ef = matrix.solve_extensive_form(compiled, SolverOptions(backend="matrix", mip_rel_gap=1e-6))
     result = solve_lshaped(family.module, names, kwargs, LShapedOptions(rel_gap=1e-3),
                            compiled=compiled)
+    assert result.info["master_mip"]["family_cuts"] is family_cuts
     assert result.info["master_mip"]["plans_proposed_again"] >= 1
     assert result.info["stop_reason"] == "gap" and result.gap <= 1e-3
     tol = 1e-6 * abs(ef.objective)
