@@ -319,14 +319,16 @@ class LShapedOptions:
 
 #: Optimality cuts per iteration when :attr:`LShapedOptions.clusters` is None.
 AUTO_CLUSTERS = 200
-#: ... with an integer first stage: one per scenario up to PER_SCENARIO_CUTS_INTEGER
-#: scenarios, else AUTO_CLUSTERS_INTEGER. Each cut adds a row to every master MIP, and the
-#: master dominates there. Measured (one rank, gap target 0.1 %): lot sizing (furniture)
-#: ``poisson:1000`` after 600 s, gap 0.91 / 0.74 / 0.60 / 0.67 / 0.80 % with 200 / 100 / 50 /
-#: 25 / 10 clusters; ``poisson:100`` to 0.1 % in 62 / 93 / 132 s with 100 / 50 / 25; order
-#: assignment (laser, relaxed) ``sample:200`` in 5.8 / 5.0 / 3.5 s with 200 / 100 / 50 and
-#: ``sample:1000`` in 23.5 / 10.5 / 8.9 s.
+#: Optimality cuts per iteration with an integer first stage and more than
+#: :data:`PER_SCENARIO_CUTS_INTEGER` scenarios, when :attr:`LShapedOptions.clusters` is None.
+#: Each cut adds a row to every master MIP, and the master dominates there. Measured (one
+#: rank, gap target 0.1 %): lot sizing (furniture) ``poisson:1000`` after 600 s, gap 0.91 /
+#: 0.74 / 0.60 / 0.67 / 0.80 % with 200 / 100 / 50 / 25 / 10 clusters; order assignment
+#: (laser, relaxed) ``sample:200`` to 0.1 % in 5.8 / 5.0 / 3.5 s with 200 / 100 / 50 clusters
+#: and ``sample:1000`` in 23.5 / 10.5 / 8.9 s.
 AUTO_CLUSTERS_INTEGER = 50
+#: With an integer first stage, up to this many scenarios each has its own cut (lot sizing
+#: ``poisson:100`` to 0.1 % in 62 / 93 / 132 s with 100 / 50 / 25 clusters).
 PER_SCENARIO_CUTS_INTEGER = 100
 #: Phase-1 problems solved per iteration (for scenarios without recourse at the plan).
 PHASE1_PER_ITERATION = 64
