@@ -1738,17 +1738,13 @@ def _master_step(d: Decomposition, master: _Master, options: LShapedOptions, x: 
     if value < ub:
         ub, best_x, improved = value, x.copy(), True
 
-    status, value_lp, x_lp = master.solve_lp()
+    infeasible, value_lp, x_lp, lb = _master_lp(master, lb)
     out: dict[str, Any] = {
         "lb": lb, "ub": ub, "best_x": best_x, "improved": improved, "feasibility_cuts": n_feas,
         "n_infeasible": n_infeasible, "next_x": None, "stop": None}
-    if status == "infeasible":
+    if infeasible:
         out["stop"] = "infeasible"
         return out
-    if status != "optimal":
-        raise SolveError(f"the L-shaped master problem ended {status}", status)
-    if master.active.all():
-        out["lb"] = lb = max(lb, value_lp)
     gap = relative_gap(ub, lb)
     if gap is not None and (gap <= options.rel_gap or ub - lb <= 1e-9 * max(1.0, abs(ub))):
         out["stop"] = "gap"
@@ -1764,6 +1760,17 @@ def _master_step(d: Decomposition, master: _Master, options: LShapedOptions, x: 
         nxt = master.project(best_x, lb + options.level * (ub - lb))
     out["next_x"] = x_lp if nxt is None else nxt
     return out
+
+
+def _master_lp(master: _Master, lb: float) -> tuple[bool, float, np.ndarray | None, float]:
+    """Rank 0: solve the master LP. Returns whether it is infeasible, its value and solution,
+    and the lower bound ``lb`` raised to that value once every theta takes part."""
+    status, value, x = master.solve_lp()
+    if status == "infeasible":
+        return True, value, x, lb
+    if status != "optimal":
+        raise SolveError(f"the L-shaped master problem ended {status}", status)
+    return False, value, x, max(lb, value) if master.active.all() else lb
 
 
 @dataclass
@@ -1895,18 +1902,14 @@ def _kelley_step(d: Decomposition, master: _Master, options: LShapedOptions, x: 
     for mine, _v, cut_v, *_rest in parts:
         if cut_v is not None:
             at[mine] = cut_v
-    status, value_lp, x_lp = master.solve_lp()
+    infeasible, value_lp, x_lp, lb = _master_lp(master, lb)
     out: dict[str, Any] = {
         "lb": lb, "ub": math.inf, "best_x": x_lp, "improved": False,
         "feasibility_cuts": n_feas, "n_infeasible": n_infeasible, "next_x": x_lp,
         "stop": None, "model": value_lp}
-    if status == "infeasible":
+    if infeasible:
         out["stop"] = "infeasible"
         return out
-    if status != "optimal":
-        raise SolveError(f"the L-shaped master problem ended {status}", status)
-    if master.active.all():
-        out["lb"] = max(lb, value_lp)
     raised = float(d.c @ x + d.p @ at) - model
     if math.isfinite(model) and raised <= options.rel_gap * max(1.0, abs(model)):
         out["stop"] = "gap"
