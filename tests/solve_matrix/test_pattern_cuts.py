@@ -242,7 +242,7 @@ def test_pattern_cuts_under_a_risk_measure_bracket_the_extensive_form(weight):
     assert ef.objective < neutral.objective - 1.0
 
 
-def test_a_pattern_without_recourse_is_infinite_and_the_other_copies_exact():
+def test_a_pattern_without_recourse_is_infinite_and_the_other_copies_exact(monkeypatch):
     """Two blocks by hand. Block 1: y >= 1 and y >= 3 x with y <= 2, so its pattern x = 1
     has no recourse and the LP of every copy together is infeasible; block 2: z >= 2 - 2 x'.
     Each copy is then valued alone: block 1 costs 1 (y = 1) at x = 0 and +inf at x = 1;
@@ -257,10 +257,16 @@ def test_a_pattern_without_recourse_is_infinite_and_the_other_copies_exact():
     hi = np.full(3, np.inf)
     rows_vary = np.array([True, True, False])
     copies = patterns._Copies(blocks, np.zeros(2, bool), np.zeros(2, bool), rows_vary)
+    alone = []
+    value_one = patterns._Block.value_one
+    monkeypatch.setattr(patterns._Block, "value_one",
+                        lambda block, k, *args: alone.append(k) or value_one(block, k, *args))
     reference = (cost, y_lo, y_hi, lo[1], hi)
     first = copies.values(0, cost, y_lo, y_hi, lo[0], hi, reference)
     assert first[0].tolist() == pytest.approx([1.0, np.inf])
     assert first[1].tolist() == pytest.approx([2.0, 0.0])
+    assert alone == [0, 1, 0, 1]  # every copy of both blocks, one by one
     second = copies.values(1, cost, y_lo, y_hi, lo[1], hi, reference)
     assert second[0].tolist() == pytest.approx([0.0, 1.0])
     assert second[1].tolist() == pytest.approx([2.0, 0.0])
+    assert len(alone) == 4  # the LP of all copies at once
