@@ -72,6 +72,8 @@ def test_clusters_never_exceed_the_scenarios():
     assert LShapedOptions().clusters_for(10_000) == 200
     # an integer first stage: a cut per scenario up to a point, then fewer, larger clusters
     assert LShapedOptions().clusters_for(80, integer=True) == 80
+    assert LShapedOptions().clusters_for(100, integer=True) == 100
+    assert LShapedOptions().clusters_for(101, integer=True) == 50
     assert LShapedOptions().clusters_for(10_000, integer=True) == 50
     assert LShapedOptions(clusters=7).clusters_for(10_000, integer=True) == 7
 
