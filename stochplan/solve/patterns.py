@@ -66,7 +66,7 @@ class _Block:
     def value_one(self, k: int, cost: np.ndarray, y_lo: np.ndarray, y_hi: np.ndarray,
                   lo: np.ndarray, hi: np.ndarray) -> float:
         """Pattern ``k``'s value alone (+inf where it has no solution)."""
-        from stochplan.solve.lshaped import _highs, _pass_lp
+        from stochplan.solve.lshaped.recourse import _highs, _pass_lp
 
         h = _highs()
         _pass_lp(h, self.Wb.tocsc(), cost, y_lo, y_hi, lo - self.Tv[k], hi - self.Tv[k])
@@ -117,7 +117,7 @@ class _Copies:
         """The LP, built on first use; ``reference`` (cost, column and row bounds of a
         scenario every rank has) gives the basis every scenario's first solve starts from."""
         if self.h is None:
-            from stochplan.solve.lshaped import _highs, _pass_lp
+            from stochplan.solve.lshaped.recourse import _highs, _pass_lp
 
             A = sp.block_diag([sp.block_diag([b.Wb] * b.n_copies) for b in self.blocks],
                               format="csc")

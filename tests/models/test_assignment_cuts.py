@@ -13,7 +13,8 @@ from scipy.optimize import linprog
 
 from stochplan.family import get_family
 from stochplan.solve import matrix
-from stochplan.solve.lshaped import Decomposition, LShapedOptions, _Recourse, solve_lshaped
+from stochplan.solve.lshaped import Decomposition, LShapedOptions, solve_lshaped
+from stochplan.solve.lshaped.recourse import _Recourse
 from stochplan.solve.solvers import SolverOptions
 
 FAMILY = get_family("assignment")

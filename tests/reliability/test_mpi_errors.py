@@ -195,12 +195,12 @@ import sys
 from stochplan import parallel
 from stochplan.cli import main
 from stochplan.errors import SolveError
-from stochplan.solve import lshaped
+from stochplan.solve.lshaped import method
 
 def fails(*args, **kwargs):
     raise SolveError("HiGHS failed on the master (injected)")
 
-lshaped._master_step = fails
+method._master_step = fails
 parallel.leave(main(sys.argv[1:]))
 """
 

@@ -24,15 +24,9 @@ from stochplan.models import aggregate
 from stochplan.solve import matrix
 from stochplan.solve.ef import solve_ef
 from stochplan.solve.evaluate import evaluate_plan
-from stochplan.solve.lshaped import (
-    Decomposition,
-    LShapedOptions,
-    _Recourse,
-    solve_lshaped,
-)
-from stochplan.solve.lshaped import (
-    _start_plan as _start,
-)
+from stochplan.solve.lshaped import Decomposition, LShapedOptions, solve_lshaped
+from stochplan.solve.lshaped.method import _start_plan as _start
+from stochplan.solve.lshaped.recourse import _Recourse
 from stochplan.solve.results import CLOSED_GAP
 from stochplan.solve.solvers import SolverOptions, relative_gap
 from stochplan.store import ResultsStore

@@ -139,7 +139,7 @@ def test_feasibility_cuts_with_an_integer_first_stage():
 
 
 # ----------------------------------------------------------------------------------------------
-# Phase 2's cuts at an interior point (in-out stabilisation, lshaped.CORE_STEP)
+# Phase 2's cuts at an interior point (in-out stabilisation, tuning.CORE_STEP)
 
 
 def test_a_cut_taken_at_an_interior_point_bounds_the_recourse_everywhere():
@@ -148,7 +148,9 @@ def test_a_cut_taken_at_an_interior_point_bounds_the_recourse_everywhere():
     unit of yA saves 10 x (2 - 1), of yB 5 x (2 - 1.5), so the slope is (-10, -2.5), and at
     A alone the cut is 9.75 - 10 x 0.5 - 2.5 x (-0.5) = 6 (below Q = 8 there). Each cut lies
     below its scenario's recourse at every plan on a grid of [0, 1]^2."""
-    from stochplan.solve.lshaped import Decomposition, _interior, _Recourse
+    from stochplan.solve.lshaped import Decomposition
+    from stochplan.solve.lshaped.cuts import _interior
+    from stochplan.solve.lshaped.recourse import _Recourse
 
     d = Decomposition.of(_toy())
     plan, point = np.array([1.0, 0.0]), np.array([0.5, 0.5])
@@ -172,10 +174,10 @@ def test_a_plan_proposed_again_brings_its_own_cuts(monkeypatch, family_cuts):
     own cuts; the Benders cuts at a plan are cheap, held back and added then. Either way the
     method goes on to its gap; the result brackets the extensive form (HiGHS to 1e-6).
     Without them the method would stop, stalled, at that plan."""
-    from stochplan.solve import lshaped
+    from stochplan.solve.lshaped import tuning
 
-    monkeypatch.setattr(lshaped, "CORE_STEP", 0.9)
-    monkeypatch.setattr(lshaped, "EXTRA_PLANS", 0)
+    monkeypatch.setattr(tuning, "CORE_STEP", 0.9)
+    monkeypatch.setattr(tuning, "EXTRA_PLANS", 0)
     family = get_family("assignment")
     inst = family.resolve("laser", {"recourse_integer": False})
     names = family.scenario_set(inst, "sample:2", 1).names
@@ -197,11 +199,12 @@ def test_the_master_mips_other_plans_are_queued_best_first(monkeypatch):
     """Of the plans HiGHS found on its way through a master MIP (in the order found, each
     better than the last), the method values at most EXTRA_PLANS, best first, leaving out the
     master's own plan, plans valued already and repeats."""
-    from stochplan.solve import lshaped
+    from stochplan.solve.lshaped import tuning
+    from stochplan.solve.lshaped.steps import _MipState
 
-    monkeypatch.setattr(lshaped, "EXTRA_PLANS", 3)
+    monkeypatch.setattr(tuning, "EXTRA_PLANS", 3)
     plans = [np.array([float(b) for b in f"{k:04b}"]) for k in range(8)]
-    state = lshaped._MipState(master_gap=0.0)
+    state = _MipState(master_gap=0.0)
     state.evaluated = {plans[1].tobytes()}
     found = [plans[0], plans[1], plans[2], plans[3], plans[2], plans[4], plans[5], plans[6]]
     state.keep_found(found, plans[6])
@@ -209,7 +212,7 @@ def test_the_master_mips_other_plans_are_queued_best_first(monkeypatch):
                                                                        plans[2])]
     state.keep_found([plans[1], plans[6]], plans[7])
     assert [p.tolist() for p in state.queue] == [plans[6].tolist()]
-    monkeypatch.setattr(lshaped, "EXTRA_PLANS", 0)
+    monkeypatch.setattr(tuning, "EXTRA_PLANS", 0)
     state.keep_found(found, plans[7])
     assert state.queue == []
 
@@ -223,23 +226,23 @@ def test_the_master_mips_other_plans_bring_cuts(monkeypatch):
     master MIPs against 10. Measured with the Benders cuts, so the family's pattern cuts
     (:mod:`stochplan.solve.patterns`) are switched off here: with them this case took 8
     master MIPs against 6."""
-    from stochplan.solve import lshaped
+    from stochplan.solve.lshaped import tuning
 
     monkeypatch.setattr(type(get_family("lotsizing")), "coupling_rows", ())
     module, names, kwargs = _lotsizing("poisson:2", seed=1)
     compiled = matrix.compile_scenarios(module, names, kwargs)
     ef = matrix.solve_extensive_form(compiled, SolverOptions(backend="matrix", mip_rel_gap=1e-6))
     runs = {}
-    for extra in (0, lshaped.EXTRA_PLANS):
-        monkeypatch.setattr(lshaped, "EXTRA_PLANS", extra)
+    for extra in (0, tuning.EXTRA_PLANS):
+        monkeypatch.setattr(tuning, "EXTRA_PLANS", extra)
         result = solve_lshaped(module, names, kwargs, LShapedOptions(rel_gap=5e-3),
                                compiled=compiled)
         tol = 1e-6 * abs(ef.objective)
         assert result.info["stop_reason"] == "gap" and result.gap <= 5e-3
         assert result.objective <= ef.bound + tol and ef.objective <= result.bound + tol
         runs[extra] = result.info["master_mip"]
-    assert runs[0]["extra_plans"] == 0 and runs[lshaped.EXTRA_PLANS]["extra_plans"] >= 1
-    assert runs[lshaped.EXTRA_PLANS]["solves"] < runs[0]["solves"]
+    assert runs[0]["extra_plans"] == 0 and runs[tuning.EXTRA_PLANS]["extra_plans"] >= 1
+    assert runs[tuning.EXTRA_PLANS]["solves"] < runs[0]["solves"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -362,7 +365,8 @@ def test_a_recourse_mip_out_of_time_claims_nothing():
     """A scenario's recourse MIP given no time: no value (+inf: the plan is not valued) and
     no bound (-inf), never the +inf bound that says the scenario has no recourse; with time,
     the same solve (the option reset) closes at its value."""
-    from stochplan.solve.lshaped import Decomposition, _Recourse
+    from stochplan.solve.lshaped import Decomposition
+    from stochplan.solve.lshaped.recourse import _Recourse
 
     _module, _names, _kwargs, compiled = _laser_days()
     ef = matrix.solve_extensive_form(compiled, SolverOptions(backend="matrix", mip_rel_gap=1e-6))
@@ -382,7 +386,9 @@ def test_integer_cuts_tell_no_bound_from_no_recourse():
     cluster gets its integer L-shaped cut; a bound of -inf (a recourse MIP out of time) gives
     its cluster none and cuts nothing off; a bound of +inf (no integer recourse) cuts the
     plan off, one no-good row."""
-    from stochplan.solve.lshaped import Decomposition, _integer_cuts, _Master
+    from stochplan.solve.lshaped import Decomposition
+    from stochplan.solve.lshaped.cuts import _integer_cuts
+    from stochplan.solve.lshaped.master import _Master
 
     _module, _names, _kwargs, compiled = _laser_days()
     d = Decomposition.of(compiled)
@@ -408,11 +414,11 @@ def test_recourse_mips_cut_short_leave_the_result_honest(monkeypatch):
     form's optimum and its plan earns what it reports (a plan valued with an unfinished
     solve is never the best; the cuts themselves are checked by
     test_integer_cuts_tell_no_bound_from_no_recourse)."""
-    from stochplan.solve import lshaped
+    from stochplan.solve.lshaped.recourse import _Recourse
 
     module, names, kwargs, compiled = _laser_days()
     ef = matrix.solve_extensive_form(compiled, SolverOptions(backend="matrix", mip_rel_gap=1e-6))
-    solve_integer = lshaped._Recourse.solve_integer
+    solve_integer = _Recourse.solve_integer
     calls = {"short": 0}
 
     def sometimes_short(self, s, Tx, time_limit=None):
@@ -423,7 +429,7 @@ def test_recourse_mips_cut_short_leave_the_result_honest(monkeypatch):
         calls[s] = calls.get(s, 0) + 1
         return solve_integer(self, s, Tx, time_limit)
 
-    monkeypatch.setattr(lshaped._Recourse, "solve_integer", sometimes_short)
+    monkeypatch.setattr(_Recourse, "solve_integer", sometimes_short)
     result = solve_lshaped(module, names, kwargs, LShapedOptions(rel_gap=1e-3, time_limit=8.0),
                            compiled=compiled, allow_partial=True)
     assert calls["short"] >= 2
@@ -483,17 +489,17 @@ def test_the_master_mip_stops_once_its_bound_closes_the_gap(monkeypatch):
     plan: HiGHS is interrupted there instead of closing its own gap (measured on this
     instance: the last of 3 master MIPs stops so). The bound it reports is still valid: above
     the extensive form's optimum (maximisation; HiGHS to 1e-6)."""
-    from stochplan.solve import lshaped
+    from stochplan.solve.lshaped.master import _Master
 
     calls = []
-    solve_mip = lshaped._Master.solve_mip
+    solve_mip = _Master.solve_mip
 
     def recorded(self, rel_gap, time_limit, start=None, stop_at=math.inf):
         out = solve_mip(self, rel_gap, time_limit, start, stop_at)
         calls.append((stop_at, out[0], out[1]))
         return out
 
-    monkeypatch.setattr(lshaped._Master, "solve_mip", recorded)
+    monkeypatch.setattr(_Master, "solve_mip", recorded)
     module, names, kwargs = _lotsizing("poisson:2", seed=1)
     compiled = matrix.compile_scenarios(module, names, kwargs)
     result = solve_lshaped(module, names, kwargs, LShapedOptions(rel_gap=0.01),

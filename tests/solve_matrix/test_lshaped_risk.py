@@ -420,7 +420,7 @@ def test_tail_cuts_keep_the_optimum_and_save_iterations(weight, monkeypatch):
     bracket the wrapped EF's optimum within the gap target; the tail cuts need fewer
     iterations. Every master bound on the way is at most the EF's optimum (the cuts are
     valid)."""
-    from stochplan.solve import lshaped
+    from stochplan.solve.lshaped import tuning
 
     module, names, kwargs = _electronics()
     risk = RiskConfig("cvar", ALPHA, weight)
@@ -428,7 +428,7 @@ def test_tail_cuts_keep_the_optimum_and_save_iterations(weight, monkeypatch):
     tol = 1e-9 * abs(ef.objective)
     runs = {}
     for tail in (True, False):
-        monkeypatch.setattr(lshaped, "TAIL_CUTS", tail)
+        monkeypatch.setattr(tuning, "TAIL_CUTS", tail)
         result = solve_lshaped(module, names, kwargs, risk=risk)
         assert result.optimal and result.gap <= 1e-4
         assert result.bound - tol <= ef.objective <= result.objective + tol

@@ -17,8 +17,10 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from stochplan.family import get_family
-from stochplan.solve import lshaped, matrix, patterns
+from stochplan.solve import matrix, patterns
 from stochplan.solve.lshaped import Decomposition, LShapedOptions, solve_lshaped
+from stochplan.solve.lshaped.method import _coupling
+from stochplan.solve.lshaped.recourse import _Recourse
 from stochplan.solve.solvers import SolverOptions
 
 FAMILY = get_family("lotsizing")
@@ -32,7 +34,7 @@ def _setup(instance: str | Path = "furniture", spec: str = "poisson:3", seed: in
     kwargs = FAMILY.creator_kwargs(inst, spec, seed)
     compiled = matrix.compile_scenarios(FAMILY.module, names, kwargs)
     d = Decomposition.of(compiled)
-    coupling = lshaped._coupling(FAMILY.module, compiled, d)
+    coupling = _coupling(FAMILY.module, compiled, d)
     return names, kwargs, compiled, d, coupling
 
 
@@ -60,7 +62,7 @@ def _recourse(compiled: matrix.CompiledScenarios, s: int, x: np.ndarray) -> floa
 def _duals(d: Decomposition, s: int, x: np.ndarray) -> np.ndarray:
     """Scenario s's recourse row duals at the plan x (the model's own columns), over every
     compiled row, as the L-shaped method hands them to the cuts."""
-    status, _value, pi, _y = lshaped._Recourse(d).solve(s, d.T @ x)
+    status, _value, pi, _y = _Recourse(d).solve(s, d.T @ x)
     assert status == "optimal"
     duals = np.zeros(d.n_rows)
     duals[d.rows] = pi
