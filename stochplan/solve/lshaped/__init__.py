@@ -147,6 +147,15 @@ branching off (:data:`~.MASTER_MIN_RELIABLE`) and its early stop, one rank at 1,
 reaches 1.04 % after 600 s (plan 14,630.26, bound 14,782.05), against 0.99 % after 900 s
 before (side by side, ``solve_lshaped`` on ``poisson:1000``, seed 0, gap target 0.1 %).
 
+What held the bound there was the clusters: a cluster's cut adds its scenarios' cuts taken at
+one plan, where each scenario alone could take its best cut of any plan. With pattern cuts
+and the expectation, phase 2's master therefore keeps one theta per scenario, and a branch
+and bound over the blocks' patterns solves it in place of HiGHS over clusters
+(:mod:`~stochplan.solve.lshaped.scenario_master`, :data:`~.SCENARIO_MASTER`). Lot sizing at
+1,000 scenarios, one rank: 0.1 % in 257 s (5 master solves in 110 s, the plan 14,639.15,
+the bound 14,653.79), where the 50-cluster master MIP stood at 0.60 % after 600 s and 0.22 %
+after 30 minutes.
+
 Integer recourse (with an integer first stage and the expected cost) keeps the cuts of the
 recourse's LP relaxation, valid because the relaxation bounds the integer recourse from below,
 so the master's bound stays a bound. Each phase-2 plan is valued with every scenario's

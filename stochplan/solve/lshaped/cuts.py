@@ -68,12 +68,17 @@ def _add_cuts(d: Decomposition, master: _Master, x: np.ndarray, parts: list[Any]
         cut_values = np.where(skipped, inner_values, cut_values)
         grads = np.where(skipped[:, None], inner_grads, grads)
     clusters, lower, own = _cluster_cuts(d, x, cut_values, grads, feasible, cluster, C, width)
+    if master.scenarios is not None:
+        master.scenarios.add_cuts(x, cut_values, grads, feasible & np.isfinite(cut_values))
     master.activate(clusters)
     if inner_values is not None:
         inner = np.ones(C, bool)
         np.logical_and.at(inner, cluster, feasible & np.isfinite(inner_values))
         ic, il, ir = _cluster_cuts(d, x, inner_values, inner_grads, inner[cluster], cluster, C,
                                    width)
+        if master.scenarios is not None:
+            master.scenarios.add_cuts(x, inner_values, inner_grads,
+                                      feasible & np.isfinite(inner_values))
         master.add_cuts(il, ir, np.full(ic.size, np.inf))
         held = inner[clusters]
         if skipped.any():  # those clusters' own cuts are the interior ones: still owed

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from stochplan.solve.lshaped import tuning
 from stochplan.solve.lshaped.decomposition import Decomposition
 from stochplan.solve.lshaped.recourse import _highs, _pass_lp
+from stochplan.solve.lshaped.scenario_master import ScenarioMaster
 
 if TYPE_CHECKING:
     from stochplan.solve.risk import RiskConfig
@@ -116,6 +117,11 @@ class _Master:
         #: risk only: the first of the columns ``eta, r_1 .. r_S`` in each HiGHS object (the
         #: Rockafellar-Uryasev model of theta_R, added with the first tail cuts)
         self.tail_base: dict[int, int] = {}
+        #: phase 2 with pattern cuts and no risk measure: the master with one theta per
+        #: scenario, searched over the blocks' patterns, solves the master MIP instead of
+        #: HiGHS (it keeps every scenario's cuts from the first iteration on)
+        self.scenarios = (ScenarioMaster.build(d) if risk is None and tuning.SCENARIO_MASTER
+                          else None)
 
     def activate(self, thetas: np.ndarray) -> None:
         """Let theta_k take part (its weight as cost, bounded below by the floor) once k has a
@@ -146,6 +152,11 @@ class _Master:
             return
         self._add_rows(lower, coef, upper)
         self.n_cuts += coef.shape[0]
+        if self.scenarios is not None:  # rows over the first stage alone reach it too
+            coef = sp.csr_matrix(coef)
+            alone = np.flatnonzero(np.diff(coef[:, self.n1:].tocsr().indptr) == 0)
+            if alone.size:
+                self.scenarios.add_rows(lower[alone], coef[alone][:, : self.n1], upper[alone])
 
     def _add_rows(self, lower: np.ndarray, coef: sp.csr_matrix, upper: np.ndarray) -> None:
         coef = coef.tocsr()
@@ -285,6 +296,11 @@ class _Master:
         dual bound, valid whatever the gap; integer columns of x are rounded. The plans found
         on the way are in :attr:`found`.
         """
+        if self.scenarios is not None:
+            status, bound, value, x, self.found = self.scenarios.solve(rel_gap, time_limit,
+                                                                        start, stop_at)
+            self.closed = status == "closed"
+            return status, bound, value, x
         h = self.lp
         self.found = []
         self.stop_at, self.closed = stop_at, False

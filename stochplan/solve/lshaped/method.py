@@ -456,7 +456,9 @@ def _iterate(d: Decomposition, options: LShapedOptions, comm: Any,
         out["master_mip"] = {"solves": mip.master_solves, "seconds": mip.master_seconds,
                              "rel_gap": mip.master_gap, "plans_proposed_again": mip.again,
                              "extra_plans": mip.extra, "closed_by_bound": mip.closed,
-                             "family_cuts": d.cuts is not None}
+                             "family_cuts": d.cuts is not None,
+                             "scenario_master": master is not None
+                             and master.scenarios is not None}
     return out
 
 

@@ -58,3 +58,9 @@ CORE_STEP = 0.2
 EXTRA_PLANS = 5
 #: Phase-1 iterations when the family has its own cuts (:attr:`~.Decomposition.cuts`).
 FAMILY_CUTS_RELAXATION = 1
+#: Integer first stages with pattern cuts (and no risk measure): phase 2's master MIP keeps
+#: one theta per scenario and is solved by branch and bound over the blocks' patterns
+#: (:mod:`~stochplan.solve.lshaped.scenario_master`) instead of HiGHS over clusters. Lot
+#: sizing (furniture) ``poisson:1000``, one rank, gap target 0.1 %: reached in 257 s with it;
+#: without, 0.60 % after 600 s and 0.22 % after 30 minutes.
+SCENARIO_MASTER = True
