@@ -55,17 +55,20 @@ def _cuts(spec: str = "poisson:3", seed: int = 0, n_plans: int = 12):
     return d, cut_sets
 
 
-def _highs_master(d: Decomposition, cut_sets, rows=()) -> tuple[float, np.ndarray]:
+def _highs_master(d: Decomposition, cut_sets, rows=(),
+                  without: int | None = None) -> tuple[float, np.ndarray]:
     """The same master by HiGHS (to 1e-9): min c'x + p'theta, theta_s above each of its
-    cuts, the first-stage rows and ``rows`` (lower, coefficients over x, upper)."""
+    cuts, the first-stage rows and ``rows`` (lower, coefficients over x, upper); scenario
+    ``without`` has no cut and its theta is 0."""
     S, n1 = d.p.size, d.n_first
     blocks, lo, hi = [sp.hstack([d.A1, sp.csr_matrix((d.A1.shape[0], S))])], [d.a_lo], [d.a_hi]
+    keep = np.arange(S) != without
     for x, values, grads in cut_sets:
         G = np.zeros((S, n1))
         G[:, d.link] = -grads
-        blocks.append(sp.hstack([sp.csr_matrix(G), sp.identity(S)]))
-        lo.append(values - grads @ x[d.link])
-        hi.append(np.full(S, np.inf))
+        blocks.append(sp.hstack([sp.csr_matrix(G), sp.identity(S)]).tocsr()[keep])
+        lo.append((values - grads @ x[d.link])[keep])
+        hi.append(np.full(int(keep.sum()), np.inf))
     for lower, coef, upper in rows:
         blocks.append(sp.hstack([sp.csr_matrix(coef), sp.csr_matrix((1, S))]))
         lo.append(np.atleast_1d(lower))
@@ -77,8 +80,8 @@ def _highs_master(d: Decomposition, cut_sets, rows=()) -> tuple[float, np.ndarra
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = A.shape[1], A.shape[0]
     lp.col_cost_ = np.concatenate([d.c, d.p])
-    lp.col_lower_ = np.concatenate([d.x_lo, np.full(S, -np.inf)])
-    lp.col_upper_ = np.concatenate([d.x_hi, np.full(S, np.inf)])
+    lp.col_lower_ = np.concatenate([d.x_lo, np.where(keep, -np.inf, 0.0)])
+    lp.col_upper_ = np.concatenate([d.x_hi, np.where(keep, np.inf, 0.0)])
     lp.row_lower_, lp.row_upper_ = np.concatenate(lo), np.concatenate(hi)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
@@ -160,6 +163,22 @@ def test_a_search_stopped_early_keeps_a_valid_bound(monkeypatch):
     status, _bound, value, x, found = master.solve(0.0, None, start=start)
     assert status == "optimal" and value == pytest.approx(optimum, abs=tol)
     assert all(_model(d, cut_sets, plan) < _model(d, cut_sets, start) for plan in found)
+
+
+def test_a_scenario_without_a_cut_counts_zero():
+    """Before every scenario has a cut, a scenario without one counts 0 in the objective, as a
+    cluster's theta does in the master MIP until it has a cut (rather than minus infinity,
+    which would leave every node unpruned)."""
+    d, cut_sets = _cuts()
+    master = ScenarioMaster.build(d)
+    assert master is not None
+    usable = np.arange(d.p.size) != 0
+    for x, values, grads in cut_sets:
+        master.add_cuts(x, values, grads, usable)
+    status, bound, value, _x, _found = master.solve(0.0, None)
+    reference, _x = _highs_master(d, cut_sets, without=0)
+    assert status == "optimal" and value == pytest.approx(reference, rel=1e-7)
+    assert bound == pytest.approx(value, rel=1e-7)
 
 
 def test_it_serves_pattern_cuts_only():

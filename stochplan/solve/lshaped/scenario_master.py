@@ -29,9 +29,11 @@ patterns; the exact optimum of the same master, which HiGHS takes 480 s to solve
 0.1 %, ``poisson:1000``): 5 master solves in 110 s and the target reached in 257 s.
 
 It applies when the family's cuts are pattern cuts, every first-stage column belongs to a
-block (or is one of the pattern columns), the blocks' columns are disjoint, the objective is
-the expectation (no risk measure) and the recourse is continuous; :meth:`ScenarioMaster.build`
-returns None otherwise, and the master MIP over clusters is solved by HiGHS as before.
+block (or is one of the pattern columns), the blocks' columns are disjoint and as many in every
+block, the objective is the expectation (no risk measure) and the recourse is continuous;
+:meth:`ScenarioMaster.build` returns None otherwise, and the master MIP over clusters is
+solved by HiGHS as before. Its node bounds are weaker than an LP's: what it gains comes from
+each scenario's own cuts, and it is measured on lot sizing only.
 """
 
 from __future__ import annotations
@@ -179,7 +181,9 @@ class ScenarioMaster:
         K = self.K
         a, low = self._a[:K], self._low[:, :K]  # (K, S), (P, K, S)
         rise = [self._rise[b, :, :K] for b in range(P)]  # (J, K, S) each
-        floor = np.where(np.isfinite(self.floor), self.floor, -np.inf)
+        # a scenario without a cut yet counts 0, as a cluster's theta does in the master MIP
+        # until it has one (the method takes no bound from such a master)
+        floor = np.where(np.isfinite(a).any(axis=0), self.floor, 0.0)
         cost, cost_low = self.cost, self.cost.min(axis=1)
         F, lo, hi = self.rows, self.rows_lo, self.rows_hi
         F_min, F_max = F.min(axis=2), F.max(axis=2)  # (R, P)
