@@ -190,3 +190,63 @@ def test_an_unknown_pricing_is_named() -> None:
     with pytest.raises(InputError, match="solver.pricing = 'dantzig': expected devex, "
                                          "steepest-edge, auto"):
         SolverOptions(pricing="dantzig")
+
+
+# ----------------------------------------------------------------------------------------------
+# Interrupts: a large model's HiGHS solve runs in a worker thread inside interruptible()
+
+
+def _small_lp():
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    inf = highspy.kHighsInf
+    h.addVars(2, np.zeros(2), np.full(2, inf))
+    h.changeColsCost(2, np.array([0, 1], dtype=np.int32), np.array([1.0, 2.0]))
+    h.addRow(3.0, inf, 2, np.array([0, 1], dtype=np.int32), np.array([1.0, 1.0]))
+    return h
+
+
+def test_a_large_models_solve_in_a_worker_thread_gives_the_same_result(monkeypatch):
+    """Every model counts as large here: solved through the worker thread, the LP min x + 2y,
+    x + y >= 3 still ends optimal at 3, and the solver is no longer listed as running."""
+    from stochplan.solve import solvers
+
+    monkeypatch.setattr(solvers, "THREAD_NONZEROS", 0)
+    solvers.patch_highs()
+    h = _small_lp()
+    with solvers.interruptible():
+        h.run()
+    assert h.getModelStatus().name == "kOptimal"
+    assert h.getInfo().objective_function_value == pytest.approx(3.0)
+    assert h not in solvers._RUNNING
+
+
+def test_a_signal_during_a_solve_that_does_not_stop_is_raised_after_the_grace():
+    """A signal while the worker thread's solve ignores the request to stop (a stand-in that
+    sleeps, as HiGHS's MIP does between its checks): the interrupt is raised STOP_GRACE after
+    the signal, not when the solve ends, and the solver is no longer listed as running."""
+    import signal
+    import threading
+    import time
+
+    from stochplan.solve import solvers
+
+    h = _small_lp()
+    ended = []
+
+    def stubborn(_h):
+        time.sleep(3.0)
+        ended.append(True)
+        return None
+
+    with solvers.interruptible():
+        solvers._RUNNING.append(h)
+        threading.Timer(0.2, signal.raise_signal, (signal.SIGINT,)).start()
+        start = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            solvers._run_in_thread(stubborn, h)
+        waited = time.monotonic() - start
+    assert 0.2 + solvers.STOP_GRACE - 0.05 <= waited < 0.2 + solvers.STOP_GRACE + 0.5
+    assert not ended and h not in solvers._RUNNING
