@@ -42,11 +42,8 @@ def _master_step(d: Decomposition, master: _Master, options: LShapedOptions, x: 
     if gap is not None and (gap <= options.rel_gap or ub - lb <= 1e-9 * max(1.0, abs(ub))):
         out["stop"] = "gap"
         return out
-    if iteration >= options.max_iterations:
-        out["stop"] = "iteration_limit"
-        return out
-    if options.time_limit is not None and elapsed >= options.time_limit:
-        out["stop"] = "time_limit"
+    out["stop"] = _limit(options, iteration, elapsed)
+    if out["stop"] is not None:
         return out
     nxt = None
     if best_x is not None and math.isfinite(lb):
@@ -115,11 +112,8 @@ def _mip_step(d: Decomposition, master: _Master, options: LShapedOptions, x: np.
         if _closed(ub, lb, options.rel_gap):  # the bound of the last master MIP still holds
             out["stop"] = "gap"
             return out
-        if iteration >= options.max_iterations:
-            out["stop"] = "iteration_limit"
-            return out
-        if options.time_limit is not None and elapsed >= options.time_limit:
-            out["stop"] = "time_limit"
+        out["stop"] = _limit(options, iteration, elapsed)
+        if out["stop"] is not None:
             return out
     if state.queue:  # value the other plans of the last master MIP first (they bring cuts)
         state.extra += 1
@@ -206,11 +200,19 @@ def _kelley_step(d: Decomposition, master: _Master, options: LShapedOptions, x: 
     raised = float(d.c @ x + d.p @ at) - model
     if math.isfinite(model) and raised <= options.rel_gap * max(1.0, abs(model)):
         out["stop"] = "gap"
-    elif iteration >= options.max_iterations:
-        out["stop"] = "iteration_limit"
-    elif options.time_limit is not None and elapsed >= options.time_limit:
-        out["stop"] = "time_limit"
+    else:
+        out["stop"] = _limit(options, iteration, elapsed)
     return out
+
+
+def _limit(options: LShapedOptions, iteration: int, elapsed: float) -> str | None:
+    """``"iteration_limit"`` or ``"time_limit"`` when the run has reached that limit, else
+    None."""
+    if iteration >= options.max_iterations:
+        return "iteration_limit"
+    if options.time_limit is not None and elapsed >= options.time_limit:
+        return "time_limit"
+    return None
 
 
 def _closed(ub: float, lb: float, rel_gap: float) -> bool:
