@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -265,7 +264,6 @@ class ScenarioMaster:
                 stack.append((child_bound, depth + 1, child, float(fixed_j[j]),
                               {**chosen, b: j}, kid_min[:, j], kid_max[:, j]))
         self.nodes = nodes
-        self.seconds = time.perf_counter() - t0
         proven = min([best, pruned] + [node[0] for node in stack])
         if proven >= stop_at:
             return "closed", proven, math.inf, None, found
@@ -273,10 +271,6 @@ class ScenarioMaster:
             return ("time_limit" if status == "time_limit" else "infeasible"), proven, \
                 math.inf, None, found
         return status, proven, best, self.plan(best_picks), found
-
-    def info(self) -> dict[str, Any]:
-        """What the last search did."""
-        return {"cut_sets": self.K, "nodes": self.nodes}
 
 
 def _grown(array: np.ndarray, room: int, axis: int) -> np.ndarray:
