@@ -181,6 +181,18 @@ def test_a_scenario_without_a_cut_counts_zero():
     assert bound == pytest.approx(value, rel=1e-7)
 
 
+def test_a_cut_set_no_scenario_can_use_is_not_stored():
+    """A pass where no scenario had recourse gives a cut set without a cut: it is not stored
+    (each node would read its row for nothing), and the optimum is HiGHS's on the others."""
+    d, cut_sets = _cuts()
+    master = _master(d, cut_sets)
+    x, values, grads = cut_sets[0]
+    master.add_cuts(x, values + 1e6, grads, np.zeros(values.size, bool))
+    assert master.K == len(cut_sets)
+    _status, _bound, value, _x, _found = master.solve(0.0, None)
+    assert value == pytest.approx(_highs_master(d, cut_sets)[0], rel=1e-7)
+
+
 def test_it_serves_pattern_cuts_only():
     """Built for lot sizing's pattern decomposition; not for order assignment (its own cuts
     are no pattern cuts) nor for lot sizing without them."""
