@@ -56,13 +56,15 @@ def _cuts(spec: str = "poisson:3", seed: int = 0, n_plans: int = 12):
 
 
 def _highs_master(d: Decomposition, cut_sets, rows=(),
-                  without: int | None = None) -> tuple[float, np.ndarray]:
+                  without: int | np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """The same master by HiGHS (to 1e-9): min c'x + p'theta, theta_s above each of its
-    cuts, the first-stage rows and ``rows`` (lower, coefficients over x, upper); scenario
-    ``without`` has no cut and its theta is 0."""
+    cuts, the first-stage rows and ``rows`` (lower, coefficients over x, upper); the
+    scenarios ``without`` have no cut and their theta is 0."""
     S, n1 = d.p.size, d.n_first
     blocks, lo, hi = [sp.hstack([d.A1, sp.csr_matrix((d.A1.shape[0], S))])], [d.a_lo], [d.a_hi]
-    keep = np.arange(S) != without
+    keep = np.ones(S, bool)
+    if without is not None:
+        keep[without] = False
     for x, values, grads in cut_sets:
         G = np.zeros((S, n1))
         G[:, d.link] = -grads
@@ -183,7 +185,8 @@ def test_a_scenario_without_a_cut_counts_zero():
 
 def test_a_cut_set_no_scenario_can_use_is_not_stored():
     """A pass where no scenario had recourse gives a cut set without a cut: it is not stored
-    (each node would read its row for nothing), and the optimum is HiGHS's on the others."""
+    (each node would read its row for nothing), and the optimum is HiGHS's on the others; with
+    no cut set at all, every scenario counts 0."""
     d, cut_sets = _cuts()
     master = _master(d, cut_sets)
     x, values, grads = cut_sets[0]
@@ -191,6 +194,12 @@ def test_a_cut_set_no_scenario_can_use_is_not_stored():
     assert master.K == len(cut_sets)
     _status, _bound, value, _x, _found = master.solve(0.0, None)
     assert value == pytest.approx(_highs_master(d, cut_sets)[0], rel=1e-7)
+    empty = _master(d, [])
+    empty.add_cuts(x, values, grads, np.zeros(values.size, bool))
+    status, bound, value, _x, _found = empty.solve(0.0, None)  # every theta counts 0
+    reference, _x = _highs_master(d, [], without=np.arange(d.p.size))
+    assert empty.K == 0 and status == "optimal"
+    assert value == pytest.approx(reference, rel=1e-7) and bound == pytest.approx(value, rel=1e-7)
 
 
 def test_it_serves_pattern_cuts_only():

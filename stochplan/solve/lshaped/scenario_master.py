@@ -187,6 +187,9 @@ class ScenarioMaster:
         K = self.K
         a, low = self._a[:K], self._low[:, :K]  # (K, S), (P, K, S)
         rise = [self._rise[b, :, :K] for b in range(P)]  # (J, K, S) each
+        if K == 0:  # no cut yet: one cut set without a cut, so that every array has a row
+            K, a, low = 1, np.full((1, S), -np.inf), np.zeros((P, 1, S))
+            rise = [np.zeros((self.J, 1, S)) for _ in range(P)]
         # a scenario without a cut yet counts 0, as a cluster's theta does in the master MIP
         # until it has one (the method takes no bound from such a master)
         floor = np.where(np.isfinite(a).any(axis=0), self.floor, 0.0)
@@ -271,9 +274,10 @@ class ScenarioMaster:
             kid_max = f_max[:, None] - F_max[:, b][:, None] + F[:, b, :]
             can = np.all(kid_max >= lo[:, None] - 1e-7, axis=0) & np.all(
                 kid_min <= hi[:, None] + 1e-7, axis=0)
-            first = quick(base, top, fixed, b)
+            able = np.flatnonzero(can)
+            able = able[~prune_all(quick(base, top, fixed, b)[able])]
             kids: list[tuple[float, int, np.ndarray, np.ndarray]] = []
-            for k in np.flatnonzero(can & ~prune_all(first)):
+            for k in able:
                 child = base + rise[b][k]
                 child_top = child.argmax(axis=0)  # each scenario's largest cut there
                 child_bound = float(fixed_j[k]) + float(
