@@ -250,7 +250,7 @@ class ScenarioMaster:
         # bound at the incumbent), then on those whose patterns' coefficients spread most: a
         # block with one child left costs a node per node above it if it comes late
         left = [int(np.sum(quick(root, root_top, fixed0, b) < prune_at())) for b in range(P)]
-        spread = [float(r.max(axis=0).mean()) if K else 0.0 for r in rise]
+        spread = [float(r.max(axis=0).mean()) for r in rise]
         order = sorted(range(P), key=lambda b: (left[b], -spread[b]))
         stack: list[tuple[float, int, np.ndarray, np.ndarray, float, dict[int, int],
                           np.ndarray, np.ndarray]] = [
