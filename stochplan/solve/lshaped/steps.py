@@ -38,8 +38,7 @@ def _master_step(d: Decomposition, master: _Master, options: LShapedOptions, x: 
     if infeasible:
         out["stop"] = "infeasible"
         return out
-    gap = relative_gap(ub, lb)
-    if gap is not None and (gap <= options.rel_gap or ub - lb <= 1e-9 * max(1.0, abs(ub))):
+    if _closed(ub, lb, options.rel_gap):
         out["stop"] = "gap"
         return out
     out["stop"] = _limit(options, iteration, elapsed)
