@@ -30,8 +30,8 @@ patterns; the exact optimum of the same master, which HiGHS takes 480 s to solve
 leave fewest children (the rest as before) took the 2nd and 4th master of a run (39 and 57 cut
 sets, started from the best plan) from 90,800 to 75,200 nodes and from 118,500 to 78,900,
 17.4 s to 13.3 s and 26.3 s to 17.9 s. In the method (one rank, gap target 0.1 %,
-``poisson:1000``): 6 master solves in 92 s and the target reached in 237 s (5 in 110 s and
-257 s before that order).
+``poisson:1000``): 6 master solves in 92 s and the target reached in 237 s (5 in 109 s and
+252 s with the order by spread alone, one run each in the same session).
 
 It applies when the family's cuts are pattern cuts, every first-stage column belongs to a
 block (or is one of the pattern columns), the blocks' columns are disjoint and as many in every
